@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Summarise a meson test run by assertion.
+
+Meson counts test executables; our unit tests speak TAP, so this reads
+meson-logs/testlog.json and counts every `ok` / `not ok` line. A test that
+failed without reporting a failed assertion (crash, timeout, sanitizer
+report) counts as one extra failure. Ends with the line CI reads:
+
+    N passed, N failed
+"""
+import json
+import re
+import sys
+
+logs = sys.argv[1:] or ["build/meson-logs/testlog.json"]
+passed = failed = skipped = 0
+failures = []
+lines = []
+for log in logs:
+    try:
+        lines += open(log).read().splitlines()
+    except OSError as e:
+        failures.append(f"no test log {log}: {e}")
+        failed += 1
+
+for line in lines:
+    t = json.loads(line)
+    out = t.get("stdout") or ""
+    oks = re.findall(r"^ok \d+", out, re.M)
+    skips = re.findall(r"^ok \d+.*# SKIP", out, re.M | re.I)
+    bad = re.findall(r"^not ok \d+.*$", out, re.M)
+    if oks or bad:
+        passed += len(oks) - len(skips)
+        skipped += len(skips)
+        failed += len(bad)
+        failures += [f"{t['name']}: {b}" for b in bad]
+        if t["result"] not in ("OK", "EXPECTEDFAIL") and not bad:
+            failed += 1
+            failures.append(f"{t['name']}: {t['result']} (exit {t.get('returncode')}) after {len(oks)} assertions")
+    elif t["result"] == "SKIP":
+        skipped += 1
+    elif t["result"] in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    else:
+        failed += 1
+        failures.append(f"{t['name']}: {t['result']} (exit {t.get('returncode')})")
+
+for f in failures:
+    print("FAILED", f)
+tail = f", {skipped} skipped" if skipped else ""
+print(f"{passed} passed, {failed} failed{tail}")
+sys.exit(1 if failed else 0)
