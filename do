@@ -19,6 +19,15 @@ DEB_PACKAGES=(
 	curl openssl python3 iproute2 procps
 )
 
+# Components add their own packages (real peers, benchmark baselines) as one
+# package per line in scripts/deps/<area>.txt.
+for f in scripts/deps/*.txt; do
+	[ -f "$f" ] || continue
+	while read -r p _; do
+		case "$p" in "" | "#"*) ;; *) DEB_PACKAGES+=("$p") ;; esac
+	done <"$f"
+done
+
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 deps() {
