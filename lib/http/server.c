@@ -52,6 +52,7 @@ struct route {
 	bool prefix;
 	http_handler_fn fn;
 	void *arg;
+	void (*free_arg)(void *);
 };
 
 struct listener {
@@ -940,6 +941,8 @@ void http_server_free(struct http_server *srv)
 	for (size_t i = 0; i < srv->n_routes; i++) {
 		free(srv->routes[i].method);
 		free(srv->routes[i].path);
+		if (srv->routes[i].free_arg)
+			srv->routes[i].free_arg(srv->routes[i].arg);
 	}
 	free(srv->routes);
 	buf_free(&srv->extra_hdrs);
@@ -957,6 +960,12 @@ void http_server_add_header(struct http_server *srv, const char *name, const cha
 void http_server_route(struct http_server *srv, const char *method, const char *path, bool prefix,
 		       http_handler_fn fn, void *arg)
 {
+	http_server_route_owned(srv, method, path, prefix, fn, arg, NULL);
+}
+
+void http_server_route_owned(struct http_server *srv, const char *method, const char *path, bool prefix,
+			     http_handler_fn fn, void *arg, void (*free_arg)(void *))
+{
 	struct route *rt;
 
 	srv->routes = realloc(srv->routes, (srv->n_routes + 1) * sizeof(*srv->routes));
@@ -969,6 +978,7 @@ void http_server_route(struct http_server *srv, const char *method, const char *
 	rt->prefix = prefix;
 	rt->fn = fn;
 	rt->arg = arg;
+	rt->free_arg = free_arg;
 }
 
 static void health(struct http_request *req, void *arg)

@@ -63,6 +63,9 @@ void http_server_add_header(struct http_server *srv, const char *name, const cha
  */
 void http_server_route(struct http_server *srv, const char *method, const char *path, bool prefix,
 		       http_handler_fn fn, void *arg);
+/* Same, and the server calls free_arg(arg) when it is freed (may be NULL). */
+void http_server_route_owned(struct http_server *srv, const char *method, const char *path, bool prefix,
+			     http_handler_fn fn, void *arg, void (*free_arg)(void *));
 /* GET /health → 200 "OK". */
 void http_server_add_health(struct http_server *srv);
 
