@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "core/cleanup.h"
 #include "core/hex.h"
 
 static inline void unhex(const char *s, void *out, size_t len)
