@@ -395,8 +395,94 @@ static const char *json_kind(const json_t *j)
 	return "value";
 }
 
+/*
+ * jansson stores integers as int64 and rejects larger literals, but uint64
+ * fields use the full range. Before parsing, literals in (INT64_MAX,
+ * UINT64_MAX] are rewritten to a string with this NUL-led marker, which no
+ * real JSON string can reach a field with (strings with NUL are refused).
+ */
+#define BIG_U64_MARK "\\u0000u64:"
+#define BIG_U64_MARK_DEC "\0u64:"
+
+static bool is_big_u64(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t acc = 0;
+
+	if (n < 19 || n > 20 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (acc > (UINT64_MAX - d) / 10)
+			return false;
+		acc = acc * 10 + d;
+	}
+	*v = acc;
+	return acc > (uint64_t)INT64_MAX;
+}
+
+/* Returns a rewritten copy (caller frees) or NULL when nothing changed. */
+static char *rewrite_big_ints(const char *s, size_t len, size_t *out_len)
+{
+	struct buf o = BUF_INIT;
+	size_t i = 0, copied = 0;
+	bool changed = false;
+
+	while (i < len) {
+		char ch = s[i];
+
+		if (ch == '"') {
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			i++;
+			continue;
+		}
+		if (ch >= '0' && ch <= '9' && (i == 0 || !strchr("-+.eE0123456789", s[i - 1]))) {
+			size_t st = i;
+			uint64_t v;
+
+			while (i < len && s[i] >= '0' && s[i] <= '9')
+				i++;
+			if ((i == len || (s[i] && !strchr(".eE", s[i]))) && is_big_u64(s + st, i - st, &v)) {
+				buf_append(&o, s + copied, st - copied);
+				buf_printf(&o, "\"%s%" PRIu64 "\"", BIG_U64_MARK, v);
+				copied = i;
+				changed = true;
+			}
+			continue;
+		}
+		i++;
+	}
+	if (!changed)
+		return NULL;
+	buf_append(&o, s + copied, len - copied);
+	return (char *)buf_steal(&o, out_len);
+}
+
+static bool big_u64_value(const json_t *j, uint64_t *v)
+{
+	const char *s;
+
+	if (!json_is_string(j) || json_string_length(j) < 6 ||
+	    memcmp(json_string_value(j), BIG_U64_MARK_DEC, 5) != 0)
+		return false;
+	s = json_string_value(j) + 5;
+	*v = strtoull(s, NULL, 10);
+	return true;
+}
+
 static int get_int(const json_t *j, bool is_unsigned, int64_t *sv, uint64_t *uv, struct dec *x)
 {
+	uint64_t big;
+
+	if (big_u64_value(j, &big)) {
+		if (!is_unsigned)
+			return err_set(x->e, "invalid value: integer `%" PRIu64 "`, expected i64", big);
+		*uv = big;
+		*sv = (int64_t)big;
+		return 0;
+	}
 	if (json_is_integer(j)) {
 		json_int_t v = json_integer_value(j);
 
@@ -562,17 +648,6 @@ static int dec_value(const ProtobufCFieldDescriptor *f, const json_t *j, void *p
 	}
 	}
 	return err_set(x->e, "unsupported field type");
-}
-
-/* Release what dec_value stored at p (used when an element must be dropped). */
-static void free_value(const ProtobufCFieldDescriptor *f, void *p)
-{
-	if (f->type == PROTOBUF_C_TYPE_STRING)
-		free(*(char **)p);
-	else if (f->type == PROTOBUF_C_TYPE_BYTES)
-		free(((ProtobufCBinaryData *)p)->data);
-	else if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-		prpc_msg_free(*(ProtobufCMessage **)p);
 }
 
 /* A query string gives repeated fields as arrays, {"0":..,"1":..} or one scalar. */
@@ -761,7 +836,11 @@ ProtobufCMessage *prpc_json_decode_text(const ProtobufCMessageDescriptor *d, con
 		i++;
 	if (i == len)
 		return prpc_json_decode(d, NULL, e);
-	_cleanup_json_ json_t *j = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	size_t rl = 0;
+	_cleanup_free_ char *rewritten = rewrite_big_ints(s, len, &rl);
+	_cleanup_json_ json_t *j = rewritten
+				       ? json_loadb(rewritten, rl, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je)
+				       : json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 
 	if (!j) {
 		err_set(e, "%s at line %d column %d", je.text, je.line, je.column);
