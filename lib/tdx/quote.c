@@ -17,7 +17,7 @@ const uint8_t QUOTE_INTEL_QE_VENDOR_ID[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c
 					      0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
 
 struct cursor {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 	size_t left;
 };
 
@@ -33,7 +33,7 @@ static int take(struct cursor *c, size_t n, const uint8_t **out, const char *wha
 
 static int copy(struct cursor *c, void *dst, size_t n, const char *what, struct err *e)
 {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 
 	if (take(c, n, &p, what, e) < 0)
 		return -1;
@@ -53,7 +53,7 @@ static uint32_t le32(const uint8_t *p)
 
 static int u16(struct cursor *c, uint16_t *v, const char *what, struct err *e)
 {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 
 	if (take(c, 2, &p, what, e) < 0)
 		return -1;
@@ -63,7 +63,7 @@ static int u16(struct cursor *c, uint16_t *v, const char *what, struct err *e)
 
 static int u32(struct cursor *c, uint32_t *v, const char *what, struct err *e)
 {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 
 	if (take(c, 4, &p, what, e) < 0)
 		return -1;
@@ -108,7 +108,7 @@ static void parse_td_report(const uint8_t *p, bool td15, struct td_report *r)
 
 static int parse_header(struct cursor *c, struct quote_header *h, struct err *e)
 {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 
 	if (take(c, QUOTE_HEADER_LEN, &p, "header", e) < 0)
 		return -1;
@@ -133,7 +133,7 @@ static int parse_header(struct cursor *c, struct quote_header *h, struct err *e)
 
 static int parse_body(struct cursor *c, struct quote *q, struct err *e)
 {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 
 	if (q->header.version == 3) {
 		if (take(c, SGX_REPORT_LEN, &p, "enclave report body", e) < 0)
@@ -175,7 +175,7 @@ static int parse_body(struct cursor *c, struct quote *q, struct err *e)
 /* QE report, its signature, QE auth data and the nested PCK chain. */
 static int parse_qe_report_cert(struct cursor *c, struct quote *q, struct err *e)
 {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 	uint16_t auth_len, type;
 	uint32_t size;
 
@@ -210,7 +210,7 @@ static int parse_signature_data(struct cursor *c, struct quote *q, struct err *e
 
 	uint16_t type;
 	uint32_t size;
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 
 	if (u16(c, &type, "certification data type", e) < 0 ||
 	    u32(c, &size, "certification data size", e) < 0)
