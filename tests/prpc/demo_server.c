@@ -91,13 +91,18 @@ static int slow(struct prpc_call *call, const void *in_, void *out, struct err *
 	return copy_msg(in_, out, e);
 }
 
+static const char *const peer_omit[] = {"user_agent", NULL};
 static const struct prpc_method demo_methods[] = {
-    {"Echo", &demo__echo_request__descriptor, &demo__echo_request__descriptor, echo, false},
-    {"Fail", &demo__echo_request__descriptor, &google__protobuf__empty__descriptor, fail, false},
-    {"Ping", &google__protobuf__empty__descriptor, &google__protobuf__empty__descriptor, ping, false},
-    {"Depth", &demo__node__descriptor, &demo__node__descriptor, echo, false},
-    {"Peer", &google__protobuf__empty__descriptor, &demo__peer_info__descriptor, peer, false},
-    {"Slow", &demo__echo_request__descriptor, &demo__echo_request__descriptor, slow, true},
+    PRPC_METHOD("Echo", demo__echo_request, demo__echo_request, echo),
+    PRPC_METHOD("Fail", demo__echo_request, google__protobuf__empty, fail),
+    PRPC_METHOD("Ping", google__protobuf__empty, google__protobuf__empty, ping),
+    PRPC_METHOD("Depth", demo__node, demo__node, echo),
+    {.name = "Peer",
+     .input = &google__protobuf__empty__descriptor,
+     .output = &demo__peer_info__descriptor,
+     .handler = peer,
+     .omit_if_empty = peer_omit},
+    PRPC_METHOD_BLOCKING("Slow", demo__echo_request, demo__echo_request, slow),
 };
 static const char *const demo_prefixes[] = {"Demo.", "Legacy.", NULL};
 static const struct prpc_service demo_svc = {"Demo", demo_prefixes, demo_methods, ARRAY_SIZE(demo_methods),
