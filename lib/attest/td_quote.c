@@ -5,24 +5,24 @@
 
 #include <string.h>
 
-int td_quote_read(const uint8_t *q, size_t len, struct td_fields *out, struct err *e)
-{
-	uint16_t version;
-	uint32_t tee;
+#include "tdx/quote.h"
 
-	if (len < 632)
-		return err_set(e, "TDX quote too short (%zu bytes)", len);
-	version = (uint16_t)(q[0] | q[1] << 8);
-	tee = (uint32_t)q[4] | (uint32_t)q[5] << 8 | (uint32_t)q[6] << 16 | (uint32_t)q[7] << 24;
-	if (version != 4 || tee != 0x81)
-		return err_set(e, "unsupported quote (version %u, TEE type 0x%x): want a v4 TDX quote",
-			       version, tee);
-	memcpy(out->mr_td, q + 184, 48);
-	memcpy(out->mr_config_id, q + 232, 48);
-	memcpy(out->mr_owner, q + 280, 48);
-	memcpy(out->mr_owner_config, q + 328, 48);
-	for (int i = 0; i < 4; i++)
-		memcpy(out->rtmr[i], q + 376 + 48 * i, 48);
-	memcpy(out->report_data, q + TD_QUOTE_REPORT_DATA_OFFSET, 64);
+int td_quote_read(const uint8_t *data, size_t len, struct td_fields *out, struct err *e)
+{
+	struct quote q;
+
+	if (quote_parse(&q, data, len, e) < 0)
+		return err_wrap(e, "Failed to parse quote");
+	if (!quote_is_tdx(&q)) {
+		quote_free(&q);
+		return err_set(e, "not a TDX quote");
+	}
+	memcpy(out->mr_td, q.td.mr_td, 48);
+	memcpy(out->mr_config_id, q.td.mr_config_id, 48);
+	memcpy(out->mr_owner, q.td.mr_owner, 48);
+	memcpy(out->mr_owner_config, q.td.mr_owner_config, 48);
+	memcpy(out->rtmr, q.td.rtmr, sizeof(out->rtmr));
+	memcpy(out->report_data, q.td.report_data, 64);
+	quote_free(&q);
 	return 0;
 }

@@ -1,10 +1,9 @@
 /*
- * td_quote.h — the few TD report fields the attestation code needs (MRTD,
- * RTMR0-3, MRCONFIGID, MROWNER, MROWNERCONFIG, REPORTDATA), read at the
- * fixed offsets of a v4 TD 1.0 quote (guest.md §4.1).
- *
- * Stop-gap until lib/tdx/quote.h (the full DCAP quote parser) is on main;
- * then td_quote_read() becomes a thin wrapper over quote_parse().
+ * td_quote.h — the TD report fields the attestation code needs (MRTD,
+ * RTMR0-3, MRCONFIGID, MROWNER, MROWNERCONFIG, REPORTDATA), taken from a
+ * TDX quote parsed by lib/tdx/quote.h. A small value type so the derived
+ * values (mr_system, mr_aggregated) can be computed and tested without a
+ * whole quote.
  */
 #ifndef DSTACK_ATTEST_TD_QUOTE_H
 #define DSTACK_ATTEST_TD_QUOTE_H
@@ -23,8 +22,11 @@ struct td_fields {
 	uint8_t report_data[64];
 };
 
+/* Where the simulator patches report_data (v4 quotes, as the reference). */
 #define TD_QUOTE_REPORT_DATA_OFFSET 568
 
+/* Parse the quote (structure only, no signature check) and copy the fields;
+ * fails for non-TDX quotes. */
 int td_quote_read(const uint8_t *quote, size_t len, struct td_fields *out, struct err *e);
 
 #endif
