@@ -67,6 +67,7 @@ int cmd_derive(int argc, char **argv)
 	const char *root_file = NULL, *app_hex = NULL, *inst_hex = NULL, *k256_file = NULL;
 	uint8_t root[32], root_k256[32], app_id[20], inst[20], root_pub[33];
 	struct kms_app_keys k;
+	_cleanup_json_ json_t *o = NULL;
 	struct err e = ERR_INIT;
 	int c, rc = 1;
 
@@ -115,7 +116,7 @@ int cmd_derive(int argc, char **argv)
 	    0)
 		goto fail;
 
-	_cleanup_json_ json_t *o = json_object();
+	o = json_object();
 	uint8_t x[32], y[32], ca_pub[33];
 	put_hex(o, "app_id", app_id, 20);
 	put_hex(o, "instance_id", inst, inst_hex ? 20 : 0);
