@@ -16,7 +16,7 @@ DEB_PACKAGES=(
 	build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
 	libssl-dev libevent-dev libcurl4-openssl-dev libjansson-dev libsecp256k1-dev
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev zlib1g-dev libsodium-dev
-	curl openssl python3 iproute2 procps
+	curl openssl python3 iproute2 procps clang-format
 )
 
 # Components add their own packages (real peers, benchmark baselines) as one
