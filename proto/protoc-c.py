@@ -41,5 +41,16 @@ with tempfile.TemporaryDirectory() as tmp:
         text = rewrite(f.read())
     with open(dst, "w", encoding="utf-8") as f:
         f.write(text)
-    sys.exit(subprocess.call([protoc_c, "--proto_path=" + tmp, "--proto_path=" + src_root,
-                              "--c_out=" + out_root, dst]))
+    rc = subprocess.call([protoc_c, "--proto_path=" + tmp, "--proto_path=" + src_root,
+                          "--c_out=" + out_root, dst])
+if rc != 0:
+    sys.exit(rc)
+# The *__INIT macros initialise each oneof union with {0}, which -Wall
+# (-Wmissing-braces) rejects when the first member is a struct (bytes).
+# An empty initialiser zero-fills any union and needs no inner braces.
+hdr = os.path.join(out_root, rel[:-len(".proto")] + ".pb-c.h")
+with open(hdr, encoding="utf-8") as f:
+    text = f.read()
+text = re.sub(r"(__NOT_SET), \{0\}", r"\1, {}", text)
+with open(hdr, "w", encoding="utf-8") as f:
+    f.write(text)

@@ -263,7 +263,7 @@ static int utf16_cmp(const char *a, const char *b)
 static int js_key_cmp(const void *x, const void *y)
 {
 	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
-	uint64_t ia, ib;
+	uint64_t ia = 0, ib = 0;
 	bool na = array_index(a, &ia), nb = array_index(b, &ib);
 
 	if (na && nb)

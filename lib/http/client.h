@@ -30,10 +30,12 @@ struct http_client_opts {
 	/*
 	 * Called with the connection's SSL_CTX before the handshake; it may set
 	 * its own verify callback (SSL_CTX_set_verify). Return 0, or -1 to abort.
+	 * curl still checks the chain and host name unless `insecure` is set;
+	 * for RA-TLS set `insecure` and let the hook's callback decide alone.
 	 */
 	int (*ssl_ctx_hook)(SSL_CTX *ctx, void *arg);
 	void *ssl_ctx_arg;
-	bool insecure;           /* no certificate or host name check by curl */
+	bool insecure;           /* no certificate or host name check by curl itself */
 	const char *unix_socket; /* connect here instead of the URL's host */
 };
 

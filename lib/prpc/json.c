@@ -188,23 +188,61 @@ void prpc_json_put_string(struct buf *o, const char *s, size_t len)
 	buf_putc(o, '"');
 }
 
-static void put_double(struct buf *o, double v)
+/*
+ * Floats as serde_json prints them (ryu): the shortest digits that read back
+ * to the same value, plain notation when the decimal point falls within
+ * 16 digits (13 for f32), else d.ddde<exp>; integral values keep a ".0".
+ */
+static void put_float(struct buf *o, double v, bool is_f32)
 {
-	char tmp[40];
+	char tmp[48], digits[24];
+	int exp10 = 0, n = 0, kk;
 
 	if (!isfinite(v)) {
 		buf_puts(o, "null"); /* serde_json writes non-finite floats as null */
 		return;
 	}
-	/* Shortest text that reads back as the same double. */
+	if (v == 0) {
+		buf_puts(o, signbit(v) ? "-0.0" : "0.0");
+		return;
+	}
+	if (v < 0) {
+		buf_putc(o, '-');
+		v = -v;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (is_f32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
 			break;
 	}
-	buf_puts(o, tmp);
-	if (!strpbrk(tmp, ".en")) /* serde_json keeps a float a float: 1.0 */
+	/* tmp = "d[.ddd]e[+-]xx" */
+	for (const char *p = tmp; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9' && n < (int)sizeof(digits) - 1)
+			digits[n++] = *p;
+	while (n > 1 && digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	exp10 = atoi(strchr(tmp, 'e') + 1);
+	kk = exp10 + 1; /* position of the decimal point */
+	int max_kk = is_f32 ? 13 : 16, min_kk = is_f32 ? -6 : -5;
+
+	if (kk >= n && kk <= max_kk) {
+		buf_puts(o, digits);
+		for (int i = n; i < kk; i++)
+			buf_putc(o, '0');
 		buf_puts(o, ".0");
+	} else if (kk > 0 && kk <= max_kk) {
+		buf_printf(o, "%.*s.%s", kk, digits, digits + kk);
+	} else if (kk > min_kk && kk <= 0) {
+		buf_puts(o, "0.");
+		for (int i = kk; i < 0; i++)
+			buf_putc(o, '0');
+		buf_puts(o, digits);
+	} else if (n == 1) {
+		buf_printf(o, "%se%d", digits, kk - 1);
+	} else {
+		buf_printf(o, "%c.%se%d", digits[0], digits + 1, kk - 1);
+	}
 }
 
 static void enc_msg(const ProtobufCMessage *m, struct buf *o);
@@ -232,10 +270,10 @@ static void enc_value(const ProtobufCFieldDescriptor *f, const void *p, struct b
 		buf_printf(o, "%" PRIu64, *(const uint64_t *)p);
 		break;
 	case PROTOBUF_C_TYPE_FLOAT:
-		put_double(o, (double)*(const float *)p);
+		put_float(o, (double)*(const float *)p, true);
 		break;
 	case PROTOBUF_C_TYPE_DOUBLE:
-		put_double(o, *(const double *)p);
+		put_float(o, *(const double *)p, false);
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
 		buf_puts(o, *(const protobuf_c_boolean *)p ? "true" : "false");
@@ -325,7 +363,49 @@ static void enc_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 	enc_value(f, CMEMBER(m, f->offset, char), o);
 }
 
+/* Field holds its type's zero value (empty string/bytes/list, 0, false, null). */
+static bool field_is_empty(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const void *p = CMEMBER(m, f->offset, char);
+
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *CMEMBER(m, f->quantifier_offset, uint32_t) != f->id;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *CMEMBER(m, f->quantifier_offset, size_t) == 0;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return !*(char *const *)p || !**(char *const *)p;
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->len == 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return !*(ProtobufCMessage *const *)p;
+	case PROTOBUF_C_TYPE_BOOL:
+		return !*(const protobuf_c_boolean *)p;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)p == 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)p == 0;
+	default:
+		return elem_size(f->type) == 8 ? *(const uint64_t *)p == 0 : *(const uint32_t *)p == 0;
+	}
+}
+
+static bool in_list(const char *const *list, const char *name)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, name) == 0)
+			return true;
+	return false;
+}
+
+static void enc_msg_omit(const ProtobufCMessage *m, const char *const *omit, struct buf *o);
+
 static void enc_msg(const ProtobufCMessage *m, struct buf *o)
+{
+	enc_msg_omit(m, NULL, o);
+}
+
+static void enc_msg_omit(const ProtobufCMessage *m, const char *const *omit, struct buf *o)
 {
 	const ProtobufCMessageDescriptor *d;
 	bool first = true;
@@ -347,6 +427,8 @@ static void enc_msg(const ProtobufCMessage *m, struct buf *o)
 				continue;
 			if (real_oneof && *CMEMBER(m, f->quantifier_offset, uint32_t) != f->id)
 				continue;
+			if (omit && in_list(omit, f->name) && field_is_empty(m, f))
+				continue;
 			if (!first)
 				buf_putc(o, ',');
 			first = false;
@@ -361,6 +443,11 @@ static void enc_msg(const ProtobufCMessage *m, struct buf *o)
 void prpc_json_encode(const ProtobufCMessage *m, struct buf *out)
 {
 	enc_msg(m, out);
+}
+
+void prpc_json_encode_ex(const ProtobufCMessage *m, const char *const *omit_if_empty, struct buf *out)
+{
+	enc_msg_omit(m, omit_if_empty, out);
 }
 
 /* ------------------------------------------------------------------ input */
@@ -395,8 +482,94 @@ static const char *json_kind(const json_t *j)
 	return "value";
 }
 
+/*
+ * jansson stores integers as int64 and rejects larger literals, but uint64
+ * fields use the full range. Before parsing, literals in (INT64_MAX,
+ * UINT64_MAX] are rewritten to a string with this NUL-led marker, which no
+ * real JSON string can reach a field with (strings with NUL are refused).
+ */
+#define BIG_U64_MARK "\\u0000u64:"
+#define BIG_U64_MARK_DEC "\0u64:"
+
+static bool is_big_u64(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t acc = 0;
+
+	if (n < 19 || n > 20 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (acc > (UINT64_MAX - d) / 10)
+			return false;
+		acc = acc * 10 + d;
+	}
+	*v = acc;
+	return acc > (uint64_t)INT64_MAX;
+}
+
+/* Returns a rewritten copy (caller frees) or NULL when nothing changed. */
+static char *rewrite_big_ints(const char *s, size_t len, size_t *out_len)
+{
+	struct buf o = BUF_INIT;
+	size_t i = 0, copied = 0;
+	bool changed = false;
+
+	while (i < len) {
+		char ch = s[i];
+
+		if (ch == '"') {
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			i++;
+			continue;
+		}
+		if (ch >= '0' && ch <= '9' && (i == 0 || !strchr("-+.eE0123456789", s[i - 1]))) {
+			size_t st = i;
+			uint64_t v;
+
+			while (i < len && s[i] >= '0' && s[i] <= '9')
+				i++;
+			if ((i == len || (s[i] && !strchr(".eE", s[i]))) && is_big_u64(s + st, i - st, &v)) {
+				buf_append(&o, s + copied, st - copied);
+				buf_printf(&o, "\"%s%" PRIu64 "\"", BIG_U64_MARK, v);
+				copied = i;
+				changed = true;
+			}
+			continue;
+		}
+		i++;
+	}
+	if (!changed)
+		return NULL;
+	buf_append(&o, s + copied, len - copied);
+	return (char *)buf_steal(&o, out_len);
+}
+
+static bool big_u64_value(const json_t *j, uint64_t *v)
+{
+	const char *s;
+
+	if (!json_is_string(j) || json_string_length(j) < 6 ||
+	    memcmp(json_string_value(j), BIG_U64_MARK_DEC, 5) != 0)
+		return false;
+	s = json_string_value(j) + 5;
+	*v = strtoull(s, NULL, 10);
+	return true;
+}
+
 static int get_int(const json_t *j, bool is_unsigned, int64_t *sv, uint64_t *uv, struct dec *x)
 {
+	uint64_t big;
+
+	if (big_u64_value(j, &big)) {
+		if (!is_unsigned)
+			return err_set(x->e, "invalid value: integer `%" PRIu64 "`, expected i64", big);
+		*uv = big;
+		*sv = (int64_t)big;
+		return 0;
+	}
 	if (json_is_integer(j)) {
 		json_int_t v = json_integer_value(j);
 
@@ -562,17 +735,6 @@ static int dec_value(const ProtobufCFieldDescriptor *f, const json_t *j, void *p
 	}
 	}
 	return err_set(x->e, "unsupported field type");
-}
-
-/* Release what dec_value stored at p (used when an element must be dropped). */
-static void free_value(const ProtobufCFieldDescriptor *f, void *p)
-{
-	if (f->type == PROTOBUF_C_TYPE_STRING)
-		free(*(char **)p);
-	else if (f->type == PROTOBUF_C_TYPE_BYTES)
-		free(((ProtobufCBinaryData *)p)->data);
-	else if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-		prpc_msg_free(*(ProtobufCMessage **)p);
 }
 
 /* A query string gives repeated fields as arrays, {"0":..,"1":..} or one scalar. */
@@ -761,7 +923,11 @@ ProtobufCMessage *prpc_json_decode_text(const ProtobufCMessageDescriptor *d, con
 		i++;
 	if (i == len)
 		return prpc_json_decode(d, NULL, e);
-	_cleanup_json_ json_t *j = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	size_t rl = 0;
+	_cleanup_free_ char *rewritten = rewrite_big_ints(s, len, &rl);
+	_cleanup_json_ json_t *j = rewritten
+				       ? json_loadb(rewritten, rl, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je)
+				       : json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 
 	if (!j) {
 		err_set(e, "%s at line %d column %d", je.text, je.line, je.column);

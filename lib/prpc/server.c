@@ -78,7 +78,7 @@ static void finish(struct prpc_call *c)
 	} else if (c->json) {
 		struct buf b = BUF_INIT;
 
-		prpc_json_encode(c->out, &b);
+		prpc_json_encode_ex(c->out, c->method->omit_if_empty, &b);
 		http_respond(c->req, 200, "application/json", b.data, b.len);
 		buf_free(&b);
 	} else {
