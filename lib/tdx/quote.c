@@ -33,7 +33,7 @@ static int take(struct cursor *c, size_t n, const uint8_t **out, const char *wha
 
 static int copy(struct cursor *c, void *dst, size_t n, const char *what, struct err *e)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
 	if (take(c, n, &p, what, e) < 0)
 		return -1;
@@ -53,7 +53,7 @@ static uint32_t le32(const uint8_t *p)
 
 static int u16(struct cursor *c, uint16_t *v, const char *what, struct err *e)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
 	if (take(c, 2, &p, what, e) < 0)
 		return -1;
@@ -63,7 +63,7 @@ static int u16(struct cursor *c, uint16_t *v, const char *what, struct err *e)
 
 static int u32(struct cursor *c, uint32_t *v, const char *what, struct err *e)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
 	if (take(c, 4, &p, what, e) < 0)
 		return -1;
@@ -108,7 +108,7 @@ static void parse_td_report(const uint8_t *p, bool td15, struct td_report *r)
 
 static int parse_header(struct cursor *c, struct quote_header *h, struct err *e)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
 	if (take(c, QUOTE_HEADER_LEN, &p, "header", e) < 0)
 		return -1;
@@ -133,7 +133,7 @@ static int parse_header(struct cursor *c, struct quote_header *h, struct err *e)
 
 static int parse_body(struct cursor *c, struct quote *q, struct err *e)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
 	if (q->header.version == 3) {
 		if (take(c, SGX_REPORT_LEN, &p, "enclave report body", e) < 0)
@@ -175,7 +175,7 @@ static int parse_body(struct cursor *c, struct quote *q, struct err *e)
 /* QE report, its signature, QE auth data and the nested PCK chain. */
 static int parse_qe_report_cert(struct cursor *c, struct quote *q, struct err *e)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	uint16_t auth_len, type;
 	uint32_t size;
 
@@ -210,7 +210,7 @@ static int parse_signature_data(struct cursor *c, struct quote *q, struct err *e
 
 	uint16_t type;
 	uint32_t size;
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 
 	if (u16(c, &type, "certification data type", e) < 0 ||
 	    u32(c, &size, "certification data size", e) < 0)
@@ -243,7 +243,7 @@ int quote_parse(struct quote *q, const void *data, size_t len, struct err *e)
 
 	struct cursor c = {q->raw, len};
 	uint32_t sig_len;
-	const uint8_t *sig;
+	const uint8_t *sig = NULL;
 
 	if (parse_header(&c, &q->header, e) < 0 || parse_body(&c, q, e) < 0)
 		goto fail;
