@@ -10,6 +10,7 @@
 
 #include "attest/attestation.h"
 #include "attest/ccel.h"
+#include "attest/cert_eventlog.h"
 #include "attest/eventlog.h"
 #include "core/hex.h"
 #include "core/tap.h"
@@ -218,6 +219,63 @@ static void test_json_and_strip(const char *dir)
 	free(data);
 }
 
+static void test_cert_ext(const char *dir)
+{
+	size_t len;
+	uint8_t *data = load_fixture(dir, "guest-agent-attestation.bin", &len);
+	struct attestation a;
+	struct event_log log = EVENT_LOG_INIT, back = EVENT_LOG_INIT;
+	struct buf plain = BUF_INIT, gz = BUF_INIT;
+	struct err e = ERR_INIT;
+	uint8_t r1[48], r2[48];
+
+	attestation_decode(data, len, &a, &e);
+	event_log_copy(&a.event_log, &log, &e);
+	event_log_strip_for_cert(&log, false);
+	ok(cert_event_log_encode(&log, false, &plain, &e) == 0 && plain.data[0] == '[',
+	   "plain extension is JSON");
+	ok(strncmp((char *)plain.data, "[{\"imr\":3,\"event_type\":134217729,\"digest\":\"\",", 45) == 0,
+	   "field order imr, event_type, digest, event, event_payload");
+	ok(cert_event_log_encode(&log, true, &gz, &e) == 0 && memcmp(gz.data, "ELGZv1\x1f\x8b", 8) == 0 &&
+	       gz.len < plain.len,
+	   "compressed extension is ELGZv1 + gzip");
+	ok(cert_event_log_decode(plain.data, plain.len, &back, &e) == 0 && back.n == 9, "plain decodes");
+	event_log_free(&back);
+	ok(cert_event_log_decode(gz.data, gz.len, &back, &e) == 0 && back.n == 9, "gzip decodes: %s", e.msg);
+	ok(event_log_replay_imr(&back, 3, NULL, r1, &e) == 0 &&
+	       event_log_replay_imr(&a.event_log, 3, NULL, r2, &e) == 0 && memcmp(r1, r2, 48) == 0,
+	   "decoded extension replays RTMR3");
+	event_log_free(&back);
+	ok(cert_event_log_decode(gz.data, gz.len - 4, &back, &e) < 0, "truncated gzip rejected: %s", e.msg);
+	event_log_free(&back);
+	buf_putc(&gz, 0);
+	ok(cert_event_log_decode(gz.data, gz.len, &back, &e) < 0, "trailing byte rejected: %s", e.msg);
+	event_log_free(&back);
+	gz.data[10] ^= 0xff;
+	ok(cert_event_log_decode(gz.data, gz.len, &back, &e) < 0, "corrupted gzip rejected: %s", e.msg);
+	event_log_free(&back);
+
+	/* A bomb: 64 events with 1 KiB payloads compress well beyond the cap. */
+	event_log_free(&log);
+	{
+		uint8_t zeros[1024] = {0};
+
+		for (int i = 0; i < 64; i++)
+			event_log_append_runtime(&log, "pad", zeros, sizeof(zeros), 1, &e);
+	}
+	buf_reset(&gz);
+	cert_event_log_encode(&log, true, &gz, &e);
+	ok(gz.len < 4096 && cert_event_log_decode(gz.data, gz.len, &back, &e) < 0 && strstr(e.msg, "16384"),
+	   "decompression capped at 16 KiB: %s", e.msg);
+	event_log_free(&back);
+
+	buf_free(&plain);
+	buf_free(&gz);
+	event_log_free(&log);
+	attestation_free(&a);
+	free(data);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "../shared/testdata/dstack";
@@ -225,5 +283,6 @@ int main(int argc, char **argv)
 	test_ccel(dir);
 	test_runtime_digests(dir);
 	test_json_and_strip(dir);
+	test_cert_ext(dir);
 	return tap_done();
 }
