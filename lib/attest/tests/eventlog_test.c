@@ -209,6 +209,25 @@ static void test_json_and_strip(const char *dir)
 	event_log_free(&back);
 	free(text);
 	json_decref(js);
+	{
+		/* V1 event with the reference's "hash_input" naming. */
+		const char *good = "[{\"imr\":3,\"event_type\":134217729,\"digest\":\"\",\"event\":\"a\","
+				   "\"event_payload\":\"62\",\"hash_input\":\"010000083a613a62\"}]";
+		const char *bad = "[{\"imr\":3,\"event_type\":134217729,\"digest\":\"\",\"event\":\"a\","
+				  "\"event_payload\":\"62\",\"hash_input\":\"010000083a613a63\"}]";
+		const char *nothex = "[{\"imr\":3,\"event_type\":134217729,\"event\":\"a\","
+				     "\"event_payload\":\"62\",\"preimage\":\"{}\"}]";
+
+		ok(event_log_from_json_str(good, strlen(good), &back, &e) == 0, "V1 hash_input accepted: %s",
+		   e.msg);
+		event_log_free(&back);
+		ok(event_log_from_json_str(bad, strlen(bad), &back, &e) < 0,
+		   "wrong V1 hash_input rejected: %s", e.msg);
+		event_log_free(&back);
+		ok(event_log_from_json_str(nothex, strlen(nothex), &back, &e) < 0,
+		   "non-hex preimage rejected: %s", e.msg);
+		event_log_free(&back);
+	}
 	ok(event_log_from_json_str("{}", 2, &back, &e) < 0, "non-array rejected");
 	ok(event_log_from_json_str("[{\"imr\":9,\"event_type\":1}]", 27, &back, &e) < 0, "imr 9 rejected: %s",
 	   e.msg);
