@@ -324,7 +324,7 @@ static void enc_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 		}
 	} else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t n = *CMEMBER(m, f->quantifier_offset, size_t);
-		const char *arr = *CMEMBER(m, f->offset, const char *);
+		const char *arr = *CMEMBER(m, f->offset, char *);
 		size_t es = elem_size(f->type);
 		bool map = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
 
@@ -1036,6 +1036,10 @@ json_t *prpc_query_to_json(const char *query, struct err *e)
 				return NULL;
 			if (memchr(key, '\0', kl))
 				return err_set(e, "invalid query key"), NULL;
+			/* jansson refuses (and frees the value of) non-UTF-8 keys. */
+			for (size_t i = 0, l; i < kl; i += l)
+				if (!(l = utf8_len((const unsigned char *)key + i, kl - i)))
+					return err_set(e, "query key is not valid UTF-8"), NULL;
 			val = url_decode(eq ? eq + 1 : "", vlen, &vl, e);
 			if (!val)
 				return NULL;
