@@ -99,8 +99,15 @@ struct conn {
 	char peer[80];
 };
 
+struct filter {
+	http_filter_fn fn;
+	void *arg;
+};
+
 struct http_server {
 	struct event_base *base;
+	struct filter *filters;
+	size_t n_filters;
 	struct http_server_opts opts;
 	struct route *routes;
 	size_t n_routes;
@@ -561,6 +568,9 @@ static void dispatch(struct conn *c)
 	evtimer_del(c->timer);
 	/* Do not read more while busy; EOF is noticed once we read again. */
 	bufferevent_disable(c->bev, EV_READ);
+	for (size_t i = 0; i < c->srv->n_filters; i++)
+		if (c->srv->filters[i].fn(r, c->srv->filters[i].arg))
+			return;
 	rt = find_route(c->srv, r->method, r->path);
 	if (!rt) {
 		http_respond_text(r, 404, "Not Found");
@@ -945,6 +955,7 @@ void http_server_free(struct http_server *srv)
 			srv->routes[i].free_arg(srv->routes[i].arg);
 	}
 	free(srv->routes);
+	free(srv->filters);
 	buf_free(&srv->extra_hdrs);
 	free(srv->app_version);
 	free(srv);
@@ -979,6 +990,16 @@ void http_server_route_owned(struct http_server *srv, const char *method, const 
 	rt->fn = fn;
 	rt->arg = arg;
 	rt->free_arg = free_arg;
+}
+
+void http_server_add_filter(struct http_server *srv, http_filter_fn fn, void *arg)
+{
+	srv->filters = realloc(srv->filters, (srv->n_filters + 1) * sizeof(*srv->filters));
+	if (!srv->filters)
+		abort();
+	srv->filters[srv->n_filters].fn = fn;
+	srv->filters[srv->n_filters].arg = arg;
+	srv->n_filters++;
 }
 
 static void health(struct http_request *req, void *arg)

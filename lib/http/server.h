@@ -66,6 +66,13 @@ void http_server_route(struct http_server *srv, const char *method, const char *
 /* Same, and the server calls free_arg(arg) when it is freed (may be NULL). */
 void http_server_route_owned(struct http_server *srv, const char *method, const char *path, bool prefix,
 			     http_handler_fn fn, void *arg, void (*free_arg)(void *));
+/*
+ * A filter runs before routing on every request (auth: tokens, Basic, mTLS
+ * policy). Return true after answering the request yourself (e.g. 401), or
+ * false to let it through to the routes. Filters run in the order added.
+ */
+typedef bool (*http_filter_fn)(struct http_request *req, void *arg);
+void http_server_add_filter(struct http_server *srv, http_filter_fn fn, void *arg);
 /* GET /health → 200 "OK". */
 void http_server_add_health(struct http_server *srv);
 

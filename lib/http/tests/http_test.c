@@ -172,6 +172,17 @@ static void h_echo(struct http_request *req, void *arg)
 	buf_free(&b);
 }
 
+static bool deny_secret(struct http_request *req, void *arg)
+{
+	const char *tok = http_req_header(req, "X-Admin-Token");
+
+	if (strncmp(http_req_path(req), "/echo/secret", 12) != 0 || (tok && strcmp(tok, "t") == 0))
+		return false;
+	http_resp_header(req, "WWW-Authenticate", "Basic realm=\"test\"");
+	http_respond(req, 401, NULL, NULL, 0);
+	return true;
+}
+
 static void *loop_main(void *arg)
 {
 	event_base_dispatch(base);
@@ -261,6 +272,20 @@ static void test_server(void)
 	http_response_free(&r);
 	free(big);
 
+	/* Filter before routing. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo/secret", port);
+	ok(http_fetch(&o, "GET", url, NULL, NULL, 0, &r, &e) == 0 && r.status == 401 && r.body.len == 0,
+	   "filter answers 401 before routing");
+	w = http_response_header(&r, "WWW-Authenticate");
+	is_str(w, "Basic realm=\"test\"", "filter reply headers");
+	free(w);
+	http_response_free(&r);
+	const char *tok[] = {"X-Admin-Token: t", NULL};
+
+	ok(http_fetch(&o, "GET", url, tok, NULL, 0, &r, &e) == 0 && r.status == 200,
+	   "filter lets a valid token through");
+	http_response_free(&r);
+
 	/* HEAD: length of the body, no body. */
 	fd = connect_port();
 	struct buf raw = BUF_INIT;
@@ -330,6 +355,7 @@ int main(void)
 	http_server_route(srv, "GET", "/pool", false, h_pool, NULL);
 	http_server_route(srv, "GET", "/stream", false, h_stream, NULL);
 	http_server_route(srv, NULL, "/echo", true, h_echo, NULL);
+	http_server_add_filter(srv, deny_secret, NULL);
 	http_listen_parse("tcp:127.0.0.1:0", &spec, &e);
 	if (!ok(http_server_listen(srv, &spec, NULL, &port, &e) == 0 && port,
 		"listen on an ephemeral port: %s", e.msg))
