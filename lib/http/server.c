@@ -1102,6 +1102,11 @@ int http_server_handle_signals(struct http_server *srv, struct err *e)
 	return 0;
 }
 
+struct event_base *http_server_base(const struct http_server *srv)
+{
+	return srv->base;
+}
+
 size_t http_server_connections(const struct http_server *srv)
 {
 	return srv->n_conns;

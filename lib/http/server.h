@@ -94,6 +94,8 @@ int http_server_listen_fd(struct http_server *srv, int fd, SSL_CTX *tls, struct 
 void http_server_shutdown(struct http_server *srv);
 /* Call http_server_shutdown on SIGTERM/SIGINT (signal events on the base). */
 int http_server_handle_signals(struct http_server *srv, struct err *e);
+/* The event base the server runs on (for timers in async handlers). */
+struct event_base *http_server_base(const struct http_server *srv);
 /* Number of open connections (tests, metrics). */
 size_t http_server_connections(const struct http_server *srv);
 
