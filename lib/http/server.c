@@ -58,6 +58,7 @@ struct route {
 struct listener {
 	struct http_server *srv;
 	struct evconnlistener *lev;
+	struct event *backoff;
 	SSL_CTX *tls;
 	struct listener *next;
 };
@@ -93,6 +94,7 @@ struct conn {
 	enum conn_state st;
 	struct http_request *req;
 	size_t body_left;
+	size_t scanned; /* head bytes already searched for the blank line */
 	bool keep_alive;
 	bool peer_eof;
 	bool close_after; /* close once the output drains */
@@ -589,12 +591,19 @@ static void read_head(struct conn *c)
 	int status;
 	const char *te, *expect;
 
-	pos = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	/* Resume the search where the last one stopped, so a head trickled in
+	 * tiny pieces costs linear, not quadratic, time. */
+	struct evbuffer_ptr from;
+
+	evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0, EVBUFFER_PTR_SET);
+	pos = evbuffer_search(in, "\r\n\r\n", 4, &from);
 	if (pos.pos < 0) {
+		c->scanned = evbuffer_get_length(in);
 		if (evbuffer_get_length(in) > srv->opts.max_header_bytes)
 			conn_error(c, 431, "Request Header Fields Too Large");
 		return;
 	}
+	c->scanned = 0;
 	head_len = (size_t)pos.pos + 4;
 	if (head_len > srv->opts.max_header_bytes) {
 		conn_error(c, 431, "Request Header Fields Too Large");
@@ -832,7 +841,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	struct http_server *srv = l->srv;
 	struct conn *c;
 
-	if (srv->shutting_down) {
+	if (srv->shutting_down || srv->n_conns >= srv->opts.max_connections) {
+		if (!srv->shutting_down)
+			log_warn("http: %zu connections open, refusing another", srv->n_conns);
 		close(fd);
 		return;
 	}
@@ -871,6 +882,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	srv->n_conns++;
 	c->st = CS_IDLE;
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	/* Stop reading while unprocessed input exceeds a head: a client cannot
+	 * pile up data while its request is handled or its reply written. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->opts.max_header_bytes + 4096);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	/* The first request (and the TLS handshake) must arrive in time too. */
 	c->st = CS_HEAD;
@@ -903,6 +917,8 @@ struct http_server *http_server_new(struct event_base *base, const struct http_s
 		srv->opts.workers = 4;
 	if (!srv->opts.shutdown_grace_ms)
 		srv->opts.shutdown_grace_ms = 5000;
+	if (!srv->opts.max_connections)
+		srv->opts.max_connections = 4096;
 	if (srv->opts.app_version) {
 		srv->app_version = strdup(srv->opts.app_version);
 		srv->opts.app_version = srv->app_version;
@@ -925,6 +941,7 @@ static void close_listeners(struct http_server *srv)
 
 		srv->listeners = l->next;
 		evconnlistener_free(l->lev);
+		event_free(l->backoff);
 		if (l->tls)
 			SSL_CTX_free(l->tls);
 		free(l);
@@ -1012,6 +1029,25 @@ void http_server_add_health(struct http_server *srv)
 	http_server_route(srv, "GET", "/health", false, health, NULL);
 }
 
+static void on_backoff_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	evconnlistener_enable(l->lev);
+}
+
+/* accept() failing (EMFILE, ENFILE, ENOMEM) would leave the listening socket
+ * readable and spin the loop: pause accepting for a moment instead. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = {0, 200 * 1000};
+
+	log_warn("http: accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(lev);
+	evtimer_add(l->backoff, &tv);
+}
+
 int http_server_listen_fd(struct http_server *srv, int fd, SSL_CTX *tls, struct err *e)
 {
 	struct listener *l = calloc(1, sizeof(*l));
@@ -1027,6 +1063,8 @@ int http_server_listen_fd(struct http_server *srv, int fd, SSL_CTX *tls, struct 
 		free(l);
 		return err_set(e, "cannot create listener");
 	}
+	l->backoff = evtimer_new(srv->base, on_backoff_over, l);
+	evconnlistener_set_error_cb(l->lev, on_accept_error);
 	if (tls) {
 		SSL_CTX_up_ref(tls);
 		l->tls = tls;

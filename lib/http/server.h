@@ -42,6 +42,7 @@ struct http_server_opts {
 	unsigned write_timeout_ms;   /* a stalled reader of a reply; default 60 s */
 	unsigned workers;            /* pool threads for blocking handlers; default 4 */
 	unsigned shutdown_grace_ms;  /* in-flight requests on shutdown; default 5 s */
+	size_t max_connections;      /* further connections are closed at once; default 4096 */
 	const char *app_version;     /* X-App-Version on every reply (NULL: none) */
 };
 

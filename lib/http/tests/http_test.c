@@ -326,6 +326,21 @@ static void test_server(void)
 	close(fd);
 	buf_free(&raw);
 
+	/* Connection limit: the 9th concurrent connection is closed at once. */
+	int many[8];
+	struct buf none = BUF_INIT;
+
+	for (int i = 0; i < 8; i++)
+		many[i] = connect_port();
+	usleep(100 * 1000);
+	fd = connect_port();
+	ok(read_until_close(fd, &none, 500) == 0, "connection over max_connections closed at once");
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		close(many[i]);
+	buf_free(&none);
+	usleep(100 * 1000);
+
 	/* Connection that never sends anything: closed at the request deadline. */
 	fd = connect_port();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -342,7 +357,8 @@ static void test_server(void)
 
 int main(void)
 {
-	struct http_server_opts opts = {.request_timeout_ms = 1000, .idle_timeout_ms = 500, .workers = 2};
+	struct http_server_opts opts = {
+	    .request_timeout_ms = 1000, .idle_timeout_ms = 500, .workers = 2, .max_connections = 8};
 	struct http_listen_spec spec;
 	struct err e = ERR_INIT;
 	pthread_t th;
