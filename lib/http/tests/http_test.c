@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,44 @@ static void test_parse(void)
 	ok(http_listen_parse("justahost", &s, &e) < 0, "missing port rejected");
 	ok(http_listen_parse("unix:", &s, &e) < 0, "empty unix path rejected");
 	ok(http_listen_parse("vsock:x:1", &s, &e) < 0, "bad CID rejected");
+
+	/* IPv6 loopback, where configured. */
+	uint16_t p6 = 0;
+
+	http_listen_parse("tcp:[::1]:0", &s, &e);
+	err_clear(&e);
+	int fd6 = http_listen_socket(&s, &p6, &e);
+
+	ok(fd6 >= 0 ? p6 != 0 : strstr(e.msg, "::1") != NULL, "IPv6 listener (or a clear error): %s", e.msg);
+	if (fd6 >= 0)
+		close(fd6);
+
+	/* Unix: a stale socket file is replaced, any other file is not touched. */
+	char dir[] = "/tmp/http-test-XXXXXX", path[64];
+
+	if (mkdtemp(dir)) {
+		snprintf(path, sizeof(path), "%s/s.sock", dir);
+		http_listen_spec_set(&s, HTTP_LISTEN_UNIX, NULL, 0, path, 0, &e);
+		s.mode = 0600;
+		int a = http_listen_socket(&s, NULL, &e);
+
+		close(a); /* leaves the socket file behind, like a crashed server */
+		int b = http_listen_socket(&s, NULL, &e);
+		struct stat st;
+
+		ok(a >= 0 && b >= 0, "stale unix socket replaced: %s", e.msg);
+		ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "unix socket mode applied");
+		close(b);
+		unlink(path);
+		FILE *f = fopen(path, "w");
+
+		if (f)
+			fclose(f);
+		ok(http_listen_socket(&s, NULL, &e) < 0 && strstr(e.msg, "not a socket"),
+		   "regular file not removed: %s", e.msg);
+		unlink(path);
+		rmdir(dir);
+	}
 
 	/* vsock: works where the kernel has it, otherwise a clear error. */
 	int fd;
@@ -183,6 +222,18 @@ static bool deny_secret(struct http_request *req, void *arg)
 	return true;
 }
 
+static void hang_fire(evutil_socket_t fd, short what, void *arg)
+{
+	http_respond_text(arg, 200, "too late");
+}
+
+static void h_hang(struct http_request *req, void *arg)
+{
+	struct timeval tv = {1, 0};
+
+	event_base_once(base, -1, EV_TIMEOUT, hang_fire, req, &tv);
+}
+
 static void *loop_main(void *arg)
 {
 	event_base_dispatch(base);
@@ -271,6 +322,13 @@ static void test_server(void)
 	   "POST with Expect: 100-continue (%s)", e.msg);
 	http_response_free(&r);
 	free(big);
+
+	/* Client total timeout. */
+	struct http_client_opts quick = {.timeout_ms = 300};
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/hang", port);
+	ok(http_fetch(&quick, "GET", url, NULL, NULL, 0, &r, &e) < 0 && strstr(e.msg, "timed out"),
+	   "client gives up at its timeout: %s", e.msg);
 
 	/* Filter before routing. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo/secret", port);
@@ -372,6 +430,7 @@ int main(void)
 	http_server_route(srv, "GET", "/stream", false, h_stream, NULL);
 	http_server_route(srv, NULL, "/echo", true, h_echo, NULL);
 	http_server_add_filter(srv, deny_secret, NULL);
+	http_server_route(srv, "GET", "/hang", false, h_hang, NULL);
 	http_listen_parse("tcp:127.0.0.1:0", &spec, &e);
 	if (!ok(http_server_listen(srv, &spec, NULL, &port, &e) == 0 && port,
 		"listen on an ephemeral port: %s", e.msg))
