@@ -289,8 +289,13 @@ void http_stream_begin(struct http_request *req, int status, const char *content
 	req->on_close = on_close;
 	req->close_arg = arg;
 	req->streaming = true;
-	if (!c)
+	if (!c) {
+		/* The client left while the handler was busy. */
+		if (on_close)
+			on_close(arg);
+		req_free(req);
 		return;
+	}
 	put_head(c, req, status, content_type, false, 0);
 	c->st = CS_STREAMING;
 	evtimer_del(c->timer);
@@ -591,6 +596,15 @@ static void read_head(struct conn *c)
 	int status;
 	const char *te, *expect;
 
+	/* Blank lines before a request line are ignored (RFC 9112 §2.2). */
+	while (c->scanned == 0 && evbuffer_get_length(in)) {
+		unsigned char ch;
+
+		evbuffer_copyout(in, &ch, 1);
+		if (ch != '\r' && ch != '\n')
+			break;
+		evbuffer_drain(in, 1);
+	}
 	/* Resume the search where the last one stopped, so a head trickled in
 	 * tiny pieces costs linear, not quadratic, time. */
 	struct evbuffer_ptr from;
@@ -654,7 +668,8 @@ static void read_head(struct conn *c)
 		if (evbuffer_get_length(in) < clen)
 			evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
 	}
-	buf_reserve(&r->body, clen);
+	/* Grow with the data actually received, not with the client's claim. */
+	buf_reserve(&r->body, clen < 65536 ? clen : 65536);
 	c->body_left = clen;
 	c->st = CS_BODY;
 }

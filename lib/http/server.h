@@ -139,7 +139,8 @@ void http_respond_text(struct http_request *req, int status, const char *text);
 /*
  * Streaming: headers without Content-Length (Connection: close), then any
  * number of writes, then end. `on_close` (may be NULL) runs if the client goes
- * away first; after it the request is finished and must not be used.
+ * away first (at once if it already has); after it the request is finished
+ * and must not be used.
  */
 void http_stream_begin(struct http_request *req, int status, const char *content_type,
 		       void (*on_close)(void *arg), void *arg);
