@@ -603,8 +603,9 @@ static void test_slow_client(void)
 static void test_keepalive_and_halfclose(void)
 {
 	struct reply r;
-	const char *two = "GET /health HTTP/1.1\r\n\r\n\r\nPOST /prpc/Ping?json HTTP/1.1\r\nContent-Length: 0\r\n"
-			  "Connection: close\r\n\r\n";
+	const char *two =
+	    "GET /health HTTP/1.1\r\n\r\n\r\nPOST /prpc/Ping?json HTTP/1.1\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n";
 	char *second;
 
 	raw_exchange(connect_tcp(tcp_port), two, strlen(two), false, &r);
