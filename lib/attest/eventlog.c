@@ -400,8 +400,8 @@ void event_log_strip_for_quote(struct event_log *log)
 	for (size_t i = 0; i < log->n; i++) {
 		struct tdx_event *ev = &log->ev[i];
 
-		if (ev->imr == RUNTIME_EVENT_IMR)
-			drop_digest(ev);
+		if (event_is_runtime(ev))
+			drop_digest(ev); /* recomputable from the payload */
 		else if (!event_is_acpi(ev))
 			drop_payload(ev);
 	}
@@ -414,9 +414,9 @@ void event_log_strip_for_cert(struct event_log *log, bool keep_acpi)
 	for (size_t i = 0; i < log->n; i++) {
 		struct tdx_event *ev = &log->ev[i];
 
-		if (ev->imr == RUNTIME_EVENT_IMR) {
+		if (event_is_runtime(ev)) {
 			drop_digest(ev);
-		} else if (keep_acpi && event_is_acpi(ev)) {
+		} else if (ev->imr == RUNTIME_EVENT_IMR || (keep_acpi && event_is_acpi(ev))) {
 			drop_payload(ev);
 		} else {
 			event_clear(ev);

@@ -120,12 +120,13 @@ int event_log_from_json(const json_t *arr, struct event_log *out, struct err *e)
 int event_log_from_json_str(const char *text, size_t len, struct event_log *out, struct err *e);
 
 /* Stripping (in place).
- * for_quote: GetQuote's log — IMR0-2 events keep their digest but lose
- *   their payload (ACPI events keep theirs); runtime events keep their
- *   payload and lose their digest.
- * for_cert: the certificate-embedded log — only runtime (IMR3) events,
- *   digest dropped; with keep_acpi (measurement-mode vm_config) the three
- *   ACPI events stay too, digest kept, payload dropped. */
+ * for_quote: GetQuote's log — runtime events keep their payload and lose
+ *   their digest (verifiers recompute it); other events keep their digest
+ *   and lose their payload, except the ACPI events.
+ * for_cert: the certificate-embedded log — only IMR3 events (runtime
+ *   events without digest, anything else without payload); with keep_acpi
+ *   (measurement-mode vm_config) the three ACPI events stay too, digest
+ *   kept, payload dropped. */
 void event_log_strip_for_quote(struct event_log *log);
 void event_log_strip_for_cert(struct event_log *log, bool keep_acpi);
 

@@ -168,6 +168,22 @@ static void test_json_and_strip(const char *dir)
 	   "measurement-mode cert strip keeps the 3 ACPI digests");
 	event_log_free(&back);
 
+	{
+		/* A firmware event in IMR3 is not a runtime event: its digest must survive. */
+		struct event_log mixed = EVENT_LOG_INIT;
+		uint8_t d48[48] = {1}, r[48];
+
+		event_log_append(&mixed, 3, 0x1, d48, 48, "", (const uint8_t *)"x", 1, 0, &e);
+		event_log_append_runtime(&mixed, "app-id", (const uint8_t *)"y", 1, 1, &e);
+		event_log_strip_for_quote(&mixed);
+		ok(mixed.ev[0].digest_len == 48 && mixed.ev[0].payload_len == 0 &&
+		       mixed.ev[1].digest_len == 0,
+		   "quote strip keys on the runtime event type, not the IMR");
+		event_log_strip_for_cert(&mixed, false);
+		ok(mixed.n == 2 && event_log_replay_imr(&mixed, 3, NULL, r, &e) == 0,
+		   "mixed IMR3 log still replays");
+		event_log_free(&mixed);
+	}
 	ok(event_log_find_payload(&a.event_log, "app-id", &p, &n, &e) == 0 && n == 20, "app-id lookup");
 	is_hex(p, n, "5bb4ff9a3837357f19dc176407a5709c62eb6c56", "app-id payload");
 	ok(event_log_find_payload(&a.event_log, "nope", &p, &n, &e) < 0, "missing event: %s", e.msg);
