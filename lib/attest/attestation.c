@@ -242,6 +242,17 @@ static int v1_event_field(struct mp_reader *r, const struct mp_obj *k, void *ctx
 			return -1;
 		if (o.type == MP_NIL)
 			return 0;
+		if (o.type == MP_STR) {
+			/* Tolerate an enum written by name ("V1"/"V2"). */
+			if (mp_read(r, &o, e) < 0)
+				return -1;
+			if (o.v.s.len == 2 && (o.v.s.p[0] == 'V' || o.v.s.p[0] == 'v') &&
+			    (o.v.s.p[1] == '1' || o.v.s.p[1] == '2')) {
+				ev->version = (uint32_t)(o.v.s.p[1] - '0');
+				return 1;
+			}
+			return err_set(e, "unknown event version %.*s", (int)o.v.s.len, o.v.s.p);
+		}
 		return mp_read_u32(r, &ev->version, e) < 0 ? -1 : 1;
 	}
 #undef ONCE

@@ -327,6 +327,64 @@ static void test_rejections(const uint8_t *data, size_t len)
 		mp_put_map(&b, 0);
 		ok(attestation_decode(b.data, b.len, &a, &e) < 0 && strstr(e.msg, "sev-snp"),
 		   "V1 unsupported platform: %s", e.msg);
+		/* Hand-built V1: data before kind, event versions as int and as name,
+		 * unknown keys skipped, byte vectors as bin or int arrays. */
+		buf_reset(&b);
+		mp_put_map(&b, 4);
+		mp_put_cstr(&b, "stack");
+		mp_put_map(&b, 2);
+		mp_put_cstr(&b, "data");
+		mp_put_map(&b, 4);
+		mp_put_cstr(&b, "runtime_events");
+		mp_put_array(&b, 2);
+		mp_put_map(&b, 3);
+		mp_put_cstr(&b, "event");
+		mp_put_cstr(&b, "app-id");
+		mp_put_cstr(&b, "payload");
+		mp_put_byte_array(&b, "\x01\x02", 2);
+		mp_put_cstr(&b, "version");
+		mp_put_uint(&b, 1);
+		mp_put_map(&b, 3);
+		mp_put_cstr(&b, "event");
+		mp_put_cstr(&b, "x");
+		mp_put_cstr(&b, "payload");
+		mp_put_bin(&b, "y", 1);
+		mp_put_cstr(&b, "version");
+		mp_put_cstr(&b, "V2");
+		mp_put_cstr(&b, "report_data");
+		{
+			uint8_t rd[64] = {7};
+
+			mp_put_bin(&b, rd, 64);
+		}
+		mp_put_cstr(&b, "config");
+		mp_put_cstr(&b, "{}");
+		mp_put_cstr(&b, "future");
+		mp_put_nil(&b);
+		mp_put_cstr(&b, "kind");
+		mp_put_cstr(&b, "dstack");
+		mp_put_cstr(&b, "platform");
+		mp_put_map(&b, 2);
+		mp_put_cstr(&b, "kind");
+		mp_put_cstr(&b, "tdx");
+		mp_put_cstr(&b, "data");
+		mp_put_map(&b, 2);
+		mp_put_cstr(&b, "quote");
+		mp_put_bin(&b, "q", 1);
+		mp_put_cstr(&b, "event_log");
+		mp_put_array(&b, 0);
+		mp_put_cstr(&b, "extra");
+		mp_put_array(&b, 2);
+		mp_put_uint(&b, 1);
+		mp_put_map(&b, 0);
+		mp_put_cstr(&b, "version");
+		mp_put_uint(&b, 1);
+		ok(attestation_decode(b.data, b.len, &a, &e) == 0 && a.runtime_events.n == 2 &&
+		       a.runtime_events.ev[0].version == 1 && a.runtime_events.ev[1].version == 2 &&
+		       a.runtime_events.ev[0].payload_len == 2 && a.report_data[0] == 7 && a.quote_len == 1 &&
+		       strcmp(a.config, "{}") == 0,
+		   "hand-built V1 in another key order decodes: %s", e.msg);
+		attestation_free(&a);
 		buf_free(&b);
 	}
 }
