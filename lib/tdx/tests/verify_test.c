@@ -159,6 +159,13 @@ static void test_tdx(void)
 	ok(quote_parse(&q, qb, len, &e) == 0, "quote parses");
 	ok(dcap_verify(&q, c, NOW + 3600, &r, &e) == 0, "warm verification succeeds");
 	dcap_result_free(&r);
+	ok(dcap_verify(&q, c, NOW + 7200, &r, &e) == 0, "second warm verification (cached PCK chain) succeeds");
+	is_hex(r.pck.fmspc, 6, "b0c06f000000", "cached PCK extension");
+	is_int(r.pck_ca, PCK_CA_PLATFORM, "cached CA type");
+	dcap_result_free(&r);
+	q.qe_report_signature[5] ^= 1;
+	ok(dcap_verify(&q, c, NOW + 7200, &r, &e) < 0, "cached chain still checks the QE report signature");
+	q.qe_report_signature[5] ^= 1;
 	ok(dcap_verify(&q, c, NOW + 60 * 86400, &r, &e) < 0, "warm verification past nextUpdate fails");
 	is_str(e.msg, "Quote verification failed: collateral not valid at this time", "expiry message");
 
