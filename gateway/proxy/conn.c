@@ -26,7 +26,7 @@
 #include <openssl/err.h>
 
 #include "core/log.h"
-#include "gateway/proxy/internal.h"
+#include "internal.h"
 
 enum cstate { CS_PP, CS_SNIFF, CS_DNS, CS_TLS, CS_BUILTIN, CS_CONNECT, CS_RELAY };
 enum builtin { BI_NONE, BI_HEALTH, BI_GATEWAY };

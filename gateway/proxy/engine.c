@@ -21,7 +21,7 @@
 
 #include "core/cleanup.h"
 #include "core/log.h"
-#include "gateway/proxy/internal.h"
+#include "internal.h"
 
 void proxy_config_defaults(struct proxy_config *c)
 {

@@ -18,10 +18,10 @@
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
 
-#include "gateway/proxy/name.h"
-#include "gateway/proxy/pp.h"
-#include "gateway/proxy/proxy.h"
-#include "gateway/proxy/sni.h"
+#include "name.h"
+#include "pp.h"
+#include "proxy.h"
+#include "sni.h"
 
 #define SNIFF_WINDOW 4096
 #define MAX_PORTS 64

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "gateway/proxy/name.h"
+#include "name.h"
 
 static int parse_u16(const char *s, size_t len, uint16_t *out)
 {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "gateway/proxy/proxy.h"
+#include "proxy.h"
 
 #define MAX_ROUTES 32
 

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "gateway/proxy/sni.h"
+#include "sni.h"
 
 #define SNIFF_MAX 4096
 

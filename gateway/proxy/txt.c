@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
-#include "gateway/proxy/internal.h"
+#include "internal.h"
 
 struct dns_client {
 	struct event_base *base;
