@@ -38,7 +38,7 @@ struct dir {
 	size_t in_pipe;
 	uint64_t bytes;
 	short src_need, dst_need; /* events that unblock the source / destination */
-	bool eof, shut;
+	bool eof, shut, kick;
 };
 
 struct attempt {
@@ -50,7 +50,7 @@ struct attempt {
 
 struct conn {
 	bool h2; /* first: SSL app data points here (see engine.c callbacks) */
-	bool passthrough, counted, kick;
+	bool passthrough;
 	enum builtin builtin;
 	enum cstate st;
 	struct worker *w;
@@ -269,9 +269,10 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 		d->bytes += (size_t)r;
 		c->t_progress = worker_now_ms(w);
 	}
-	/* Budget used up: yield to other connections but come back. */
-	if (up)
-		c->kick = true;
+	/* Budget used up: yield to other connections but come back even if
+	 * the source has nothing more (bytes may be waiting in d->buf or in
+	 * OpenSSL). */
+	d->kick = true;
 	d->src_need = EV_READ;
 	return 0;
 }
@@ -280,7 +281,7 @@ static void pump(struct conn *c)
 {
 	short cw = 0, bw = 0;
 
-	c->kick = false;
+	c->up.kick = c->down.kick = false;
 	if (pump_dir(c, &c->up, true) < 0 || pump_dir(c, &c->down, false) < 0) {
 		conn_free(c);
 		return;
@@ -295,8 +296,10 @@ static void pump(struct conn *c)
 	bw = (short)(c->up.dst_need | c->down.src_need);
 	set_events(c, true, cw);
 	set_events(c, false, bw);
-	if (c->kick && c->cflags)
+	if (c->up.kick && c->cflags)
 		event_active(&c->cev, EV_READ, 0);
+	if (c->down.kick && c->bflags)
+		event_active(&c->bev, EV_READ, 0);
 }
 
 static void relay_timer(struct conn *c)
@@ -609,8 +612,13 @@ static void route(struct conn *c, const char *sni)
 	set_events(c, true, 0);
 	if (!ctx) {
 		/* Custom domain: passthrough to the app named by its TXT record. */
+		char id[PROXY_ID_MAX];
+		uint16_t port;
+		int hit = txt_cached(c->w->dns, sni, id, sizeof(id), &port);
 		c->passthrough = true;
 		c->st = CS_DNS;
+		if (hit)
+			return on_txt(c, hit > 0 ? 0 : -1, id, port);
 		arm_timer(c, worker_now_ms(c->w) + pe->cfg.timeouts.dns_resolve);
 		c->dnsq = txt_lookup(c->w->dns, sni, on_txt, c);
 		if (!c->dnsq)

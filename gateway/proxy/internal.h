@@ -115,6 +115,8 @@ void conn_close_all(struct worker *w);
 typedef void (*txt_cb)(void *arg, int status, const char *id, uint16_t port);
 struct dns_client *dns_client_new(struct event_base *base, const struct proxy_config *cfg, struct err *e);
 void dns_client_free(struct dns_client *dc);
+/* Cached answer: 1 = hit (id, port set), -1 = cached failure, 0 = miss. */
+int txt_cached(struct dns_client *dc, const char *sni, char *id, size_t id_cap, uint16_t *port);
 /* Starts a lookup; returns a handle to cancel, or NULL (cb not called). */
 struct txt_query *txt_lookup(struct dns_client *dc, const char *sni, txt_cb cb, void *arg);
 void txt_cancel(struct txt_query *q);

@@ -8,7 +8,9 @@
  * (libevent's evdns has no TXT queries): one connected UDP socket per
  * question to the first configured server (`app_address_dns_servers`, else
  * the first `nameserver` of /etc/resolv.conf). Loss is covered by the
- * connection's `dns_resolve` deadline; there is no cache yet.
+ * connection's `dns_resolve` deadline. Answers are cached per worker (256
+ * slots, direct-mapped by name): positive for the record's TTL (at most an
+ * hour), negative for 10 s.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,13 +19,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/cleanup.h"
 #include "internal.h"
 
+#define CACHE_SLOTS 256
+#define NEG_TTL_MS 10000
+#define MAX_TTL_MS 3600000
+
+struct cache_slot {
+	char sni[PROXY_SNI_MAX + 1];
+	char id[PROXY_ID_MAX]; /* "" = negative */
+	uint16_t port;
+	uint64_t expires_ms;
+};
+
 struct dns_client {
 	struct event_base *base;
+	struct cache_slot cache[CACHE_SLOTS];
 	struct sockaddr_storage server;
 	socklen_t server_len;
 	char prefix[64];
@@ -37,6 +52,7 @@ struct question {
 	int fd;
 	uint16_t id;
 	bool done, found;
+	uint32_t ttl;
 	struct event ev;
 	char value[256];
 };
@@ -46,6 +62,7 @@ struct txt_query {
 	txt_cb cb;
 	void *arg;
 	char wild[300];
+	char sni[PROXY_SNI_MAX + 1];
 	struct question qs[Q_N];
 };
 
@@ -171,7 +188,7 @@ static int skip_name(const uint8_t *p, size_t len, size_t *off)
 }
 
 /* First character-string of the first TXT answer. */
-static int parse_reply(const uint8_t *p, size_t len, uint16_t id, char *value, size_t cap)
+static int parse_reply(const uint8_t *p, size_t len, uint16_t id, char *value, size_t cap, uint32_t *ttl)
 {
 	size_t off = 12;
 
@@ -192,6 +209,8 @@ static int parse_reply(const uint8_t *p, size_t len, uint16_t id, char *value, s
 		if (off + rdlen > len)
 			return -1;
 		if (type == 16 && rdlen >= 1 && p[off] + 1u <= rdlen && p[off] < cap) {
+			*ttl = (uint32_t)p[off - 6] << 24 | (uint32_t)p[off - 5] << 16 |
+			       (uint32_t)p[off - 4] << 8 | p[off - 3];
 			memcpy(value, p + off + 1, p[off]);
 			value[p[off]] = '\0';
 			return 0;
@@ -210,6 +229,49 @@ static void question_stop(struct question *qs)
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct cache_slot *cache_slot(struct dns_client *dc, const char *sni)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *c = sni; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	return &dc->cache[h % CACHE_SLOTS];
+}
+
+int txt_cached(struct dns_client *dc, const char *sni, char *id, size_t id_cap, uint16_t *port)
+{
+	struct cache_slot *s = cache_slot(dc, sni);
+
+	if (s->expires_ms <= now_ms() || strcmp(s->sni, sni) != 0)
+		return 0;
+	if (!s->id[0])
+		return -1;
+	snprintf(id, id_cap, "%s", s->id);
+	*port = s->port;
+	return 1;
+}
+
+static void cache_store(struct dns_client *dc, const char *sni, const char *id, uint16_t port, uint32_t ttl)
+{
+	struct cache_slot *s = cache_slot(dc, sni);
+	uint64_t ms = id ? (uint64_t)ttl * 1000 : NEG_TTL_MS;
+
+	if (strlen(sni) >= sizeof(s->sni))
+		return;
+	strcpy(s->sni, sni);
+	snprintf(s->id, sizeof(s->id), "%s", id ? id : "");
+	s->port = port;
+	s->expires_ms = now_ms() + (ms < MAX_TTL_MS ? ms : MAX_TTL_MS);
+}
+
 static void finish(struct txt_query *q, struct question *winner)
 {
 	char id[PROXY_ID_MAX];
@@ -220,6 +282,7 @@ static void finish(struct txt_query *q, struct question *winner)
 	    winner && txt_parse_value(winner->value, strlen(winner->value), id, sizeof(id), &port) == 0 ? 0
 													: -1;
 
+	cache_store(q->dc, q->sni, status == 0 ? id : NULL, port, winner ? winner->ttl : 0);
 	txt_cancel(q);
 	cb(arg, status, status == 0 ? id : NULL, port);
 }
@@ -250,7 +313,7 @@ static void on_reply(evutil_socket_t fd, short what, void *arg)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	qs->found = n > 0 && parse_reply(pkt, (size_t)n, qs->id, qs->value, sizeof(qs->value)) == 0;
+	qs->found = n > 0 && parse_reply(pkt, (size_t)n, qs->id, qs->value, sizeof(qs->value), &qs->ttl) == 0;
 	qs->done = true;
 	question_stop(qs);
 	check_done(qs->q);
@@ -291,6 +354,7 @@ struct txt_query *txt_lookup(struct dns_client *dc, const char *sni, txt_cb cb, 
 	q->dc = dc;
 	q->cb = cb;
 	q->arg = arg;
+	snprintf(q->sni, sizeof(q->sni), "%s", sni);
 	for (int i = 0; i < Q_N; i++)
 		q->qs[i].fd = -1;
 	if (dot && dot[1])

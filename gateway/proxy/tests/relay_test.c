@@ -165,6 +165,7 @@ static struct server echo_srv, sink_srv, greet_srv;
 /* ---- DNS responder: TXT records for custom domains ---- */
 
 static uint16_t dns_port;
+static atomic_int dns_queries;
 
 static void *dns_main(void *arg)
 {
@@ -177,6 +178,7 @@ static void *dns_main(void *arg)
 		ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
 		if (n < 17)
 			continue;
+		atomic_fetch_add(&dns_queries, 1);
 		char name[256] = "";
 		size_t off = 12, nl = 0;
 		while (off < (size_t)n && q[off] && nl + q[off] + 1 < sizeof(name)) {
@@ -705,6 +707,55 @@ static void test_custom_domain(uint16_t port)
 	write_all(c.fd, hello, hl);
 	ok(closed_by_peer(c.fd), "custom domain without TXT: closed");
 	cli_close(&c);
+
+	/* Both answers are cached by the worker that resolved them; with two
+	 * workers, repeat until both have seen each name. */
+	for (int i = 0; i < 8; i++) {
+		passthrough_echo(port, "custom.example", 10);
+		c = (struct cli){.fd = tcp_connect(port)};
+		write_all(c.fd, hello, hl);
+		closed_by_peer(c.fd);
+		cli_close(&c);
+	}
+	int before = atomic_load(&dns_queries);
+	ok(passthrough_echo(port, "custom.example", 1000), "custom domain again");
+	c = (struct cli){.fd = tcp_connect(port)};
+	write_all(c.fd, hello, hl);
+	ok(closed_by_peer(c.fd), "custom domain without TXT again: closed");
+	cli_close(&c);
+	is_int(atomic_load(&dns_queries), before, "positive and negative answers served from the cache");
+}
+
+static void test_port_range(void)
+{
+	struct proxy_config cfg;
+	struct proxy_routes routes = {0};
+	struct proxy_engine *pe = NULL;
+	char r[256];
+
+	proxy_config_defaults(&cfg);
+	cfg.workers = 2;
+	cfg.listen_addr = "127.0.0.1";
+	cfg.base_domain = "gw.test";
+	cfg.cert_chain = cert_path;
+	cfg.cert_key = key_path;
+	cfg.dns_servers[0] = "127.0.0.1:9";
+	for (int i = 0; i < 10 && !pe; i++) {
+		cfg.listen_port_lo = (uint16_t)(20000 + (unsigned)(getpid() * 7 + i * 101) % 30000);
+		cfg.listen_port_hi = (uint16_t)(cfg.listen_port_lo + 2);
+		if (proxy_engine_new(&cfg, &routes, &pe, NULL) == 0 && proxy_engine_start(pe, NULL) < 0) {
+			proxy_engine_free(pe);
+			pe = NULL;
+		}
+	}
+	ok(pe != NULL, "engine listens on a port range %u-%u", cfg.listen_port_lo, cfg.listen_port_hi);
+	int served = 0;
+	for (uint16_t p = cfg.listen_port_lo; pe && p <= cfg.listen_port_hi; p++) {
+		http_get(p, "health.gw.test", "GET / HTTP/1.1\r\n\r\n", r, sizeof(r));
+		served += strncmp(r, "HTTP/1.1 200 ", 13) == 0;
+	}
+	is_int(served, 3, "every port of the range serves");
+	proxy_engine_free(pe);
 }
 
 static void test_idle_and_limits(void)
@@ -823,6 +874,7 @@ int main(void)
 	proxy_engine_free(pe);
 	test_idle_and_limits();
 	test_proxy_protocol();
+	test_port_range();
 
 	SSL_CTX_free(default_ctx);
 	unlink(cert_path);
