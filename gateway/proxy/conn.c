@@ -749,6 +749,7 @@ void conn_accepted(struct worker *w, int fd)
 	int one = 1;
 
 	if (!c) {
+		atomic_fetch_sub(&w->active, 1);
 		close(fd);
 		return;
 	}
@@ -814,6 +815,7 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	atomic_fetch_sub(&w->pe->st_active, 1);
+	atomic_fetch_sub(&w->active, 1);
 	free(c);
 }
 

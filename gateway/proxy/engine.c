@@ -32,6 +32,7 @@ void proxy_config_defaults(struct proxy_config *c)
 	c->buffer_size = 65536;
 	c->connect_top_n = 3;
 	c->max_connections_per_app = 2000;
+	c->connection_rebalance = true;
 	c->tls_versions = PROXY_TLS12 | PROXY_TLS13;
 	c->app_address_ns_prefix = "_dstack-app-address";
 	c->app_address_ns_compat = true;
@@ -384,6 +385,14 @@ void proxy_engine_stats(struct proxy_engine *pe, struct proxy_stats *out)
 	out->relayed = atomic_load(&pe->st_relayed);
 	out->rejected = atomic_load(&pe->st_rejected);
 	out->splice_engaged = atomic_load(&pe->st_splice);
+	out->rebalanced = atomic_load(&pe->st_rebalanced);
+	out->worker_min = UINT64_MAX;
+	out->worker_max = 0;
+	for (unsigned i = 0; i < pe->n_workers; i++) {
+		uint64_t a = atomic_load(&pe->workers[i].active);
+		out->worker_min = a < out->worker_min ? a : out->worker_min;
+		out->worker_max = a > out->worker_max ? a : out->worker_max;
+	}
 }
 
 /* ---- listeners and workers ---- */
@@ -412,6 +421,59 @@ static int bind_listener(const struct proxy_config *cfg, uint16_t port, uint16_t
 	return TAKE_FD(fd);
 }
 
+/* SO_REUSEPORT spreads connections by hash, not by load: a worker that has
+ * at least least+1+least/4 live connections passes the new socket to the
+ * least-loaded one (spec §5 "rebalance"). */
+static struct worker *pick_worker(struct worker *w)
+{
+	struct proxy_engine *pe = w->pe;
+	struct worker *least = w;
+	unsigned lo = atomic_load(&w->active), mine = lo;
+
+	for (unsigned i = 0; i < pe->n_workers; i++) {
+		unsigned a = atomic_load(&pe->workers[i].active);
+		if (a < lo) {
+			lo = a;
+			least = &pe->workers[i];
+		}
+	}
+	return mine >= lo + 1 + lo / 4 ? least : w;
+}
+
+static void on_handoff(evutil_socket_t unused, short what, void *arg)
+{
+	struct worker *w = arg;
+	int fds[HANDOFF_MAX];
+	unsigned n;
+
+	pthread_mutex_lock(&w->hand_lock);
+	n = w->hand_n;
+	memcpy(fds, w->hand_q, n * sizeof(int));
+	w->hand_n = 0;
+	pthread_mutex_unlock(&w->hand_lock);
+	for (unsigned i = 0; i < n; i++)
+		conn_accepted(w, fds[i]);
+}
+
+static bool hand_over(struct worker *to, int fd)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&to->hand_lock);
+	if (to->hand_n < HANDOFF_MAX) {
+		to->hand_q[to->hand_n++] = fd;
+		ok = true;
+	}
+	pthread_mutex_unlock(&to->hand_lock);
+	if (ok) {
+		/* Count it now so a burst is not piled onto the same worker. */
+		atomic_fetch_add(&to->active, 1);
+		event_active(&to->hand_ev, EV_READ, 0);
+		atomic_fetch_add(&to->pe->st_rebalanced, 1);
+	}
+	return ok;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -423,6 +485,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 				log_warn("proxy: accept: %s", strerror(errno));
 			return;
 		}
+		struct worker *to = w->pe->cfg.connection_rebalance ? pick_worker(w) : w;
+		if (to != w && hand_over(to, fd))
+			continue;
+		atomic_fetch_add(&w->active, 1);
 		conn_accepted(w, fd);
 	}
 }
@@ -486,6 +552,8 @@ int proxy_engine_new(const struct proxy_config *cfg, const struct proxy_routes *
 			err_set(e, "event_base_new failed");
 			goto fail;
 		}
+		pthread_mutex_init(&w->hand_lock, NULL);
+		event_assign(&w->hand_ev, w->base, -1, 0, on_handoff, w);
 		w->dns = dns_client_new(w->base, &pe->cfg, e);
 		if (!w->dns)
 			goto fail;
@@ -537,6 +605,10 @@ void proxy_engine_free(struct proxy_engine *pe)
 			pthread_join(w->thread, NULL);
 		else if (w->base)
 			conn_close_all(w);
+		for (unsigned k = 0; k < w->hand_n; k++)
+			close(w->hand_q[k]);
+		if (w->base)
+			pthread_mutex_destroy(&w->hand_lock);
 		for (unsigned p = 0; p < MAX_PORTS; p++)
 			if (w->lfd[p] >= 0) {
 				event_del(&w->lev[p]);

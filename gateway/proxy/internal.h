@@ -27,6 +27,7 @@
 #define MAX_PORTS 64
 #define PIPE_POOL_MAX 64
 #define PIPE_SIZE (1 << 20)
+#define HANDOFF_MAX 1024
 
 struct proxy_engine;
 struct conn;
@@ -43,7 +44,12 @@ struct worker {
 	bool started;
 	int lfd[MAX_PORTS];
 	struct event lev[MAX_PORTS];
-	struct conn *conns; /* doubly linked, for shutdown */
+	struct conn *conns;        /* doubly linked, for shutdown */
+	atomic_uint active;        /* live connections, read by other workers */
+	pthread_mutex_t hand_lock; /* sockets handed over by other workers */
+	int hand_q[HANDOFF_MAX];
+	unsigned hand_n;
+	struct event hand_ev;
 	struct pool_chunk *free_bufs;
 	unsigned n_free_bufs;
 	int pipes[PIPE_POOL_MAX][2];
@@ -91,7 +97,7 @@ struct proxy_engine {
 	pthread_mutex_t apps_lock;
 	struct app_count *apps[APP_BUCKETS];
 
-	atomic_uint_fast64_t st_accepted, st_active, st_relayed, st_rejected, st_splice;
+	atomic_uint_fast64_t st_accepted, st_active, st_relayed, st_rejected, st_splice, st_rebalanced;
 };
 
 /* engine.c */

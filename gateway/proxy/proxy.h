@@ -57,6 +57,7 @@ struct proxy_config {
 	unsigned connect_top_n;                  /* 0 = one random candidate */
 	unsigned max_connections_per_app;        /* 0 = unlimited */
 	bool inbound_pp_enabled;
+	bool connection_rebalance;                       /* hand new sockets to the least-loaded worker */
 	unsigned tls_versions;                           /* PROXY_TLS12 | PROXY_TLS13 (we default to both) */
 	const char *base_domain, *cert_chain, *cert_key; /* static wildcard cert, optional */
 	const char *app_address_ns_prefix;               /* "_dstack-app-address" */
@@ -119,6 +120,8 @@ void proxy_engine_invalidate(struct proxy_engine *pe, const char *id);
 
 struct proxy_stats {
 	uint64_t accepted, active, relayed, rejected, splice_engaged;
+	uint64_t rebalanced;             /* sockets handed to another worker */
+	uint64_t worker_min, worker_max; /* live connections of the least/most loaded worker */
 };
 void proxy_engine_stats(struct proxy_engine *pe, struct proxy_stats *out);
 /* Live relayed connections of an app (the dashboard's num_connections). */

@@ -726,6 +726,37 @@ static void test_custom_domain(uint16_t port)
 	is_int(atomic_load(&dns_queries), before, "positive and negative answers served from the cache");
 }
 
+/* Idle connections on a 4-worker engine stay balanced: no worker reaches
+ * least + 1 + least/4 + 1 live connections. */
+static void test_rebalance(void)
+{
+	enum { N = 120 };
+	struct proxy_config cfg;
+	struct proxy_stats st;
+	static int fds[N];
+
+	proxy_config_defaults(&cfg);
+	cfg.workers = 4;
+	cfg.dns_servers[0] = "127.0.0.1:9";
+	struct proxy_engine *pe = start_engine(&cfg);
+	uint16_t port = pe ? proxy_engine_port(pe) : 0;
+	for (int i = 0; i < N; i++)
+		fds[i] = tcp_connect(port); /* held in the sniff phase */
+	for (int i = 0; i < 100; i++) {
+		proxy_engine_stats(pe, &st);
+		if (st.active == N)
+			break;
+		usleep(20000);
+	}
+	is_int(st.active, N, "%d connections live", N);
+	ok(st.worker_max < st.worker_min + 2 + st.worker_min / 4,
+	   "balanced: min %llu max %llu (%llu handed over)", (unsigned long long)st.worker_min,
+	   (unsigned long long)st.worker_max, (unsigned long long)st.rebalanced);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	proxy_engine_free(pe);
+}
+
 static void test_port_range(void)
 {
 	struct proxy_config cfg;
@@ -875,6 +906,7 @@ int main(void)
 	test_idle_and_limits();
 	test_proxy_protocol();
 	test_port_range();
+	test_rebalance();
 
 	SSL_CTX_free(default_ctx);
 	unlink(cert_path);
