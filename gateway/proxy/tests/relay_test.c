@@ -15,7 +15,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -757,6 +759,49 @@ static void test_rebalance(void)
 	proxy_engine_free(pe);
 }
 
+/* dstack-proxyd, the development front end, as a child process: static
+ * route from flags, served, and a clean exit on SIGTERM. */
+static void test_proxyd(void)
+{
+	const char *exe = getenv("PROXYD");
+	char route[64], line[128] = "", r[256];
+	int out[2];
+
+	if (!exe) {
+		ok(0, "PROXYD not set by the test runner");
+		return;
+	}
+	snprintf(route, sizeof(route), "echoapp=127.0.0.3,127.0.0.1");
+	if (pipe(out) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		execl(exe, exe, "--listen", "127.0.0.1", "--port", "0", "--workers", "1", "--base-domain",
+		      "gw.test", "--cert", cert_path, "--key", key_path, "--route", route, "--log", "error",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	FILE *f = fdopen(out[0], "r");
+	unsigned port = 0;
+	ok(f && fgets(line, sizeof(line), f) && sscanf(line, "listening on 127.0.0.1:%u", &port) == 1,
+	   "dstack-proxyd starts: %s", line);
+	ok(terminate_echo((uint16_t)port, sni_for("echoapp-%u.gw.test", echo_srv.port), 10000),
+	   "dstack-proxyd relays through its --route table");
+	http_get((uint16_t)port, "health.gw.test", "GET / HTTP/1.1\r\n\r\n", r, sizeof(r));
+	ok(strncmp(r, "HTTP/1.1 200 ", 13) == 0, "dstack-proxyd health endpoint");
+	ok(!terminate_echo((uint16_t)port, sni_for("localhost-%u.gw.test", echo_srv.port), 10),
+	   "localhost backend off without --localhost");
+	kill(pid, SIGTERM);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dstack-proxyd exits cleanly on SIGTERM");
+	if (f)
+		fclose(f);
+}
+
 static void test_port_range(void)
 {
 	struct proxy_config cfg;
@@ -907,6 +952,7 @@ int main(void)
 	test_proxy_protocol();
 	test_port_range();
 	test_rebalance();
+	test_proxyd();
 
 	SSL_CTX_free(default_ctx);
 	unlink(cert_path);
