@@ -18,6 +18,8 @@
 #include <signal.h>
 
 #include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "core/cleanup.h"
 #include "core/log.h"
@@ -178,7 +180,39 @@ static int client_hello_check(SSL *ssl, int *al, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-static SSL_CTX *make_ctx(const struct proxy_config *cfg, const char *chain, const char *key, struct err *e)
+/* Certificate and key from files (paths) or from PEM in memory. */
+struct cert_src {
+	const char *chain_path, *key_path;
+	const char *chain_pem, *key_pem;
+	size_t chain_len, key_len;
+};
+
+static int load_pem(SSL_CTX *ctx, const struct cert_src *src, struct err *e)
+{
+	_cleanup_(BIO_free_allp) BIO *cb = BIO_new_mem_buf(src->chain_pem, (int)src->chain_len);
+	_cleanup_(BIO_free_allp) BIO *kb = BIO_new_mem_buf(src->key_pem, (int)src->key_len);
+	_cleanup_(X509_freep) X509 *leaf = NULL;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *pk = NULL;
+	X509 *x;
+
+	if (!cb || !kb || src->chain_len > INT32_MAX || src->key_len > INT32_MAX)
+		return err_set(e, "certificate too large");
+	leaf = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+	if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1)
+		return err_ssl(e, "parse certificate chain");
+	while ((x = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+			X509_free(x);
+			return err_ssl(e, "add chain certificate");
+		}
+	ERR_clear_error(); /* the end of the chain reads as an error */
+	pk = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+	if (!pk || SSL_CTX_use_PrivateKey(ctx, pk) != 1)
+		return err_ssl(e, "parse private key");
+	return 0;
+}
+
+static SSL_CTX *make_ctx(const struct proxy_config *cfg, const struct cert_src *src, struct err *e)
 {
 	_cleanup_(SSL_CTX_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	int lo = cfg->tls_versions & PROXY_TLS12 ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -190,10 +224,14 @@ static SSL_CTX *make_ctx(const struct proxy_config *cfg, const char *chain, cons
 		return err_set(e, "tls_versions enables no version"), NULL;
 	SSL_CTX_set_min_proto_version(ctx, lo);
 	SSL_CTX_set_max_proto_version(ctx, hi);
-	if (SSL_CTX_use_certificate_chain_file(ctx, chain) != 1)
-		return err_ssl(e, "load cert chain %s", chain), NULL;
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-		return err_ssl(e, "load key %s", key), NULL;
+	if (src->chain_path) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, src->chain_path) != 1)
+			return err_ssl(e, "load cert chain %s", src->chain_path), NULL;
+		if (SSL_CTX_use_PrivateKey_file(ctx, src->key_path, SSL_FILETYPE_PEM) != 1)
+			return err_ssl(e, "load key %s", src->key_path), NULL;
+	} else if (load_pem(ctx, src, e) < 0) {
+		return NULL;
+	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return err_ssl(e, "key does not match certificate"), NULL;
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -208,15 +246,14 @@ static SSL_CTX *make_ctx(const struct proxy_config *cfg, const char *chain, cons
 	return TAKE_PTR(ctx);
 }
 
-int proxy_engine_set_cert(struct proxy_engine *pe, const char *base, const char *chain, const char *key,
-			  struct err *e)
+static int install_cert(struct proxy_engine *pe, const char *base, const struct cert_src *src, struct err *e)
 {
 	SSL_CTX *ctx;
 	int rc = 0;
 
 	if (strlen(base) >= sizeof(pe->certs[0].base))
 		return err_set(e, "base domain too long");
-	if (!(ctx = make_ctx(&pe->cfg, chain, key, e)))
+	if (!(ctx = make_ctx(&pe->cfg, src, e)))
 		return err_wrap(e, "certificate for *.%s", base);
 	pthread_rwlock_wrlock(&pe->certs_lock);
 	unsigned i;
@@ -238,6 +275,35 @@ int proxy_engine_set_cert(struct proxy_engine *pe, const char *base, const char 
 out:
 	pthread_rwlock_unlock(&pe->certs_lock);
 	return rc;
+}
+
+int proxy_engine_set_cert(struct proxy_engine *pe, const char *base, const char *chain_path,
+			  const char *key_path, struct err *e)
+{
+	struct cert_src src = {.chain_path = chain_path, .key_path = key_path};
+
+	return install_cert(pe, base, &src, e);
+}
+
+int proxy_engine_set_cert_pem(struct proxy_engine *pe, const char *base, const char *chain_pem,
+			      size_t chain_len, const char *key_pem, size_t key_len, struct err *e)
+{
+	struct cert_src src = {
+	    .chain_pem = chain_pem, .chain_len = chain_len, .key_pem = key_pem, .key_len = key_len};
+
+	return install_cert(pe, base, &src, e);
+}
+
+void proxy_engine_remove_cert(struct proxy_engine *pe, const char *base)
+{
+	pthread_rwlock_wrlock(&pe->certs_lock);
+	for (unsigned i = 0; i < pe->n_certs; i++)
+		if (strcmp(pe->certs[i].base, base) == 0) {
+			SSL_CTX_free(pe->certs[i].ctx); /* live connections hold their own reference */
+			pe->certs[i] = pe->certs[--pe->n_certs];
+			break;
+		}
+	pthread_rwlock_unlock(&pe->certs_lock);
 }
 
 SSL_CTX *engine_cert_lookup(struct proxy_engine *pe, const char *base)

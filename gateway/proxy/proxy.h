@@ -112,9 +112,15 @@ void proxy_engine_free(struct proxy_engine *pe);
 /* The first bound port (useful with listen_port 0). */
 uint16_t proxy_engine_port(const struct proxy_engine *pe);
 
-/* Add or replace the wildcard certificate for `*.base` (thread-safe). */
+/* Add or replace the wildcard certificate for `*.base` (thread-safe), from
+ * PEM files or from PEM in memory (the KV store's cert/<d>/data; the caller
+ * zeroes its key copy). Connections already open keep the old one. */
 int proxy_engine_set_cert(struct proxy_engine *pe, const char *base, const char *chain_pem_path,
 			  const char *key_pem_path, struct err *e);
+int proxy_engine_set_cert_pem(struct proxy_engine *pe, const char *base, const char *chain_pem,
+			      size_t chain_len, const char *key_pem, size_t key_len, struct err *e);
+/* Stop serving `*.base` (its names then take the custom-domain path). */
+void proxy_engine_remove_cert(struct proxy_engine *pe, const char *base);
 /* Forget cached candidates of an app/instance id (on add/remove). */
 void proxy_engine_invalidate(struct proxy_engine *pe, const char *id);
 

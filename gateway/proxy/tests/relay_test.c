@@ -26,6 +26,8 @@
 #include <openssl/x509v3.h>
 
 #include "core/cleanup.h"
+#include "core/fileio.h"
+#include "core/mem.h"
 #include "core/tap.h"
 #include "gateway/proxy/proxy.h"
 
@@ -698,6 +700,39 @@ static void test_builtin(uint16_t port)
 	ok(strncmp(r, "HTTP/1.1 405 ", 13) == 0, "gateway: POST -> 405");
 }
 
+/* Certificates from PEM in memory, replaced and removed at run time. */
+static void test_cert_store(struct proxy_engine *pe, uint16_t port)
+{
+	uint8_t *chain = NULL, *key = NULL;
+	size_t cl = 0, kl = 0;
+	struct err e = ERR_INIT;
+	char r[256];
+	SSL_CTX *nov = SSL_CTX_new(TLS_client_method());
+	struct cli c;
+
+	file_read_all(cert_path, 1 << 20, &chain, &cl, NULL);
+	file_read_all(key_path, 1 << 20, &key, &kl, NULL);
+	ok(tls_open(port, "health.pem.test", nov, &c) < 0, "no certificate for pem.test yet");
+	cli_close(&c);
+	int rc = proxy_engine_set_cert_pem(pe, "pem.test", (char *)chain, cl, (char *)key, kl, &e);
+	ok(rc == 0, "certificate from PEM in memory");
+	memset(r, 0, sizeof(r));
+	if (tls_open(port, "health.pem.test", nov, &c) == 0)
+		xfer(&c, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, (uint8_t *)r, sizeof(r) - 1);
+	cli_close(&c);
+	ok(strncmp(r, "HTTP/1.1 200 ", 13) == 0, "pem.test served with the in-memory certificate");
+	rc = proxy_engine_set_cert_pem(pe, "bad.test", (char *)key, kl, (char *)key, kl, &e);
+	ok(rc < 0 && strstr(err_str(&e), "certificate for *.bad.test: parse certificate chain"),
+	   "a key is not a certificate: %s", err_str(&e));
+	proxy_engine_remove_cert(pe, "pem.test");
+	ok(tls_open(port, "health.pem.test", nov, &c) < 0, "removed certificate no longer served");
+	cli_close(&c);
+	SSL_CTX_free(nov);
+	secure_zero(key, kl);
+	free(key);
+	free(chain);
+}
+
 static void test_custom_domain(uint16_t port)
 {
 	ok(passthrough_echo(port, "custom.example", 1000),
@@ -816,10 +851,13 @@ static void test_port_range(void)
 	cfg.cert_chain = cert_path;
 	cfg.cert_key = key_path;
 	cfg.dns_servers[0] = "127.0.0.1:9";
-	for (int i = 0; i < 10 && !pe; i++) {
-		cfg.listen_port_lo = (uint16_t)(20000 + (unsigned)(getpid() * 7 + i * 101) % 30000);
+	for (int i = 0; i < 50 && !pe; i++) {
+		cfg.listen_port_lo = (uint16_t)(10000 + (unsigned)(getpid() * 7 + i * 101) % 20000);
 		cfg.listen_port_hi = (uint16_t)(cfg.listen_port_lo + 2);
-		if (proxy_engine_new(&cfg, &routes, &pe, NULL) == 0 && proxy_engine_start(pe, NULL) < 0) {
+		struct err e = ERR_INIT;
+		if (proxy_engine_new(&cfg, &routes, &pe, &e) < 0)
+			diag("%s", err_str(&e));
+		else if (proxy_engine_start(pe, NULL) < 0) {
 			proxy_engine_free(pe);
 			pe = NULL;
 		}
@@ -947,6 +985,7 @@ int main(void)
 	test_tls_versions(port);
 	test_builtin(port);
 	test_custom_domain(port);
+	test_cert_store(pe, port);
 	proxy_engine_free(pe);
 	test_idle_and_limits();
 	test_proxy_protocol();
