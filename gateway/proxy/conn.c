@@ -72,7 +72,7 @@ struct conn {
 static void conn_free(struct conn *c);
 static void on_cfd(evutil_socket_t fd, short what, void *arg);
 static void on_bfd(evutil_socket_t fd, short what, void *arg);
-static void pump(struct conn *c);
+static void pump(struct conn *c, bool run_up, bool run_down);
 
 static void set_events(struct conn *c, bool client, short flags)
 {
@@ -277,12 +277,15 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 	return 0;
 }
 
-static void pump(struct conn *c)
+/* Move bytes in the directions the event can unblock (each direction keeps
+ * the events it waits for), then re-register what is still awaited. Running
+ * only those saves a read that would return EAGAIN on every event. */
+static void pump(struct conn *c, bool run_up, bool run_down)
 {
 	short cw = 0, bw = 0;
 
 	c->up.kick = c->down.kick = false;
-	if (pump_dir(c, &c->up, true) < 0 || pump_dir(c, &c->down, false) < 0) {
+	if ((run_up && pump_dir(c, &c->up, true) < 0) || (run_down && pump_dir(c, &c->down, false) < 0)) {
 		conn_free(c);
 		return;
 	}
@@ -330,7 +333,7 @@ static void start_relay(struct conn *c)
 	c->t_progress = worker_now_ms(c->w);
 	atomic_fetch_add(&c->w->pe->st_relayed, 1);
 	relay_timer(c);
-	pump(c);
+	pump(c, true, true);
 }
 
 /* ---- backend connect: parallel attempts, first success wins ---- */
@@ -716,7 +719,7 @@ static void on_cfd(evutil_socket_t fd, short what, void *arg)
 	case CS_BUILTIN:
 		return builtin_read(c);
 	case CS_RELAY:
-		return pump(c);
+		return pump(c, c->up.src_need & what, c->down.dst_need & what);
 	default:
 		return;
 	}
@@ -727,7 +730,7 @@ static void on_bfd(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	if (c->st == CS_RELAY)
-		pump(c);
+		pump(c, c->up.dst_need & what, c->down.src_need & what);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
