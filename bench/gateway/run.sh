@@ -112,7 +112,21 @@ P_HAPROXY=$LAST
 for p in 18080 19000 18443 18444 18445 18446 18447 18448; do wait_port $p; done
 
 in_ns() { unshare -m sh -c "mount --bind '$W/hosts' /etc/hosts && exec \"\$@\"" sh "$@"; }
-rps() { in_ns wrk -t"$THREADS" -c"$1" -d"$DUR"s "${@:2}" 2>&1 | awk '/Requests\/sec/ {printf "%.0f", $2}'; }
+# CPU ticks (user+system, 1/100 s) of a process and its children.
+ticks() {
+	local t=0 p
+	for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done
+	echo $t
+}
+# wrk against a target served by process $1 (0 = none): "req/s cpu_us_per_req".
+rps() {
+	local pid=$1 b=0 a=0 out
+	[ "$pid" = 0 ] || b=$(ticks "$pid")
+	out=$(in_ns wrk -t"$THREADS" -c"$2" -d"$DUR"s "${@:3}" 2>&1)
+	[ "$pid" = 0 ] || a=$(ticks "$pid")
+	echo "$out" | awk -v t=$((a - b)) '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
+		END { printf "%.0f %.1f", r, n > 0 ? t * 10000 / n : 0 }'
+}
 
 # RSS (KiB) of a process and its children.
 rss() {
@@ -151,20 +165,29 @@ RSS_HAPROXY_T=$(idle_kib "$P_HAPROXY" 18445 localhost-18080.gw.test tls)
 
 URL_T=https://localhost-18080.gw.test
 # Throughput: ROUNDS interleaved rounds (direct, ours, nginx, HAProxy, ...),
-# best of each, so load from other jobs on the machine hits all alike.
-max() { [ "${1:-0}" -gt "${2:-0}" ] && echo "$1" || echo "${2:-0}"; }
-KA_DIRECT=0 KA_OURS=0 KA_NGINX=0 KA_HAPROXY=0 NC_DIRECT=0 NC_OURS=0 NC_NGINX=0 NC_HAPROXY=0
+# best of each, so load from other jobs on the machine hits all alike. The
+# proxy's CPU time per request (lowest of the rounds) does not depend on
+# that load.
+max() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { print (a > b ? a : b) }'; }
+min() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { print (a == 0 || (b > 0 && b < a) ? b : a) }'; }
+declare -A RPS CPU
+measure() { # key pid conns wrk-args...
+	local r
+	r=$(rps "${@:2}")
+	RPS[$1]=$(max "${RPS[$1]:-0}" "${r% *}")
+	CPU[$1]=$(min "${CPU[$1]:-0}" "${r#* }")
+}
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round/$ROUNDS: keep-alive HTTPS (wrk -t$THREADS -c$CONNS -d${DUR}s)" >&2
-	KA_DIRECT=$(max "$KA_DIRECT" "$(rps "$CONNS" http://127.0.0.1:18080/)")
-	KA_OURS=$(max "$KA_OURS" "$(rps "$CONNS" $URL_T:18443/)")
-	KA_NGINX=$(max "$KA_NGINX" "$(rps "$CONNS" $URL_T:18444/)")
-	KA_HAPROXY=$(max "$KA_HAPROXY" "$(rps "$CONNS" $URL_T:18445/)")
+	measure ka_direct 0 "$CONNS" http://127.0.0.1:18080/
+	measure ka_ours "$P_OURS" "$CONNS" $URL_T:18443/
+	measure ka_nginx "$P_NGINX" "$CONNS" $URL_T:18444/
+	measure ka_haproxy "$P_HAPROXY" "$CONNS" $URL_T:18445/
 	echo "== round $round/$ROUNDS: new TLS connection per request" >&2
-	NC_DIRECT=$(max "$NC_DIRECT" "$(rps 16 -H "Connection: close" http://127.0.0.1:18080/)")
-	NC_OURS=$(max "$NC_OURS" "$(rps 16 -H "Connection: close" $URL_T:18443/)")
-	NC_NGINX=$(max "$NC_NGINX" "$(rps 16 -H "Connection: close" $URL_T:18444/)")
-	NC_HAPROXY=$(max "$NC_HAPROXY" "$(rps 16 -H "Connection: close" $URL_T:18445/)")
+	measure nc_direct 0 16 -H "Connection: close" http://127.0.0.1:18080/
+	measure nc_ours "$P_OURS" 16 -H "Connection: close" $URL_T:18443/
+	measure nc_nginx "$P_NGINX" 16 -H "Connection: close" $URL_T:18444/
+	measure nc_haproxy "$P_HAPROXY" 16 -H "Connection: close" $URL_T:18445/
 done
 echo "== passthrough bulk ($MIB MiB, best of $ROUNDS interleaved, MB/s)" >&2
 BK_DIRECT=0 BK_OURS=0 BK_SPLICE=0 BK_NGINX=0 BK_HAPROXY=0
@@ -180,9 +203,11 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 printf '\n%-34s %10s %10s %10s %10s %10s   %s\n' metric direct ours ours+splice nginx haproxy "ours/nginx ours/haproxy"
 row() { printf '%-34s %10s %10s %10s %10s %10s   %s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$(ratio "$3" "$5")" "$(ratio "$3" "$6")"; }
-row "keep-alive req/s (c=$CONNS)" "$KA_DIRECT" "$KA_OURS" - "$KA_NGINX" "$KA_HAPROXY"
-row "new TLS conn per req, req/s (c=16)" "$NC_DIRECT" "$NC_OURS" - "$NC_NGINX" "$NC_HAPROXY"
+row "keep-alive req/s (c=$CONNS)" "${RPS[ka_direct]}" "${RPS[ka_ours]}" - "${RPS[ka_nginx]}" "${RPS[ka_haproxy]}"
+row "  proxy CPU us/req" - "${CPU[ka_ours]}" - "${CPU[ka_nginx]}" "${CPU[ka_haproxy]}"
+row "new TLS conn per req, req/s (c=16)" "${RPS[nc_direct]}" "${RPS[nc_ours]}" - "${RPS[nc_nginx]}" "${RPS[nc_haproxy]}"
+row "  proxy CPU us/req" - "${CPU[nc_ours]}" - "${CPU[nc_nginx]}" "${CPU[nc_haproxy]}"
 row "passthrough bulk MB/s" "$BK_DIRECT" "$BK_OURS" "$BK_SPLICE" "$BK_NGINX" "$BK_HAPROXY"
 row "RSS KiB/idle conn, terminate" - "$RSS_OURS_T" - "$RSS_NGINX_T" "$RSS_HAPROXY_T"
 row "RSS KiB/idle conn, passthrough" - "$RSS_OURS_P" - "$RSS_NGINX_P" "$RSS_HAPROXY_P"
-echo "(direct = wrk over plain HTTP to the backend / blast straight to the sink; lower is better for RSS)"
+echo "(direct = wrk over plain HTTP to the backend / blast straight to the sink; lower is better for CPU and RSS)"

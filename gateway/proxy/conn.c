@@ -195,6 +195,7 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 	int dst = up ? c->bfd : c->cfd, src = up ? c->cfd : c->bfd;
 	ssize_t r;
 	short need;
+	bool drained = false;
 
 	d->src_need = d->dst_need = 0;
 	if (d->shut)
@@ -254,9 +255,19 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 			d->bytes += (size_t)r;
 			continue;
 		}
+		if (drained) {
+			/* The last read came up short: the socket is empty (or
+			 * level-triggered epoll reports it again), so skip the
+			 * read that would only return EAGAIN. */
+			release_buf(c, d);
+			d->src_need = EV_READ;
+			return 0;
+		}
 		if (!d->buf)
 			d->buf = worker_buf_get(w);
 		r = io_read(c, up, d->buf, w->pe->cfg.buffer_size, &need);
+		drained =
+		    r > 0 && (size_t)r < w->pe->cfg.buffer_size && !(up && c->ssl && SSL_has_pending(c->ssl));
 		if (r < 0) {
 			release_buf(c, d);
 			d->src_need = need;
