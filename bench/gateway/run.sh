@@ -125,7 +125,7 @@ rps() {
 	out=$(in_ns wrk -t"$THREADS" -c"$2" -d"$DUR"s "${@:3}" 2>&1)
 	[ "$pid" = 0 ] || a=$(ticks "$pid")
 	echo "$out" | awk -v t=$((a - b)) '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
-		END { printf "%.0f %.1f", r, n > 0 ? t * 10000 / n : 0 }'
+		END { printf "%.0f %.1f", r, (n > 0 ? t * 10000 / n : 0) }'
 }
 
 # RSS (KiB) of a process and its children.
