@@ -877,7 +877,7 @@ static void test_idle_and_limits(void)
 	struct proxy_config cfg;
 	proxy_config_defaults(&cfg);
 	cfg.workers = 1;
-	cfg.timeouts.idle = 1000;
+	cfg.timeouts.idle = 1500;
 	cfg.max_connections_per_app = 2;
 	cfg.tcp_splice.enabled = true; /* immediate */
 	cfg.dns_servers[0] = "127.0.0.1:9";
@@ -897,12 +897,16 @@ static void test_idle_and_limits(void)
 	ok(xfer(&idle, hello, hl, in, hl) == hl, "idle connection relayed once");
 	ok(xfer(&busy, hello, hl, in, hl) == hl, "busy connection relayed once");
 	bool busy_ok = true;
-	for (int i = 0; i < 6; i++) {
-		usleep(400000);
+	bool open_early = false;
+	for (int i = 0; i < 9; i++) {
+		usleep(300000);
+		if (i == 2) /* 0.9 s: still within the idle timeout */
+			open_early = recv(idle.fd, in, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
 		busy_ok &= xfer(&busy, (const uint8_t *)"tick", 4, in, 4) == 4;
 	}
 	ok(busy_ok, "a connection with progress outlives the idle timeout");
-	ok(closed_by_peer(idle.fd), "idle connection reaped after 1 s");
+	ok(open_early, "the idle connection is still open before the timeout");
+	ok(closed_by_peer(idle.fd), "idle connection reaped at the 1.5 s idle timeout");
 	cli_close(&idle);
 	cli_close(&busy);
 
