@@ -28,6 +28,16 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
+# Every listener below uses SO_REUSEPORT: a leftover process on one of these
+# ports would silently take half of the connections, so refuse to start.
+PORTS="18080 19000 18443 18444 18445 18446 18447 18448"
+for p in $PORTS; do
+	if ss -Hltn "sport = :$p" | grep -q .; then
+		echo "port $p is already in use (leftover benchmark process?)" >&2
+		exit 1
+	fi
+done
+
 W=$(mktemp -d /tmp/proxybench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -35,7 +45,7 @@ cleanup() {
 	wait 2>/dev/null || true
 	rm -rf "$W"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM PIPE
 # Start a daemon in the background; its pid is left in $LAST.
 start() { "$@" >"$W/log.$(basename "$1").$RANDOM" 2>&1 & LAST=$!; PIDS+=("$LAST"); }
 wait_port() {
@@ -109,7 +119,7 @@ backend sink
 CONF
 start haproxy -db -f "$W/haproxy.cfg"
 P_HAPROXY=$LAST
-for p in 18080 19000 18443 18444 18445 18446 18447 18448; do wait_port $p; done
+for p in $PORTS; do wait_port $p; done
 
 in_ns() { unshare -m sh -c "mount --bind '$W/hosts' /etc/hosts && exec \"\$@\"" sh "$@"; }
 # CPU ticks (user+system, 1/100 s) of a process and its children.
