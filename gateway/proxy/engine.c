@@ -463,6 +463,24 @@ void proxy_engine_stats(struct proxy_engine *pe, struct proxy_stats *out)
 
 /* ---- listeners and workers ---- */
 
+/* SO_REUSEPORT would let a second gateway (same uid) silently share the
+ * port and take part of the traffic: probe with a plain bind first. */
+static int port_free(const struct proxy_config *cfg, uint16_t port, struct err *e)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return err_errno(e, "socket");
+	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1)
+		return err_set(e, "invalid listen_addr '%s'", cfg->listen_addr);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return err_errno(e, "bind %s:%u", cfg->listen_addr, port);
+	return 0;
+}
+
 static int bind_listener(const struct proxy_config *cfg, uint16_t port, uint16_t *bound, struct err *e)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -609,6 +627,9 @@ int proxy_engine_new(const struct proxy_config *cfg, const struct proxy_routes *
 	if (cfg->base_domain && cfg->cert_chain && cfg->cert_key &&
 	    proxy_engine_set_cert(pe, cfg->base_domain, cfg->cert_chain, cfg->cert_key, e) < 0)
 		goto fail;
+	for (unsigned p = 0; cfg->listen_port_lo && p < pe->n_ports; p++)
+		if (port_free(cfg, (uint16_t)(cfg->listen_port_lo + p), e) < 0)
+			goto fail;
 	for (unsigned i = 0; i < pe->n_workers; i++) {
 		struct worker *w = &pe->workers[i];
 		w->pe = pe;

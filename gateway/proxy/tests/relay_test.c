@@ -869,6 +869,11 @@ static void test_port_range(void)
 		served += strncmp(r, "HTTP/1.1 200 ", 13) == 0;
 	}
 	is_int(served, 3, "every port of the range serves");
+	struct proxy_engine *again = NULL;
+	struct err e = ERR_INIT;
+	int rc = proxy_engine_new(&cfg, &routes, &again, &e);
+	ok(rc < 0 && strstr(err_str(&e), "Address already in use"),
+	   "a second engine on the same ports is refused, not silently sharing them: %s", err_str(&e));
 	proxy_engine_free(pe);
 }
 
