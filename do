@@ -41,14 +41,25 @@ deps() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# Components join the build when their meson.build exists, which meson cannot
+# watch for; so an existing build tree is always reconfigured (about a second).
+setup() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" >/dev/null
+	else
+		meson setup "$dir" "$@"
+	fi
+}
+
 build() {
-	[ -f build/build.ninja ] || meson setup build --buildtype=release -Db_ndebug=false
+	setup build --buildtype=release -Db_ndebug=false
 	ninja -C build
 }
 
 build_asan() {
-	[ -f build-asan/build.ninja ] || meson setup build-asan --buildtype=debug \
-		-Db_sanitize=address,undefined -Db_lundef=false
+	setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C build-asan
 }
 
@@ -71,7 +82,7 @@ run_tests() {
 
 fuzz_run() {
 	local secs=${1:-30}
-	[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz --buildtype=debug \
+	CC=clang setup build-fuzz --buildtype=debug \
 		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="$secs"
 	meson configure build-fuzz -Dfuzz_seconds="$secs"
 	ninja -C build-fuzz
