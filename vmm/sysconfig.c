@@ -14,6 +14,8 @@
 #include "core/fileio.h"
 #include "core/hex.h"
 #include "core/mem.h"
+#include "codec/jcs.h"
+#include "crypto/compose.h"
 #include "vmm/workdir.h"
 
 int vmm_tdx_variant_resolve(const char *config_variant, int measure_acpi_tables, uint32_t memory_mb,
@@ -133,32 +135,12 @@ json_t *vmm_sys_config_json(const struct vmm_config *cfg, const struct vmm_manif
 
 void vmm_mrconfigid_v1(const uint8_t compose_hash[32], uint8_t out[48])
 {
-	memset(out, 0, 48);
-	out[0] = 1;
-	memcpy(out + 1, compose_hash, 32);
+	mr_config_id_v1(compose_hash, out);
 }
 
 void vmm_mrconfigid_v3(const char *document, uint8_t out[48])
 {
-	static const char domain[] = "dstack-mr-config-v3:";
-	size_t dl = sizeof(domain) - 1, len = strlen(document);
-	_cleanup_free_ uint8_t *buf = malloc(dl + 1 + len);
-
-	if (!buf)
-		abort();
-	memcpy(buf, domain, dl);
-	buf[dl] = 0;
-	memcpy(buf + dl + 1, document, len);
-	memset(out, 0, 48);
-	out[0] = 3;
-	sha256_buf(buf, dl + 1 + len, out + 1);
-}
-
-char *vmm_jcs_stub(const json_t *doc)
-{
-	/* Valid JCS only for ASCII keys, integers and strings without control
-	 * characters: jansson sorts keys bytewise and writes compact output. */
-	return json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	mr_config_id_v3(document, strlen(document), out);
 }
 
 static json_t *hex_json(const uint8_t *p, size_t len)
@@ -182,7 +164,7 @@ char *vmm_mr_config_v3_document(const struct vmm_mr_config_v3 *in)
 	json_object_set_new(o, "instance_id", hex_json(in->instance_id, in->instance_id_len));
 	if (in->init_script_hashes)
 		json_object_set_new(o, "init_script_hashes", strv_to_json(in->init_script_hashes));
-	return vmm_jcs_stub(o);
+	return jcs_dumps(o, NULL);
 }
 
 void vmm_boot_prep_free(struct vmm_boot_prep *p)
@@ -264,7 +246,10 @@ static char *prepare_v3(const struct vmm_manifest *m, const struct vmm_compose *
 			return NULL;
 	}
 	if (m->has_gpus && m->gpus.gpus.n && cp->gpu_policy) {
-		_cleanup_free_ char *pol = vmm_jcs_stub(cp->gpu_policy);
+		_cleanup_free_ char *pol = jcs_dumps(cp->gpu_policy, e);
+
+		if (!pol)
+			return NULL;
 		sha256_buf(pol, strlen(pol), gph);
 	}
 	if (cp->manifest_version >= 3) {

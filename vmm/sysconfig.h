@@ -65,14 +65,8 @@ struct vmm_mr_config_v3 {
 	const uint8_t *gpu_policy_hash; /* 32 bytes or NULL (only with GPUs) */
 	const struct strv *init_script_hashes; /* hex strings, or NULL (manifest_version < 3) */
 };
-/* JCS-canonical MrConfigV3 document, malloc'd. */
+/* JCS-canonical (lib/codec) MrConfigV3 document, malloc'd. */
 char *vmm_mr_config_v3_document(const struct vmm_mr_config_v3 *in);
-
-/*
- * TEMPORARY: canonical JSON (RFC 8785) of a document with ASCII keys,
- * integers and strings only; replace with lib/codec's JCS when it lands.
- */
-char *vmm_jcs_stub(const json_t *doc);
 
 /* Result of preparing shared/ for a start. */
 struct vmm_boot_prep {

@@ -10,8 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 #include <openssl/sha.h>
+
+#include "codec/base64.h"
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -167,10 +168,10 @@ void sha256_buf(const void *data, size_t len, uint8_t out[32])
 
 char *base64_encode_alloc(const void *data, size_t len)
 {
-	size_t olen = 4 * ((len + 2) / 3) + 1;
-	char *out = xrealloc(NULL, olen);
+	char *out = base64_encode(data, len);
 
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	if (!out)
+		abort();
 	return out;
 }
 

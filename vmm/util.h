@@ -2,7 +2,7 @@
  * util.h — small helpers shared by the VMM core: owned string vectors,
  * path joining, SHA-256 and base64 of byte strings, and the charset checks
  * the spec applies to names and ids. Kept here (not in lib/core) because only
- * the VMM needs them; lib/codec will take over base64 when it lands.
+ * the VMM needs them; 
  */
 #ifndef DSTACK_VMM_UTIL_H
 #define DSTACK_VMM_UTIL_H
@@ -40,7 +40,7 @@ char *path_join(const char *dir, const char *name);
 bool str_empty(const char *s);
 
 void sha256_buf(const void *data, size_t len, uint8_t out[32]);
-/* Standard base64 with padding, malloc'd. */
+/* Standard base64 with padding (lib/codec), malloc'd; aborts on OOM. */
 char *base64_encode_alloc(const void *data, size_t len);
 
 /* Every byte of s is alphanumeric or in `extra`. */
