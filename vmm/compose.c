@@ -13,6 +13,8 @@ void vmm_compose_free(struct vmm_compose *c)
 	free(c->raw_key_provider);
 	free(c->key_provider_id);
 	strv_free(&c->init_scripts);
+	strv_free(&c->volume_sources);
+	strv_free(&c->volume_roots);
 	json_decref(c->gpu_policy);
 	memset(c, 0, sizeof(*c));
 }
@@ -51,7 +53,7 @@ static int parse_manifest_version(const json_t *v, uint32_t *out, struct err *e)
 /* The static name for a validated key provider kind. */
 static const char *kind_name(const char *s)
 {
-	static const char *const kinds[] = { "none", "kms", "local", "tpm" };
+	static const char *const kinds[] = {"none", "kms", "local", "tpm"};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(s, kinds[i]))
@@ -81,7 +83,8 @@ static int parse_inner(const json_t *doc, struct vmm_compose *c, struct err *e)
 	v = json_object_get(doc, "key_provider");
 	if (v && !json_is_null(v)) {
 		kp = json_string_value(v);
-		if (!kp || (strcmp(kp, "none") && strcmp(kp, "kms") && strcmp(kp, "local") && strcmp(kp, "tpm")))
+		if (!kp ||
+		    (strcmp(kp, "none") && strcmp(kp, "kms") && strcmp(kp, "local") && strcmp(kp, "tpm")))
 			return err_set(e, "invalid key_provider");
 		c->raw_key_provider = xstrdup(kp);
 	}
@@ -104,9 +107,9 @@ static int parse_inner(const json_t *doc, struct vmm_compose *c, struct err *e)
 	v = json_object_get(doc, "features");
 	if (json_is_array(v)) {
 		json_t *it;
-		json_array_foreach (v, i, it)
-			if (json_is_string(it) && !strcmp(json_string_value(it), "tproxy-net"))
-				c->gateway_enabled = true;
+		json_array_foreach(v, i,
+				   it) if (json_is_string(it) && !strcmp(json_string_value(it), "tproxy-net"))
+		    c->gateway_enabled = true;
 	}
 	c->no_instance_id = get_flag(doc, "no_instance_id");
 	v = json_object_get(doc, "init_script");
@@ -119,6 +122,23 @@ static int parse_inner(const json_t *doc, struct vmm_compose *c, struct err *e)
 			return -1;
 	} else if (v && !json_is_null(v)) {
 		return err_set(e, "init_script: expected a string or an array of strings");
+	}
+	v = json_object_get(doc, "verity_volumes");
+	if (v && !json_is_null(v)) {
+		json_t *it;
+
+		if (!json_is_array(v))
+			return err_set(e, "verity_volumes: expected an array");
+		json_array_foreach(v, i, it)
+		{
+			const char *src = json_str(it, "source"), *root = json_str(it, "verity_root");
+
+			if (!src || !root)
+				return err_set(e, "verity_volumes[%zu]: source and verity_root are required",
+					       i);
+			strv_push(&c->volume_sources, src);
+			strv_push(&c->volume_roots, root);
+		}
 	}
 	c->tdx_measure_acpi_tables = -1;
 	v = json_object_get(doc, "requirements");

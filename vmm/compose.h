@@ -18,7 +18,7 @@
 
 struct vmm_compose {
 	uint32_t manifest_version;
-	char *raw_key_provider;	  /* the "key_provider" string as written, NULL if absent */
+	char *raw_key_provider;   /* the "key_provider" string as written, NULL if absent */
 	const char *key_provider; /* resolved: none | kms | local | tpm */
 	uint8_t *key_provider_id;
 	size_t key_provider_id_len;
@@ -26,8 +26,10 @@ struct vmm_compose {
 	bool no_instance_id;
 	struct strv init_scripts;
 	int tdx_measure_acpi_tables; /* -1 unset, 0, 1 */
-	json_t *gpu_policy;	     /* requirements.gpu_policy or NULL */
-	uint8_t hash[32];	     /* sha256 of the raw bytes */
+	json_t *gpu_policy;          /* requirements.gpu_policy or NULL */
+	struct strv volume_sources;  /* verity_volumes[].source */
+	struct strv volume_roots;    /* verity_volumes[].verity_root, same order */
+	uint8_t hash[32];            /* sha256 of the raw bytes */
 };
 
 int vmm_compose_parse(const void *raw, size_t len, struct vmm_compose *c, struct err *e);

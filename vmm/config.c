@@ -13,26 +13,26 @@
 #include "core/hex.h"
 
 const struct vmm_smbios_field vmm_smbios_fields[SMB_COUNT] = {
-	[SMB_BIOS_VENDOR] = { "bios_vendor", 0, "vendor" },
-	[SMB_BIOS_VERSION] = { "bios_version", 0, "version" },
-	[SMB_BIOS_DATE] = { "bios_date", 0, "date" },
-	[SMB_BIOS_RELEASE] = { "bios_release", 0, "release" },
-	[SMB_SYS_VENDOR] = { "sys_vendor", 1, "manufacturer" },
-	[SMB_PRODUCT_NAME] = { "product_name", 1, "product" },
-	[SMB_PRODUCT_VERSION] = { "product_version", 1, "version" },
-	[SMB_PRODUCT_SERIAL] = { "product_serial", 1, "serial" },
-	[SMB_PRODUCT_UUID] = { "product_uuid", 1, "uuid" },
-	[SMB_PRODUCT_FAMILY] = { "product_family", 1, "family" },
-	[SMB_PRODUCT_SKU] = { "product_sku", 1, "sku" },
-	[SMB_BOARD_VENDOR] = { "board_vendor", 2, "manufacturer" },
-	[SMB_BOARD_NAME] = { "board_name", 2, "product" },
-	[SMB_BOARD_VERSION] = { "board_version", 2, "version" },
-	[SMB_BOARD_SERIAL] = { "board_serial", 2, "serial" },
-	[SMB_BOARD_ASSET_TAG] = { "board_asset_tag", 2, "asset" },
-	[SMB_CHASSIS_VENDOR] = { "chassis_vendor", 3, "manufacturer" },
-	[SMB_CHASSIS_VERSION] = { "chassis_version", 3, "version" },
-	[SMB_CHASSIS_SERIAL] = { "chassis_serial", 3, "serial" },
-	[SMB_CHASSIS_ASSET_TAG] = { "chassis_asset_tag", 3, "asset" },
+    [SMB_BIOS_VENDOR] = {"bios_vendor", 0, "vendor"},
+    [SMB_BIOS_VERSION] = {"bios_version", 0, "version"},
+    [SMB_BIOS_DATE] = {"bios_date", 0, "date"},
+    [SMB_BIOS_RELEASE] = {"bios_release", 0, "release"},
+    [SMB_SYS_VENDOR] = {"sys_vendor", 1, "manufacturer"},
+    [SMB_PRODUCT_NAME] = {"product_name", 1, "product"},
+    [SMB_PRODUCT_VERSION] = {"product_version", 1, "version"},
+    [SMB_PRODUCT_SERIAL] = {"product_serial", 1, "serial"},
+    [SMB_PRODUCT_UUID] = {"product_uuid", 1, "uuid"},
+    [SMB_PRODUCT_FAMILY] = {"product_family", 1, "family"},
+    [SMB_PRODUCT_SKU] = {"product_sku", 1, "sku"},
+    [SMB_BOARD_VENDOR] = {"board_vendor", 2, "manufacturer"},
+    [SMB_BOARD_NAME] = {"board_name", 2, "product"},
+    [SMB_BOARD_VERSION] = {"board_version", 2, "version"},
+    [SMB_BOARD_SERIAL] = {"board_serial", 2, "serial"},
+    [SMB_BOARD_ASSET_TAG] = {"board_asset_tag", 2, "asset"},
+    [SMB_CHASSIS_VENDOR] = {"chassis_vendor", 3, "manufacturer"},
+    [SMB_CHASSIS_VERSION] = {"chassis_version", 3, "version"},
+    [SMB_CHASSIS_SERIAL] = {"chassis_serial", 3, "serial"},
+    [SMB_CHASSIS_ASSET_TAG] = {"chassis_asset_tag", 3, "asset"},
 };
 
 void vmm_net_free(struct vmm_net *n)
@@ -49,13 +49,13 @@ void vmm_net_free(struct vmm_net *n)
 void vmm_net_copy(struct vmm_net *dst, const struct vmm_net *src)
 {
 	struct vmm_net t = {
-		.mode = xstrdup(src->mode),
-		.bridge = xstrdup(src->bridge),
-		.mac_prefix = xstrdup(src->mac_prefix),
-		.net = xstrdup(src->net),
-		.dhcp_start = xstrdup(src->dhcp_start),
-		.restrict_ = src->restrict_,
-		.netdev = xstrdup(src->netdev),
+	    .mode = xstrdup(src->mode),
+	    .bridge = xstrdup(src->bridge),
+	    .mac_prefix = xstrdup(src->mac_prefix),
+	    .net = xstrdup(src->net),
+	    .dhcp_start = xstrdup(src->dhcp_start),
+	    .restrict_ = src->restrict_,
+	    .netdev = xstrdup(src->netdev),
 	};
 
 	vmm_net_free(dst);
@@ -327,8 +327,8 @@ static int apply_net(struct vmm_net *n, const json_t *o, struct err *e)
 		return 0;
 	if (get_str(o, "mode", &n->mode, e) < 0 || get_str(o, "bridge", &n->bridge, e) < 0 ||
 	    get_str(o, "mac_prefix", &n->mac_prefix, e) < 0 || get_str(o, "net", &n->net, e) < 0 ||
-	    get_str(o, "dhcp_start", &n->dhcp_start, e) < 0 || get_bool(o, "restrict", &n->restrict_, e) < 0 ||
-	    get_str(o, "netdev", &n->netdev, e) < 0)
+	    get_str(o, "dhcp_start", &n->dhcp_start, e) < 0 ||
+	    get_bool(o, "restrict", &n->restrict_, e) < 0 || get_str(o, "netdev", &n->netdev, e) < 0)
 		return err_wrap(e, "cvm.networking");
 	return 0;
 }
@@ -351,7 +351,8 @@ static int apply_port_mapping(struct vmm_config *c, const json_t *o, struct err 
 	struct vmm_port_range *ranges = calloc(json_array_size(r) + 1, sizeof(*ranges));
 	if (!ranges)
 		abort();
-	json_array_foreach (r, i, it) {
+	json_array_foreach(r, i, it)
+	{
 		const char *p = json_str(it, "protocol");
 		uint64_t from = 0, to = 0;
 
@@ -376,7 +377,8 @@ static int apply_cvm(struct vmm_config *c, const json_t *o, struct err *e)
 
 	if (!o)
 		return 0;
-	if (get_str(o, "platform", &c->cvm.platform, e) < 0 || get_str(o, "qemu_path", &c->cvm.qemu_path, e) < 0 ||
+	if (get_str(o, "platform", &c->cvm.platform, e) < 0 ||
+	    get_str(o, "qemu_path", &c->cvm.qemu_path, e) < 0 ||
 	    get_strv(o, "kms_urls", &c->cvm.kms_urls, e) < 0 ||
 	    get_strv(o, "tproxy_urls", &c->cvm.gateway_urls, e) < 0 ||
 	    get_strv(o, "gateway_urls", &c->cvm.gateway_urls, e) < 0 ||
@@ -410,7 +412,8 @@ static int apply_cvm(struct vmm_config *c, const json_t *o, struct err *e)
 	if ((sub = json_object_get(o, "tee_simulator"))) {
 		c->cvm.tee_simulator.present = true;
 		if (get_str(sub, "platform", &c->cvm.tee_simulator.platform, e) < 0 ||
-		    get_str(sub, "mock_attestation_seed", &c->cvm.tee_simulator.mock_attestation_seed, e) < 0 ||
+		    get_str(sub, "mock_attestation_seed", &c->cvm.tee_simulator.mock_attestation_seed, e) <
+			0 ||
 		    get_str(sub, "collateral_base_url", &c->cvm.tee_simulator.collateral_base_url, e) < 0)
 			return err_wrap(e, "cvm.tee_simulator");
 	}
@@ -456,31 +459,36 @@ int vmm_config_apply_json(struct vmm_config *c, const json_t *doc, struct err *e
 		return err_set(e, "config: expected an object");
 	if (get_str(doc, "address", &c->address, e) < 0 || get_str(doc, "kms_url", &c->kms_url, e) < 0 ||
 	    get_u32(doc, "event_buffer_size", &c->event_buffer_size, e) < 0 ||
-	    get_str(doc, "node_name", &c->node_name, e) < 0 || get_str(doc, "run_path", &c->run_path, e) < 0 ||
+	    get_str(doc, "node_name", &c->node_name, e) < 0 ||
+	    get_str(doc, "run_path", &c->run_path, e) < 0 ||
 	    get_str(doc, "image_path", &c->image_path, e) < 0)
 		return -1;
-	if ((sub = json_object_get(doc, "image")) &&
-	    (get_str(sub, "path", &c->image_path, e) < 0 || get_str(sub, "registry", &c->image_registry, e) < 0))
+	if ((sub = json_object_get(doc, "image")) && (get_str(sub, "path", &c->image_path, e) < 0 ||
+						      get_str(sub, "registry", &c->image_registry, e) < 0))
 		return err_wrap(e, "image");
 	if (apply_cvm(c, json_object_get(doc, "cvm"), e) < 0)
 		return -1;
 	if ((sub = json_object_get(doc, "gateway")) &&
 	    (get_str(sub, "base_domain", &c->gateway.base_domain, e) < 0 ||
-	     get_u32(sub, "port", &c->gateway.port, e) < 0 || get_u32(sub, "agent_port", &c->gateway.agent_port, e) < 0))
+	     get_u32(sub, "port", &c->gateway.port, e) < 0 ||
+	     get_u32(sub, "agent_port", &c->gateway.agent_port, e) < 0))
 		return err_wrap(e, "gateway");
 	if ((sub = json_object_get(doc, "auth")) &&
-	    (get_bool(sub, "enabled", &c->auth.enabled, e) < 0 || get_strv(sub, "tokens", &c->auth.tokens, e) < 0 ||
+	    (get_bool(sub, "enabled", &c->auth.enabled, e) < 0 ||
+	     get_strv(sub, "tokens", &c->auth.tokens, e) < 0 ||
 	     get_str(sub, "htpasswd_file", &c->auth.htpasswd_file, e) < 0))
 		return err_wrap(e, "auth");
 	if ((sub = json_object_get(doc, "supervisor")) &&
-	    (get_str(sub, "exe", &c->supervisor.exe, e) < 0 || get_str(sub, "sock", &c->supervisor.sock, e) < 0 ||
+	    (get_str(sub, "exe", &c->supervisor.exe, e) < 0 ||
+	     get_str(sub, "sock", &c->supervisor.sock, e) < 0 ||
 	     get_str(sub, "pid_file", &c->supervisor.pid_file, e) < 0 ||
 	     get_str(sub, "log_file", &c->supervisor.log_file, e) < 0 ||
 	     get_bool(sub, "detached", &c->supervisor.detached, e) < 0 ||
 	     get_bool(sub, "auto_start", &c->supervisor.auto_start, e) < 0))
 		return err_wrap(e, "supervisor");
 	if ((sub = json_object_get(doc, "host_api")) &&
-	    (get_str(sub, "address", &c->host_api.address, e) < 0 || get_u32(sub, "port", &c->host_api.port, e) < 0))
+	    (get_str(sub, "address", &c->host_api.address, e) < 0 ||
+	     get_u32(sub, "port", &c->host_api.port, e) < 0))
 		return err_wrap(e, "host_api");
 	if ((sub = json_object_get(doc, "key_provider")) &&
 	    (get_bool(sub, "enabled", &c->key_provider.enabled, e) < 0 ||

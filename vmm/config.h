@@ -61,8 +61,8 @@ enum vmm_smbios_key {
 
 struct vmm_smbios_field {
 	const char *config_key; /* key in [cvm.product] */
-	int type;		/* SMBIOS type 0..3 */
-	const char *qemu_key;	/* key on the -smbios line */
+	int type;               /* SMBIOS type 0..3 */
+	const char *qemu_key;   /* key on the -smbios line */
 };
 extern const struct vmm_smbios_field vmm_smbios_fields[SMB_COUNT];
 
@@ -92,12 +92,12 @@ struct vmm_config {
 		char *instance_id;
 		bool use_mrconfigid;
 		int qemu_single_pass_add_pages; /* -1 unset, 0, 1 */
-		int qemu_pic;			/* -1 unset, 0, 1 */
-		char *qemu_version;		/* NULL = unset */
+		int qemu_pic;                   /* -1 unset, 0, 1 */
+		char *qemu_version;             /* NULL = unset */
 		uint64_t qemu_pci_hole64_size;
 		bool qemu_hotplug_off;
 		char *tdx_attestation_variant; /* auto | legacy | lite */
-		char *host_share_mode;	       /* 9p | vhd | vvfat */
+		char *host_share_mode;         /* 9p | vhd | vvfat */
 		bool has_qgs_port;
 		uint32_t qgs_port;
 

@@ -57,7 +57,7 @@ int vmm_version_cmp(const struct vmm_version *a, const struct vmm_version *b)
 
 bool vmm_version_ge(const struct vmm_version *v, uint32_t major, uint32_t minor, uint32_t patch)
 {
-	struct vmm_version o = { major, minor, patch };
+	struct vmm_version o = {major, minor, patch};
 
 	return vmm_version_cmp(v, &o) >= 0;
 }
@@ -122,7 +122,8 @@ static int resolve_artifact(const char *dir, const char *key, const char *rel, c
 	return 0;
 }
 
-static int artifact(const char *dir, const json_t *md, const char *key, bool required, char **out, struct err *e)
+static int artifact(const char *dir, const json_t *md, const char *key, bool required, char **out,
+		    struct err *e)
 {
 	json_t *v = json_object_get(md, key);
 

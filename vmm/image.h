@@ -26,7 +26,7 @@ struct vmm_image {
 	char *dir;  /* absolute directory path */
 	/* Absolute paths; NULL when the metadata does not name them. */
 	char *kernel, *initrd, *rootfs, *bios, *bios_sev, *hda;
-	char *cmdline;	   /* "" when absent */
+	char *cmdline;     /* "" when absent */
 	char *rootfs_hash; /* NULL when absent */
 	bool rootfs_is_iso;
 	bool shared_ro;

@@ -31,8 +31,12 @@ char *vmm_humantime(uint64_t secs)
 		uint64_t secs;
 		const char *one, *many;
 	} units[] = {
-		{ 31557600, "year", "years" }, { 2630016, "month", "months" }, { 86400, "day", "days" },
-		{ 3600, "h", "h" },	       { 60, "m", "m" },	       { 1, "s", "s" },
+	    {31557600, "year", "years"},
+	    {2630016, "month", "months"},
+	    {86400, "day", "days"},
+	    {3600, "h", "h"},
+	    {60, "m", "m"},
+	    {1, "s", "s"},
 	};
 	struct buf b = BUF_INIT;
 
@@ -44,7 +48,8 @@ char *vmm_humantime(uint64_t secs)
 		if (!n)
 			continue;
 		secs -= n * units[i].secs;
-		buf_printf(&b, "%s%llu%s", b.len ? " " : "", (unsigned long long)n, n == 1 ? units[i].one : units[i].many);
+		buf_printf(&b, "%s%llu%s", b.len ? " " : "", (unsigned long long)n,
+			   n == 1 ? units[i].one : units[i].many);
 	}
 	return (char *)buf_steal(&b, NULL);
 }
@@ -107,8 +112,8 @@ json_t *vmm_events_json(const struct vmm_events *r)
 	for (size_t i = 0; i < r->n; i++) {
 		const struct vmm_event *ev = &r->v[(r->start + i) % r->cap];
 
-		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "event", ev->event, "body", ev->body, "timestamp",
-						   (json_int_t)ev->timestamp_ms));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "event", ev->event, "body", ev->body,
+						   "timestamp", (json_int_t)ev->timestamp_ms));
 	}
 	return a;
 }
@@ -127,8 +132,8 @@ static uint64_t backoff(const struct vmm_restart_cfg *c, uint64_t attempts)
 	return d < c->max_backoff ? d : c->max_backoff;
 }
 
-enum vmm_restart_action vmm_restart_step(const struct vmm_restart_cfg *c, struct vmm_restart_state *s, bool started,
-					 bool running, uint64_t now, uint64_t *delay)
+enum vmm_restart_action vmm_restart_step(const struct vmm_restart_cfg *c, struct vmm_restart_state *s,
+					 bool started, bool running, uint64_t now, uint64_t *delay)
 {
 	if (!started) {
 		vmm_restart_reset(s);
@@ -234,10 +239,11 @@ int vmm_log_rotate(const char *path, uint64_t max_bytes, uint32_t max_backups, t
 		}
 		if (copy_file(path, first, e) < 0)
 			return -1;
-		snprintf(note, sizeof(note), "\n===== rotated %lld bytes to %s.1 @ %s =====\n", (long long)st.st_size,
-			 base, ts);
+		snprintf(note, sizeof(note), "\n===== rotated %lld bytes to %s.1 @ %s =====\n",
+			 (long long)st.st_size, base, ts);
 	} else {
-		snprintf(note, sizeof(note), "\n===== discarded %lld bytes @ %s =====\n", (long long)st.st_size, ts);
+		snprintf(note, sizeof(note), "\n===== discarded %lld bytes @ %s =====\n",
+			 (long long)st.st_size, ts);
 	}
 	if (truncate(path, 0) < 0)
 		return err_errno(e, "truncate %s", path);

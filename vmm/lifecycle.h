@@ -47,21 +47,21 @@ struct vmm_restart_cfg {
 };
 struct vmm_restart_state {
 	bool scheduled;
-	uint64_t next_at;	/* seconds */
+	uint64_t next_at; /* seconds */
 	uint64_t attempts;
 	uint64_t next_delay;
 	bool exhausted_reported;
 	uint64_t healthy_since; /* 0 = not observed running */
 };
 enum vmm_restart_action {
-	VMM_RESTART_NONE,	/* nothing to do */
-	VMM_RESTART_SCHEDULED,	/* first observation of a dead VM; *delay = initial_backoff */
-	VMM_RESTART_WAIT,	/* scheduled, not yet due */
-	VMM_RESTART_NOW,	/* restart now; *delay = the next backoff */
-	VMM_RESTART_EXHAUSTED,	/* report once: retries used up */
+	VMM_RESTART_NONE,      /* nothing to do */
+	VMM_RESTART_SCHEDULED, /* first observation of a dead VM; *delay = initial_backoff */
+	VMM_RESTART_WAIT,      /* scheduled, not yet due */
+	VMM_RESTART_NOW,       /* restart now; *delay = the next backoff */
+	VMM_RESTART_EXHAUSTED, /* report once: retries used up */
 };
-enum vmm_restart_action vmm_restart_step(const struct vmm_restart_cfg *c, struct vmm_restart_state *s, bool started,
-					 bool running, uint64_t now, uint64_t *delay);
+enum vmm_restart_action vmm_restart_step(const struct vmm_restart_cfg *c, struct vmm_restart_state *s,
+					 bool started, bool running, uint64_t now, uint64_t *delay);
 void vmm_restart_reset(struct vmm_restart_state *s);
 
 /*

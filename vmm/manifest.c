@@ -138,13 +138,15 @@ json_t *vmm_manifest_to_json(const struct vmm_manifest *m)
 	if (m->has_gpus)
 		json_object_set_new(o, "gpus",
 				    json_pack("{s:s,s:o,s:o}", "attach_mode", m->gpus.attach_mode, "gpus",
-					      slots_to_json(&m->gpus.gpus), "bridges", slots_to_json(&m->gpus.bridges)));
+					      slots_to_json(&m->gpus.gpus), "bridges",
+					      slots_to_json(&m->gpus.bridges)));
 	else
 		json_object_set_new(o, "gpus", json_null());
 	json_object_set_new(o, "kms_urls", strv_to_json(&m->kms_urls));
 	json_object_set_new(o, "gateway_urls", strv_to_json(&m->gateway_urls));
 	json_object_set_new(o, "no_tee", json_boolean(m->no_tee));
-	json_object_set_new(o, "simulated_tee", m->simulated_tee ? json_string(m->simulated_tee) : json_null());
+	json_object_set_new(o, "simulated_tee",
+			    m->simulated_tee ? json_string(m->simulated_tee) : json_null());
 	json_object_set_new(o, "swtpm", json_boolean(m->swtpm));
 	for (size_t i = 0; i < m->n_networks; i++)
 		json_array_append_new(nets, vmm_net_to_json(&m->networks[i]));
@@ -209,19 +211,19 @@ static int rd_u32(const json_t *o, const char *k, uint32_t *dst, struct err *e)
 
 int vmm_net_from_json(const json_t *j, struct vmm_net *n, struct err *e)
 {
-	struct vmm_net t = { 0 };
+	struct vmm_net t = {0};
 
 	if (!json_is_object(j))
 		return err_set(e, "network: expected an object");
 	if (rd_str(j, "mode", false, &t.mode, e) < 0 || rd_str(j, "bridge", false, &t.bridge, e) < 0 ||
 	    rd_str(j, "mac_prefix", false, &t.mac_prefix, e) < 0 || rd_str(j, "net", false, &t.net, e) < 0 ||
-	    rd_str(j, "dhcp_start", false, &t.dhcp_start, e) < 0 || rd_bool(j, "restrict", &t.restrict_, e) < 0 ||
-	    rd_str(j, "netdev", false, &t.netdev, e) < 0) {
+	    rd_str(j, "dhcp_start", false, &t.dhcp_start, e) < 0 ||
+	    rd_bool(j, "restrict", &t.restrict_, e) < 0 || rd_str(j, "netdev", false, &t.netdev, e) < 0) {
 		vmm_net_free(&t);
 		return -1;
 	}
 	/* Normalise absent strings to "". */
-	char **fields[] = { &t.mode, &t.bridge, &t.mac_prefix, &t.net, &t.dhcp_start, &t.netdev };
+	char **fields[] = {&t.mode, &t.bridge, &t.mac_prefix, &t.net, &t.dhcp_start, &t.netdev};
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (!*fields[i])
 			*fields[i] = xstrdup("");
@@ -239,7 +241,8 @@ static int rd_slots(const json_t *a, struct strv *out, const char *what, struct 
 		return 0;
 	if (!json_is_array(a))
 		return err_set(e, "%s: expected an array", what);
-	json_array_foreach (a, i, it) {
+	json_array_foreach(a, i, it)
+	{
 		const char *s = json_str(it, "slot");
 
 		if (!s)
@@ -257,7 +260,8 @@ static int rd_nets(const json_t *a, struct vmm_manifest *m, struct err *e)
 
 	if (!v)
 		abort();
-	json_array_foreach (a, i, it) {
+	json_array_foreach(a, i, it)
+	{
 		if (vmm_net_from_json(it, &v[i], e) < 0) {
 			for (size_t k = 0; k < n; k++)
 				vmm_net_free(&v[k]);
@@ -284,7 +288,8 @@ static int from_json_inner(const json_t *j, struct vmm_manifest *m, struct err *
 	    rd_str(j, "image", true, &m->image, e) < 0 ||
 	    rd_u64(j, "created_at_ms", UINT64_MAX >> 1, &m->created_at_ms, e) < 0 ||
 	    rd_bool(j, "hugepages", &m->hugepages, e) < 0 || rd_bool(j, "pin_numa", &m->pin_numa, e) < 0 ||
-	    rd_bool(j, "no_tee", &m->no_tee, e) < 0 || rd_str(j, "simulated_tee", false, &m->simulated_tee, e) < 0 ||
+	    rd_bool(j, "no_tee", &m->no_tee, e) < 0 ||
+	    rd_str(j, "simulated_tee", false, &m->simulated_tee, e) < 0 ||
 	    rd_bool(j, "swtpm", &m->swtpm, e) < 0)
 		return -1;
 	if (!m->name)
@@ -296,7 +301,8 @@ static int from_json_inner(const json_t *j, struct vmm_manifest *m, struct err *
 		m->ports = calloc(json_array_size(v) + 1, sizeof(*m->ports));
 		if (!m->ports)
 			abort();
-		json_array_foreach (v, i, it) {
+		json_array_foreach(v, i, it)
+		{
 			struct vmm_port_map *p = &m->ports[i];
 			const char *addr = json_str(it, "address"), *proto = json_str(it, "protocol");
 			uint64_t from = 0, to = 0;
@@ -353,7 +359,8 @@ static int from_json_inner(const json_t *j, struct vmm_manifest *m, struct err *
 	if (v && !json_is_null(v)) {
 		if (!json_is_array(v))
 			return err_set(e, "volumes: expected an array");
-		json_array_foreach (v, i, it) {
+		json_array_foreach(v, i, it)
+		{
 			const char *s = json_str(it, "source");
 
 			if (!s)

@@ -19,8 +19,8 @@
 struct vmm_port_map {
 	char address[64]; /* textual IPv4/IPv6 address */
 	char protocol[4]; /* "tcp" | "udp" */
-	uint16_t from;	  /* host port */
-	uint16_t to;	  /* vm port */
+	uint16_t from;    /* host port */
+	uint16_t to;      /* vm port */
 };
 
 struct vmm_gpu_cfg {

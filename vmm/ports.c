@@ -56,8 +56,9 @@ static int check_conflicts(const struct vmm_port_map *m, size_t n, const char *s
 				continue;
 			for (size_t j = 0; j < others[k].n_ports; j++)
 				if (vmm_port_conflict(&m[i], &others[k].ports[j]))
-					return err_set(e, "host port %s %s:%u is already used by VM %s", m[i].protocol,
-						       m[i].address, m[i].from, others[k].vm_id);
+					return err_set(e, "host port %s %s:%u is already used by VM %s",
+						       m[i].protocol, m[i].address, m[i].from,
+						       others[k].vm_id);
 		}
 	}
 	return 0;
@@ -88,7 +89,8 @@ static int parse_one(const struct vmm_port_req *r, const struct vmm_config *c, s
 }
 
 static int build(const struct vmm_config *c, const struct vmm_port_req *req, size_t n, const char *self_id,
-		 const struct vmm_port_holder *others, size_t n_others, struct vmm_port_map **out, struct err *e)
+		 const struct vmm_port_holder *others, size_t n_others, struct vmm_port_map **out,
+		 struct err *e)
 {
 	struct vmm_port_map *m = calloc(n ? n : 1, sizeof(*m));
 

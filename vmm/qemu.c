@@ -24,7 +24,8 @@ const char *vmm_platform_resolve(const char *platform, const char *cpuinfo_path)
 		for (char *p = (char *)data; (p = strstr(p, "sev_snp"));) {
 			char before = p == (char *)data ? ' ' : p[-1], after = p[7];
 
-			if ((before == ' ' || before == '\t') && (after == ' ' || after == '\n' || after == '\0'))
+			if ((before == ' ' || before == '\t') &&
+			    (after == ' ' || after == '\n' || after == '\0'))
 				return "snp";
 			p += 7;
 		}
@@ -54,7 +55,7 @@ int vmm_plan_resources(const struct vmm_manifest *m, const struct vmm_host *host
 		return 0;
 	p->numa = true;
 	if (m->has_gpus) {
-		const struct strv *lists[2] = { &m->gpus.gpus, &m->gpus.bridges };
+		const struct strv *lists[2] = {&m->gpus.gpus, &m->gpus.bridges};
 
 		for (int l = 0; l < 2; l++) {
 			for (size_t i = 0; i < lists[l]->n; i++) {
@@ -86,7 +87,8 @@ int vmm_plan_resources(const struct vmm_manifest *m, const struct vmm_host *host
 	return 0;
 }
 
-const struct vmm_net *vmm_effective_networks(const struct vmm_config *c, const struct vmm_manifest *m, size_t *n)
+const struct vmm_net *vmm_effective_networks(const struct vmm_config *c, const struct vmm_manifest *m,
+					     size_t *n)
 {
 	if (m->n_networks) {
 		*n = m->n_networks;
@@ -147,13 +149,14 @@ static int add_nics(const struct vmm_qemu_in *in, struct strv *a, struct err *e)
 		if (vmm_mac_address(in->m->id, i, net->mac_prefix, mac, e) < 0)
 			goto fail;
 		if (!strcmp(net->mode, "user")) {
-			buf_printf(&b, "user,id=net%zu,net=%s,dhcpstart=%s,restrict=%s", i, net->net, net->dhcp_start,
-				   net->restrict_ ? "yes" : "no");
+			buf_printf(&b, "user,id=net%zu,net=%s,dhcpstart=%s,restrict=%s", i, net->net,
+				   net->dhcp_start, net->restrict_ ? "yes" : "no");
 			if (!fwd_done) {
 				for (size_t k = 0; k < in->m->n_ports; k++) {
 					const struct vmm_port_map *p = &in->m->ports[k];
 
-					buf_printf(&b, ",hostfwd=%s:%s:%u-:%u", p->protocol, p->address, p->from, p->to);
+					buf_printf(&b, ",hostfwd=%s:%s:%u-:%u", p->protocol, p->address,
+						   p->from, p->to);
 				}
 				fwd_done = true;
 			}
@@ -203,8 +206,10 @@ static void add_host_share(const struct vmm_qemu_in *in, struct strv *a)
 		strv_push(a, "virtio-blk-pci,drive=hd2");
 	} else {
 		strv_push(a, "-virtfs");
-		strv_pushf(a, "local,path=%s/shared,mount_tag=host-shared,readonly=%s,security_model=mapped,id=virtfs0",
-			   wd, in->img->shared_ro ? "on" : "off");
+		strv_pushf(
+		    a,
+		    "local,path=%s/shared,mount_tag=host-shared,readonly=%s,security_model=mapped,id=virtfs0",
+		    wd, in->img->shared_ro ? "on" : "off");
 	}
 }
 
@@ -225,13 +230,14 @@ static void add_numa(const struct vmm_qemu_in *in, struct strv *a)
 		strv_pushf(a, "node,nodeid=%zu,cpus=%u-%u,memdev=mem%zu", i, (uint32_t)i * per_cpu,
 			   (uint32_t)(i + 1) * per_cpu - 1, i);
 		strv_push(a, "-object");
-		strv_pushf(a,
-			   "memory-backend-file,id=mem%zu,size=%uG,mem-path=/dev/hugepages,share=on,prealloc=yes,"
-			   "host-nodes=%d,policy=bind",
-			   i, per_gib, p->host_node[i]);
+		strv_pushf(
+		    a,
+		    "memory-backend-file,id=mem%zu,size=%uG,mem-path=/dev/hugepages,share=on,prealloc=yes,"
+		    "host-nodes=%d,policy=bind",
+		    i, per_gib, p->host_node[i]);
 		strv_push(a, "-device");
-		strv_pushf(a, "pxb-pcie,id=pcie.node%d,bus=pcie.0,addr=%zu,numa_node=%zu,bus_nr=%u", p->host_node[i],
-			   10 + i, i, bus_nr);
+		strv_pushf(a, "pxb-pcie,id=pcie.node%d,bus=pcie.0,addr=%zu,numa_node=%zu,bus_nr=%u",
+			   p->host_node[i], 10 + i, i, bus_nr);
 		bus_nr += devices + 1;
 	}
 }
@@ -264,7 +270,7 @@ static void add_machine(const struct vmm_qemu_in *in, struct strv *a)
 static void add_gpus(const struct vmm_qemu_in *in, struct strv *a)
 {
 	const struct vmm_manifest *m = in->m;
-	const struct strv *lists[2] = { &m->gpus.gpus, &m->gpus.bridges };
+	const struct strv *lists[2] = {&m->gpus.gpus, &m->gpus.bridges};
 	size_t n = 0;
 
 	if (!m->has_gpus || (m->gpus.gpus.n == 0 && m->gpus.bridges.n == 0))
@@ -311,7 +317,7 @@ int vmm_qemu_argv(const struct vmm_qemu_in *in, struct strv *out, struct err *e)
 	const struct vmm_image *img = in->img;
 	const struct vmm_manifest *m = in->m;
 	const char *wd = in->workdir;
-	struct strv a = { 0 };
+	struct strv a = {0};
 
 	/* wrappers: sudo -u <user> (outermost), taskset -c <cpus> */
 	if (!str_empty(c->cvm.user)) {
@@ -362,7 +368,8 @@ int vmm_qemu_argv(const struct vmm_qemu_in *in, struct strv *out, struct err *e)
 	}
 	if (c->cvm.qemu_pci_hole64_size > 0) {
 		strv_push(&a, "-global");
-		strv_pushf(&a, "q35-pcihost.pci-hole64-size=0x%llx", (unsigned long long)c->cvm.qemu_pci_hole64_size);
+		strv_pushf(&a, "q35-pcihost.pci-hole64-size=0x%llx",
+			   (unsigned long long)c->cvm.qemu_pci_hole64_size);
 	}
 	/* 7 */
 	if (img->rootfs) {
@@ -454,9 +461,9 @@ json_t *vmm_process_config(const struct vmm_manifest *m, const char *workdir, ui
 
 	for (size_t i = 1; i < argv->n; i++)
 		json_array_append_new(args, json_string(argv->v[i]));
-	return json_pack("{s:s,s:s,s:s,s:o,s:{},s:s,s:o,s:o,s:o,s:i,s:s}", "id", m->id, "name", m->name, "command",
-			 argv->v[0], "args", args, "env", "cwd", workdir, "stdout",
-			 json_sprintf("%s/stdout.log", workdir), "stderr", json_sprintf("%s/stderr.log", workdir),
-			 "pidfile", json_sprintf("%s/qemu.pid", workdir), "cid", (int)cid, "note",
-			 "{\"kind\":\"cvm\",\"live_for\":null,\"serial_logappend\":true}");
+	return json_pack(
+	    "{s:s,s:s,s:s,s:o,s:{},s:s,s:o,s:o,s:o,s:i,s:s}", "id", m->id, "name", m->name, "command",
+	    argv->v[0], "args", args, "env", "cwd", workdir, "stdout", json_sprintf("%s/stdout.log", workdir),
+	    "stderr", json_sprintf("%s/stderr.log", workdir), "pidfile", json_sprintf("%s/qemu.pid", workdir),
+	    "cid", (int)cid, "note", "{\"kind\":\"cvm\",\"live_for\":null,\"serial_logappend\":true}");
 }

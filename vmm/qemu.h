@@ -27,12 +27,12 @@ struct vmm_host {
 };
 
 struct vmm_plan {
-	uint32_t vcpus;	    /* effective -smp */
+	uint32_t vcpus;     /* effective -smp */
 	uint32_t memory_mb; /* effective -m */
-	bool numa;	    /* hugepages layout */
+	bool numa;          /* hugepages layout */
 	size_t n_nodes;
 	int host_node[VMM_MAX_NUMA]; /* host NUMA node of guest node i */
-	int gpu_node[64];	     /* guest node index of each GPU, then each bridge */
+	int gpu_node[64];            /* guest node index of each GPU, then each bridge */
 	size_t n_devices;
 };
 
@@ -55,7 +55,7 @@ struct vmm_qemu_in {
 	const char *workdir;
 	const char *qemu_path;
 	uint32_t cid;
-	bool tdx;		    /* TEE on and platform TDX (false = no-TEE) */
+	bool tdx;                   /* TEE on and platform TDX (false = no-TEE) */
 	const char *mrconfigid_b64; /* NULL = omit */
 };
 

@@ -17,11 +17,11 @@
 json_t *sv_client_call(const struct sv_client *c, const char *method, const char *path, const json_t *body,
 		       long timeout_ms, struct err *e)
 {
-	struct http_client_opts o = { 0 };
-	struct http_response resp = { 0 };
+	struct http_client_opts o = {0};
+	struct http_response resp = {0};
 	_cleanup_free_ char *url = xasprintf("http://localhost%s", path);
 	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	static const char *const hdrs[] = { "Content-Type: application/json", NULL };
+	static const char *const hdrs[] = {"Content-Type: application/json", NULL};
 	json_error_t je;
 	json_t *j;
 
@@ -55,7 +55,8 @@ static json_t *call_data(const struct sv_client *c, const char *method, const ch
 	if (!j)
 		return NULL;
 	if ((err = json_object_get(j, "error")))
-		return err_set(e, "%s", json_is_string(err) ? json_string_value(err) : "supervisor error"), NULL;
+		return err_set(e, "%s", json_is_string(err) ? json_string_value(err) : "supervisor error"),
+		       NULL;
 	data = json_object_get(j, "data");
 	return data ? json_incref(data) : json_null();
 }
@@ -143,7 +144,7 @@ json_t *sv_client_info(const struct sv_client *c, const char *id, struct err *e)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -167,10 +168,11 @@ int sv_client_ensure_running(const struct sv_client *c, const char *exe, const c
 		setsid();
 		setenv("RUST_LOG", "info,rocket=warn", 1);
 		if (detached)
-			execl(exe, exe, "--uds", c->sock, "--pid-file", pid_file, "--log-file", log_file, "--detach",
-			      (char *)NULL);
+			execl(exe, exe, "--uds", c->sock, "--pid-file", pid_file, "--log-file", log_file,
+			      "--detach", (char *)NULL);
 		else
-			execl(exe, exe, "--uds", c->sock, "--pid-file", pid_file, "--log-file", log_file, (char *)NULL);
+			execl(exe, exe, "--uds", c->sock, "--pid-file", pid_file, "--log-file", log_file,
+			      (char *)NULL);
 		_exit(127);
 	}
 	for (long i = 1; i <= 10; i++) {

@@ -38,7 +38,8 @@ int vmm_tdx_variant_resolve(const char *config_variant, int measure_acpi_tables,
 	if (strcmp(v, "lite"))
 		return err_set(e, "invalid TDX attestation variant: %s", v);
 	if (!image_has_material)
-		return err_set(e, "TDX attestation variant lite requires the image digest and measurement files");
+		return err_set(
+		    e, "TDX attestation variant lite requires the image digest and measurement files");
 	*out = "lite";
 	return 0;
 }
@@ -68,7 +69,8 @@ char *vmm_vm_config_string(const struct vmm_vm_config_in *in, struct err *e)
 	json_object_set_new(o, "cpu_count", json_integer(in->cpu_count));
 	json_object_set_new(o, "memory_size", json_integer((json_int_t)in->memory_mb << 20));
 	if (c->cvm.qemu_single_pass_add_pages >= 0)
-		json_object_set_new(o, "qemu_single_pass_add_pages", json_boolean(c->cvm.qemu_single_pass_add_pages));
+		json_object_set_new(o, "qemu_single_pass_add_pages",
+				    json_boolean(c->cvm.qemu_single_pass_add_pages));
 	if (c->cvm.qemu_pic >= 0)
 		json_object_set_new(o, "pic", json_boolean(c->cvm.qemu_pic));
 	if (c->cvm.qemu_version)
@@ -91,13 +93,15 @@ char *vmm_vm_config_string(const struct vmm_vm_config_in *in, struct err *e)
 	if (in->tdx_variant && strcmp(in->tdx_variant, "legacy"))
 		json_object_set_new(o, "tdx_attestation_variant", json_string(in->tdx_variant));
 	if (img->sha256sum_path && img->measurement_tdx) {
-		json_t *cs = file_b64(img->sha256sum_path, e), *ms = cs ? file_b64(img->measurement_tdx, e) : NULL;
+		json_t *cs = file_b64(img->sha256sum_path, e),
+		       *ms = cs ? file_b64(img->measurement_tdx, e) : NULL;
 
 		if (!ms) {
 			json_decref(cs);
 			return NULL;
 		}
-		json_object_set_new(o, "tdx_measurement", json_pack("{s:o,s:o}", "checksum_file", cs, "measurement", ms));
+		json_object_set_new(o, "tdx_measurement",
+				    json_pack("{s:o,s:o}", "checksum_file", cs, "measurement", ms));
 	}
 	json_object_set_new(o, "spec_version", json_integer(1));
 	return json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -122,9 +126,11 @@ json_t *vmm_sys_config_json(const struct vmm_config *cfg, const struct vmm_manif
 	json_object_set_new(o, "pccs_url", json_string(pccs));
 	json_object_set_new(o, "collateral_urls", json_pack("{s:s}", "pccs", pccs));
 	json_object_set_new(o, "nvidia_attestation_proxy_url",
-			    cfg->cvm.nvidia_attestation_proxy_url ? json_string(cfg->cvm.nvidia_attestation_proxy_url)
-								  : json_null());
-	json_object_set_new(o, "docker_registry", json_string(cfg->cvm.docker_registry ? cfg->cvm.docker_registry : ""));
+			    cfg->cvm.nvidia_attestation_proxy_url
+				? json_string(cfg->cvm.nvidia_attestation_proxy_url)
+				: json_null());
+	json_object_set_new(o, "docker_registry",
+			    json_string(cfg->cvm.docker_registry ? cfg->cvm.docker_registry : ""));
 	json_object_set_new(o, "host_api_url",
 			    json_sprintf("vsock://%s:%u/api", host_api_cid(cfg), cfg->host_api.port));
 	json_object_set_new(o, "vm_config", json_string(vm_config));
@@ -205,7 +211,7 @@ static char *prepare_v3(const struct vmm_manifest *m, const struct vmm_compose *
 	size_t seed_len = 0, app_id_len = 0;
 	uint8_t inst[32], gph[32];
 	size_t inst_len = 0;
-	struct strv hashes = { 0 };
+	struct strv hashes = {0};
 	char *doc;
 
 	if (strcmp(cp->key_provider, "none"))
@@ -216,7 +222,8 @@ static char *prepare_v3(const struct vmm_manifest *m, const struct vmm_compose *
 			return err_ssl(e, "random seed"), NULL;
 		seed_len = 20;
 	}
-	if (str_empty(m->app_id) || hex_decode_alloc(m->app_id, strlen(m->app_id), &app_id, &app_id_len, NULL) < 0) {
+	if (str_empty(m->app_id) ||
+	    hex_decode_alloc(m->app_id, strlen(m->app_id), &app_id, &app_id_len, NULL) < 0) {
 		free(app_id);
 		app_id = malloc(20);
 		if (!app_id)
@@ -263,16 +270,16 @@ static char *prepare_v3(const struct vmm_manifest *m, const struct vmm_compose *
 		}
 	}
 	struct vmm_mr_config_v3 in = {
-		.app_id = app_id,
-		.app_id_len = app_id_len,
-		.compose_hash = cp->hash,
-		.key_provider = cp->key_provider,
-		.key_provider_id = cp->key_provider_id,
-		.key_provider_id_len = cp->key_provider_id_len,
-		.instance_id = inst,
-		.instance_id_len = inst_len,
-		.gpu_policy_hash = (m->has_gpus && m->gpus.gpus.n && cp->gpu_policy) ? gph : NULL,
-		.init_script_hashes = cp->manifest_version >= 3 ? &hashes : NULL,
+	    .app_id = app_id,
+	    .app_id_len = app_id_len,
+	    .compose_hash = cp->hash,
+	    .key_provider = cp->key_provider,
+	    .key_provider_id = cp->key_provider_id,
+	    .key_provider_id_len = cp->key_provider_id_len,
+	    .instance_id = inst,
+	    .instance_id_len = inst_len,
+	    .gpu_policy_hash = (m->has_gpus && m->gpus.gpus.n && cp->gpu_policy) ? gph : NULL,
+	    .init_script_hashes = cp->manifest_version >= 3 ? &hashes : NULL,
 	};
 	doc = vmm_mr_config_v3_document(&in);
 	strv_free(&hashes);

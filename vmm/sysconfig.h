@@ -26,9 +26,9 @@ struct vmm_vm_config_in {
 	const struct vmm_config *cfg;
 	const struct vmm_image *img;
 	const struct vmm_manifest *m;
-	uint32_t cpu_count;	 /* effective (>=1, NUMA-rounded) */
-	uint32_t memory_mb;	 /* effective */
-	size_t num_nics;	 /* NICs QEMU gets */
+	uint32_t cpu_count;      /* effective (>=1, NUMA-rounded) */
+	uint32_t memory_mb;      /* effective */
+	size_t num_nics;         /* NICs QEMU gets */
 	const char *tdx_variant; /* "legacy" | "lite" | NULL (not TDX) */
 };
 
@@ -62,7 +62,7 @@ struct vmm_mr_config_v3 {
 	size_t key_provider_id_len;
 	const uint8_t *instance_id;
 	size_t instance_id_len;
-	const uint8_t *gpu_policy_hash; /* 32 bytes or NULL (only with GPUs) */
+	const uint8_t *gpu_policy_hash;        /* 32 bytes or NULL (only with GPUs) */
 	const struct strv *init_script_hashes; /* hex strings, or NULL (manifest_version < 3) */
 };
 /* JCS-canonical (lib/codec) MrConfigV3 document, malloc'd. */

@@ -102,7 +102,7 @@ void strv_free(struct strv *s)
 
 void strv_copy(struct strv *dst, const struct strv *src)
 {
-	struct strv tmp = { 0 };
+	struct strv tmp = {0};
 
 	for (size_t i = 0; i < src->n; i++)
 		strv_push(&tmp, src->v[i]);
@@ -112,13 +112,14 @@ void strv_copy(struct strv *dst, const struct strv *src)
 
 int strv_from_json(struct strv *dst, const json_t *arr, const char *what, struct err *e)
 {
-	struct strv tmp = { 0 };
+	struct strv tmp = {0};
 	size_t i;
 	json_t *it;
 
 	if (!json_is_array(arr))
 		return err_set(e, "%s: expected an array of strings", what);
-	json_array_foreach (arr, i, it) {
+	json_array_foreach(arr, i, it)
+	{
 		if (!json_is_string(it)) {
 			strv_free(&tmp);
 			return err_set(e, "%s: expected an array of strings", what);

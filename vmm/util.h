@@ -2,7 +2,7 @@
  * util.h — small helpers shared by the VMM core: owned string vectors,
  * path joining, SHA-256 and base64 of byte strings, and the charset checks
  * the spec applies to names and ids. Kept here (not in lib/core) because only
- * the VMM needs them; 
+ * the VMM needs them;
  */
 #ifndef DSTACK_VMM_UTIL_H
 #define DSTACK_VMM_UTIL_H

@@ -31,7 +31,8 @@ struct daemon {
 
 static void reply(struct http_request *req, json_t *data, const struct err *e)
 {
-	_cleanup_json_ json_t *o = e ? json_pack("{s:s}", "error", err_str(e)) : json_pack("{s:o}", "data", data);
+	_cleanup_json_ json_t *o =
+	    e ? json_pack("{s:s}", "error", err_str(e)) : json_pack("{s:o}", "data", data);
 	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
 
 	http_respond(req, 200, "application/json", s, strlen(s));
@@ -157,21 +158,26 @@ static void raise_nofile(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: supervisor -u|--uds SOCK [--remove-existing-uds] [-d] [--pid-file F] [--log-file F]\n");
+	fprintf(
+	    stderr,
+	    "usage: supervisor -u|--uds SOCK [--remove-existing-uds] [-d] [--pid-file F] [--log-file F]\n");
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },  { "address", required_argument, NULL, 'a' },
-		{ "port", required_argument, NULL, 'p' },    { "uds", required_argument, NULL, 'u' },
-		{ "remove-existing-uds", no_argument, NULL, 'r' }, { "detach", no_argument, NULL, 'd' },
-		{ "pid-file", required_argument, NULL, 'P' }, { "log-file", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },	     { 0 }
-	};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"address", required_argument, NULL, 'a'},
+					     {"port", required_argument, NULL, 'p'},
+					     {"uds", required_argument, NULL, 'u'},
+					     {"remove-existing-uds", no_argument, NULL, 'r'},
+					     {"detach", no_argument, NULL, 'd'},
+					     {"pid-file", required_argument, NULL, 'P'},
+					     {"log-file", required_argument, NULL, 'L'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
 	const char *uds = NULL, *pid_file = NULL, *log_file = NULL;
 	bool remove_existing = false, detach = false;
-	struct daemon d = { 0 };
+	struct daemon d = {0};
 	struct http_listen_spec spec;
 	struct err e = ERR_INIT;
 	struct event *ev_chld, *ev_term, *ev_int;
@@ -212,7 +218,8 @@ int main(int argc, char **argv)
 		int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 		if (fd < 0 || dup2(fd, 2) < 0) {
-			fprintf(stderr, "supervisor: cannot open log file %s: %s\n", log_file, strerror(errno));
+			fprintf(stderr, "supervisor: cannot open log file %s: %s\n", log_file,
+				strerror(errno));
 			return 1;
 		}
 		close(fd);

@@ -60,7 +60,8 @@ int sv_config_from_json(const json_t *j, struct sv_config *c, struct err *e)
 	    opt_str(j, "stdout", &c->stdout_path, e) < 0 || opt_str(j, "stderr", &c->stderr_path, e) < 0 ||
 	    opt_str(j, "pidfile", &c->pidfile, e) < 0 || opt_str(j, "note", &c->note, e) < 0)
 		goto fail;
-	if ((v = json_object_get(j, "args")) && !json_is_null(v) && strv_from_json(&c->args, v, "args", e) < 0)
+	if ((v = json_object_get(j, "args")) && !json_is_null(v) &&
+	    strv_from_json(&c->args, v, "args", e) < 0)
 		goto fail;
 	v = json_object_get(j, "env");
 	if (v && !json_is_null(v)) {
@@ -70,7 +71,8 @@ int sv_config_from_json(const json_t *j, struct sv_config *c, struct err *e)
 			err_set(e, "env: expected an object");
 			goto fail;
 		}
-		json_object_foreach (v, k, val) {
+		json_object_foreach(v, k, val)
+		{
 			if (!json_is_string(val) || strchr(k, '=')) {
 				err_set(e, "env: invalid entry %s", k);
 				goto fail;
@@ -103,9 +105,9 @@ json_t *sv_config_to_json(const struct sv_config *c)
 
 		json_object_set_new(env, k, json_string(eq + 1));
 	}
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:o,s:s}", "id", c->id, "name", c->name, "command",
-			 c->command, "args", strv_to_json(&c->args), "env", env, "cwd", c->cwd, "stdout",
-			 c->stdout_path, "stderr", c->stderr_path, "pidfile", c->pidfile, "cid",
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:o,s:s}", "id", c->id, "name", c->name,
+			 "command", c->command, "args", strv_to_json(&c->args), "env", env, "cwd", c->cwd,
+			 "stdout", c->stdout_path, "stderr", c->stderr_path, "pidfile", c->pidfile, "cid",
 			 c->has_cid ? json_integer(c->cid) : json_null(), "note", c->note);
 }
 
@@ -145,8 +147,8 @@ static int open_log(const char *path)
 }
 
 /* Runs in the child after fork: only async-signal-safe calls. */
-static void __attribute__((noreturn)) exec_child(const struct sv_config *c, char **argv, char **envp, int out,
-						 int err, int report)
+static void __attribute__((noreturn))
+exec_child(const struct sv_config *c, char **argv, char **envp, int out, int err, int report)
 {
 	int saved;
 
@@ -183,7 +185,7 @@ static void set_error(struct sv_process *p, const char *msg)
 static int spawn(struct sv_process *p, struct err *e)
 {
 	const struct sv_config *c = &p->cfg;
-	struct strv argv = { 0 }, envp = { 0 };
+	struct strv argv = {0}, envp = {0};
 	_cleanup_close_ int out = -1, errfd = -1;
 	int pipefd[2], child_errno = 0;
 	ssize_t n;
@@ -338,7 +340,7 @@ int sv_reap(struct sv *s)
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -483,9 +485,10 @@ static json_t *time_or_null(time_t t)
 
 json_t *sv_info_json(const struct sv_process *p)
 {
-	return json_pack("{s:o,s:{s:o,s:b,s:o,s:o,s:o}}", "config", sv_config_to_json(&p->cfg), "state", "status",
-			 status_json(p), "started", p->started, "pid", p->pid > 0 ? json_integer(p->pid) : json_null(),
-			 "started_at", time_or_null(p->started_at), "stopped_at", time_or_null(p->stopped_at));
+	return json_pack("{s:o,s:{s:o,s:b,s:o,s:o,s:o}}", "config", sv_config_to_json(&p->cfg), "state",
+			 "status", status_json(p), "started", p->started, "pid",
+			 p->pid > 0 ? json_integer(p->pid) : json_null(), "started_at",
+			 time_or_null(p->started_at), "stopped_at", time_or_null(p->stopped_at));
 }
 
 json_t *sv_list_json(const struct sv *s)

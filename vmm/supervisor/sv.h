@@ -37,10 +37,10 @@ enum sv_status { SV_RUNNING, SV_STOPPED, SV_EXITED, SV_ERROR };
 struct sv_process {
 	struct sv_config cfg;
 	enum sv_status status;
-	int wait_status; /* SV_EXITED: raw wait status */
-	char *error;	 /* SV_ERROR */
-	bool started;	 /* desired state */
-	pid_t pid;	 /* 0 when not running */
+	int wait_status;               /* SV_EXITED: raw wait status */
+	char *error;                   /* SV_ERROR */
+	bool started;                  /* desired state */
+	pid_t pid;                     /* 0 when not running */
 	time_t started_at, stopped_at; /* 0 = never */
 };
 

@@ -32,9 +32,9 @@ static void test_defaults(void)
 	ok(!c.cvm.port_mapping.enabled, "port mapping disabled");
 	is_str(c.cvm.port_mapping.address, "127.0.0.1", "port mapping address");
 	ok(c.cvm.port_mapping.n_ranges == 1 && c.cvm.port_mapping.ranges[0].to == 20000, "range tcp 1-20000");
-	ok(c.cvm.auto_restart.enabled && c.cvm.auto_restart.interval == 20 && c.cvm.auto_restart.max_retries == 5 &&
-		   c.cvm.auto_restart.initial_backoff == 5 && c.cvm.auto_restart.max_backoff == 300 &&
-		   c.cvm.auto_restart.reset_window == 300,
+	ok(c.cvm.auto_restart.enabled && c.cvm.auto_restart.interval == 20 &&
+	       c.cvm.auto_restart.max_retries == 5 && c.cvm.auto_restart.initial_backoff == 5 &&
+	       c.cvm.auto_restart.max_backoff == 300 && c.cvm.auto_restart.reset_window == 300,
 	   "auto_restart defaults");
 	is_int(c.cvm.log.max_bytes, 4 << 20, "log.max_bytes 4M");
 	is_int(c.cvm.log.max_backups, 3, "log.max_backups");
@@ -53,11 +53,12 @@ static void test_overlay(void)
 	struct err e = ERR_INIT;
 	json_error_t je;
 	_cleanup_json_ json_t *doc = json_loads(
-		"{\"run_path\":\"/r\",\"image\":{\"path\":\"/i\"},\"cvm\":{\"cid_start\":30,\"tproxy_urls\":[\"g\"],"
-		"\"qgs_port\":null,\"qemu_pci_hole64_size\":\"1G\",\"product\":{\"bios_vendor\":\"ACME\"},"
-		"\"port_mapping\":{\"enabled\":true,\"range\":[{\"protocol\":\"udp\",\"from\":5,\"to\":6}]},"
-		"\"log\":{\"max_bytes\":\"0x100\"},\"networking\":{\"mode\":\"bridge\",\"bridge\":\"br0\"}}}",
-		0, &je);
+	    "{\"run_path\":\"/r\",\"image\":{\"path\":\"/"
+	    "i\"},\"cvm\":{\"cid_start\":30,\"tproxy_urls\":[\"g\"],"
+	    "\"qgs_port\":null,\"qemu_pci_hole64_size\":\"1G\",\"product\":{\"bios_vendor\":\"ACME\"},"
+	    "\"port_mapping\":{\"enabled\":true,\"range\":[{\"protocol\":\"udp\",\"from\":5,\"to\":6}]},"
+	    "\"log\":{\"max_bytes\":\"0x100\"},\"networking\":{\"mode\":\"bridge\",\"bridge\":\"br0\"}}}",
+	    0, &je);
 
 	vmm_config_init(&c);
 	ok(vmm_config_apply_json(&c, doc, &e) == 0, "overlay applies: %s", e.msg);
@@ -68,7 +69,8 @@ static void test_overlay(void)
 	ok(!c.cvm.has_qgs_port, "qgs_port null disables");
 	is_int(c.cvm.qemu_pci_hole64_size, 1ull << 30, "human size 1G");
 	is_str(c.cvm.product[SMB_BIOS_VENDOR], "ACME", "product.bios_vendor");
-	ok(c.cvm.port_mapping.enabled && !strcmp(c.cvm.port_mapping.ranges[0].protocol, "udp"), "port ranges");
+	ok(c.cvm.port_mapping.enabled && !strcmp(c.cvm.port_mapping.ranges[0].protocol, "udp"),
+	   "port ranges");
 	is_int(c.cvm.log.max_bytes, 256, "hex size");
 	is_str(c.cvm.networking.bridge, "br0", "bridge");
 	ok(vmm_config_validate(&c, &e) == 0, "valid");
@@ -122,8 +124,8 @@ static void test_instance_id(void)
 	uint8_t h[32];
 	char want[64];
 	sha256_buf("/var/lib/vm", 11, h);
-	snprintf(want, sizeof(want), "path-%02x%02x%02x%02x%02x%02x%02x%02x", h[0], h[1], h[2], h[3], h[4], h[5],
-		 h[6], h[7]);
+	snprintf(want, sizeof(want), "path-%02x%02x%02x%02x%02x%02x%02x%02x", h[0], h[1], h[2], h[3], h[4],
+		 h[5], h[6], h[7]);
 	is_str(id, want, "derived instance id");
 	ok(strlen(id) == 21, "path- plus 16 hex");
 	free(id);

@@ -21,21 +21,24 @@ static void make_image(const char *root, const char *name, const char *metadata)
 }
 
 #define GOOD_MD                                                                                              \
-	"{\"bios\":\"ovmf.fd\",\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"cmdline\":\"console=ttyS0\"," \
-	"\"rootfs\":\"rootfs.img.verity\",\"version\":\"0.5.3\",\"shared_ro\":true,\"is_dev\":false,"                  \
+	"{\"bios\":\"ovmf.fd\",\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"cmdline\":"         \
+	"\"console=ttyS0\","                                                                                 \
+	"\"rootfs\":\"rootfs.img.verity\",\"version\":\"0.5.3\",\"shared_ro\":true,\"is_dev\":false,"        \
 	"\"rootfs_hash\":\"abcd\"}"
 
 static void test_versions(void)
 {
 	struct vmm_version v, w;
 
-	ok(vmm_version_parse("0.5.3", &v) == 0 && v.major == 0 && v.minor == 5 && v.patch == 3, "parse 0.5.3");
+	ok(vmm_version_parse("0.5.3", &v) == 0 && v.major == 0 && v.minor == 5 && v.patch == 3,
+	   "parse 0.5.3");
 	ok(vmm_version_parse("1.2.3-rc1", &v) == 0 && v.patch == 3, "pre-release suffix tolerated");
 	ok(vmm_version_parse("1.2", &v) < 0, "two parts rejected");
 	ok(vmm_version_parse("a.b.c", &v) < 0, "letters rejected");
 	ok(vmm_version_parse("1.2.3x", &v) < 0, "trailing junk rejected");
 	ok(vmm_version_guess("dstack-0.5.2", &v) == 0 && v.minor == 5 && v.patch == 2, "guess dstack-X.Y.Z");
-	ok(vmm_version_guess("dstack-dev-0.4.1", &v) == 0 && v.minor == 4 && v.patch == 1, "guess dstack-dev-X.Y.Z");
+	ok(vmm_version_guess("dstack-dev-0.4.1", &v) == 0 && v.minor == 4 && v.patch == 1,
+	   "guess dstack-dev-X.Y.Z");
 	ok(vmm_version_guess("myimage", &v) < 0, "no guess for other names");
 	vmm_version_parse("0.10.0", &v);
 	vmm_version_parse("0.9.9", &w);
@@ -72,7 +75,8 @@ static void test_load(void)
 	tu_write(dir, "sha256sum.txt", "x");
 	tu_write(dir, "measurement.tdx.cbor", "y");
 	ok(vmm_image_load(root, "dstack-0.5.3", &img, &e) == 0, "loads: %s", e.msg);
-	ok(img.kernel && !strcmp(strrchr(img.kernel, '/'), "/bzImage") && img.kernel[0] == '/', "kernel absolute");
+	ok(img.kernel && !strcmp(strrchr(img.kernel, '/'), "/bzImage") && img.kernel[0] == '/',
+	   "kernel absolute");
 	ok(img.bios && img.initrd && img.rootfs, "bios/initrd/rootfs resolved");
 	ok(!img.hda && !img.bios_sev, "absent optional artefacts are NULL");
 	is_str(img.cmdline, "console=ttyS0", "cmdline");
@@ -86,8 +90,9 @@ static void test_load(void)
 	free(dir);
 
 	/* version guessed from the directory name; no digest */
-	make_image(root, "dstack-dev-0.4.9",
-		   "{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"rootfs\":\"rootfs.img.verity\"}");
+	make_image(
+	    root, "dstack-dev-0.4.9",
+	    "{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"rootfs\":\"rootfs.img.verity\"}");
 	ok(vmm_image_load(root, "dstack-dev-0.4.9", &img, &e) == 0, "loads without version");
 	ok(img.has_version && img.version.minor == 4 && img.version.patch == 9, "version guessed");
 	ok(!img.digest && !vmm_image_has_tdx_measurement(&img), "no digest");
@@ -117,8 +122,9 @@ static void test_load(void)
 	ok(strstr(e.msg, "missing kernel") != NULL, "message names kernel: %s", e.msg);
 	make_image(root, "badjson", "{\"kernel\":");
 	ok(vmm_image_load(root, "badjson", &img, &e) < 0, "bad json rejected");
-	make_image(root, "iso", "{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"version\":\"0.5.0\","
-				"\"rootfs\":\"r.iso\"}");
+	make_image(root, "iso",
+		   "{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"version\":\"0.5.0\","
+		   "\"rootfs\":\"r.iso\"}");
 	dir = path_join(root, "iso");
 	tu_write(dir, "r.iso", "x");
 	free(dir);

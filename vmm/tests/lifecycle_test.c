@@ -17,8 +17,9 @@ static void test_status(void)
 	struct {
 		uint64_t s;
 		const char *want;
-	} v[] = { { 0, "0s" }, { 59, "59s" }, { 3723, "1h 2m 3s" }, { 3600, "1h" }, { 86400, "1day" },
-		  { 2 * 86400 + 5, "2days 5s" }, { 31557600, "1year" } };
+	} v[] = {{0, "0s"},          {59, "59s"},     {3723, "1h 2m 3s"},
+		 {3600, "1h"},       {86400, "1day"}, {2 * 86400 + 5, "2days 5s"},
+		 {31557600, "1year"}};
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
 		_cleanup_free_ char *h = vmm_humantime(v[i].s);
 		is_str(h, v[i].want, "humantime(%llu)", (unsigned long long)v[i].s);
@@ -41,7 +42,8 @@ static void test_events(void)
 	_cleanup_json_ json_t *j = vmm_events_json(&r);
 	_cleanup_free_ char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	is_str(s,
-	       "[{\"event\":\"e2\",\"body\":\"b\",\"timestamp\":1002},{\"event\":\"e3\",\"body\":\"b\",\"timestamp\":1003},"
+	       "[{\"event\":\"e2\",\"body\":\"b\",\"timestamp\":1002},{\"event\":\"e3\",\"body\":\"b\","
+	       "\"timestamp\":1003},"
 	       "{\"event\":\"e4\",\"body\":\"b\",\"timestamp\":1004}]",
 	       "ring keeps the newest event_buffer_size, oldest first");
 	vmm_events_free(&r);
@@ -53,8 +55,8 @@ static void test_events(void)
 
 static void test_restart(void)
 {
-	struct vmm_restart_cfg c = { 2, 5, 3, 300 };
-	struct vmm_restart_state s = { 0 };
+	struct vmm_restart_cfg c = {2, 5, 3, 300};
+	struct vmm_restart_state s = {0};
 	uint64_t d = 0;
 
 	is_int(vmm_restart_step(&c, &s, true, false, 0, &d), VMM_RESTART_SCHEDULED, "t=0 Scheduled");
@@ -73,7 +75,7 @@ static void test_restart(void)
 	ok(s.attempts == 0 && !s.scheduled, "state reset");
 
 	/* Healthy for reset_window resets the budget. */
-	struct vmm_restart_cfg c2 = { 5, 300, 5, 300 };
+	struct vmm_restart_cfg c2 = {5, 300, 5, 300};
 	vmm_restart_reset(&s);
 	vmm_restart_step(&c2, &s, true, false, 0, &d);
 	vmm_restart_step(&c2, &s, true, false, 5, &d);
@@ -99,7 +101,8 @@ static void test_rotate(void)
 	_cleanup_free_ char *one = tu_read(dir, "stdout.log.1");
 	is_str(one, "0123456789", "copied to .1");
 	_cleanup_free_ char *cur = tu_read(dir, "stdout.log");
-	is_str(cur, "\n===== rotated 10 bytes to stdout.log.1 @ 1970-01-02T00:00:00Z =====\n", "note after truncate");
+	is_str(cur, "\n===== rotated 10 bytes to stdout.log.1 @ 1970-01-02T00:00:00Z =====\n",
+	       "note after truncate");
 	for (int i = 0; i < 4; i++) {
 		char content[32];
 		snprintf(content, sizeof(content), "generation-%d-padding", i);

@@ -24,7 +24,7 @@ static void image_fixture(struct vmm_image *img)
 	img->cmdline = xstrdup("console=ttyS0 init=/init panic=1");
 	img->shared_ro = true;
 	img->has_version = true;
-	img->version = (struct vmm_version){ 0, 5, 3 };
+	img->version = (struct vmm_version){0, 5, 3};
 }
 
 static void manifest_fixture(struct vmm_manifest *m, const char *id)
@@ -77,7 +77,7 @@ static void test_tdx(void)
 	struct vmm_image img;
 	struct vmm_manifest m;
 	struct vmm_plan plan;
-	struct vmm_host host = { "/nonexistent" };
+	struct vmm_host host = {"/nonexistent"};
 	struct strv a;
 	struct err e = ERR_INIT;
 	uint8_t h[32], id[48];
@@ -85,22 +85,31 @@ static void test_tdx(void)
 	vmm_config_init(&c);
 	image_fixture(&img);
 	manifest_fixture(&m, "4b0bb1a8-8c1c-4c3e-9d51-6b3f1a2f9e10");
-	struct vmm_port_map ports[] = { { "127.0.0.1", "tcp", 8080, 80 }, { "0.0.0.0", "udp", 5353, 53 } };
+	struct vmm_port_map ports[] = {{"127.0.0.1", "tcp", 8080, 80}, {"0.0.0.0", "udp", 5353, 53}};
 	vmm_manifest_set_ports(&m, ports, 2);
 	c.cvm.qmp_socket = true;
 	sha256_buf("{}", 2, h);
 	vmm_mrconfigid_v1(h, id);
 	_cleanup_free_ char *b64 = base64_encode_alloc(id, 48);
 	ok(vmm_plan_resources(&m, &host, &plan, &e) == 0, "plan");
-	struct vmm_qemu_in in = { &c, &img, &m, &plan, &host, "/var/lib/dstack/vm/4b0bb1a8-8c1c-4c3e-9d51-6b3f1a2f9e10",
-				  "/usr/bin/qemu-system-x86_64", 1000, true, b64 };
+	struct vmm_qemu_in in = {&c,
+				 &img,
+				 &m,
+				 &plan,
+				 &host,
+				 "/var/lib/dstack/vm/4b0bb1a8-8c1c-4c3e-9d51-6b3f1a2f9e10",
+				 "/usr/bin/qemu-system-x86_64",
+				 1000,
+				 true,
+				 b64};
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "tdx argv: %s", e.msg);
 	ok(check_golden("tdx.argv", &a), "TDX VM argv matches golden");
 	const char *obj = find_after(&a, "-object", 0);
-	_cleanup_free_ char *want_obj = xasprintf("{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\",\"mrconfigid\":\"%s\","
-						  "\"quote-generation-socket\":{\"type\":\"vsock\",\"cid\":\"2\","
-						  "\"port\":\"4050\"}}",
-						  b64);
+	_cleanup_free_ char *want_obj =
+	    xasprintf("{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\",\"mrconfigid\":\"%s\","
+		      "\"quote-generation-socket\":{\"type\":\"vsock\",\"cid\":\"2\","
+		      "\"port\":\"4050\"}}",
+		      b64);
 	is_str(obj, want_obj, "tdx-guest object JSON");
 	const char *nd = find_after(&a, "-netdev", 0);
 	is_str(nd,
@@ -114,27 +123,29 @@ static void test_tdx(void)
 	c.cvm.has_qgs_port = false;
 	in.mrconfigid_b64 = NULL;
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "argv without qgs");
-	is_str(find_after(&a, "-object", 0), "{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\"}", "unset keys omitted");
+	is_str(find_after(&a, "-object", 0), "{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\"}",
+	       "unset keys omitted");
 	strv_free(&a);
 
 	/* Second NIC user: hostfwd only on the first user NIC; bridge NIC first. */
-	struct vmm_net nets[] = { { "bridge", "br0", "", "", "", false, "" },
-				  { "user", "", "", "10.0.2.0/24", "10.0.2.10", true, "" },
-				  { "user", "", "", "10.0.3.0/24", "10.0.3.10", false, "" } };
+	struct vmm_net nets[] = {{"bridge", "br0", "", "", "", false, ""},
+				 {"user", "", "", "10.0.2.0/24", "10.0.2.10", true, ""},
+				 {"user", "", "", "10.0.3.0/24", "10.0.3.10", false, ""}};
 	vmm_manifest_set_networks(&m, nets, 3);
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "multi-NIC argv");
 	is_str(find_after(&a, "-netdev", 0), "bridge,id=net0,br=br0", "bridge netdev");
 	ok(strstr(find_after(&a, "-netdev", 1), ",hostfwd=") != NULL, "hostfwd on first user NIC");
 	ok(strstr(find_after(&a, "-netdev", 2), "hostfwd") == NULL, "not on later user NICs");
-	is_str(find_after(&a, "-netdev", 1), "user,id=net1,net=10.0.2.0/24,dhcpstart=10.0.2.10,restrict=yes,"
-					     "hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:0.0.0.0:5353-:53",
+	is_str(find_after(&a, "-netdev", 1),
+	       "user,id=net1,net=10.0.2.0/24,dhcpstart=10.0.2.10,restrict=yes,"
+	       "hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:0.0.0.0:5353-:53",
 	       "user NIC 1");
 	char mac[18];
 	vmm_mac_address(m.id, 2, "", mac, NULL);
 	_cleanup_free_ char *dev2 = xasprintf("virtio-net-pci,netdev=net2,mac=%s", mac);
 	is_str(find_after(&a, "-device", 4), dev2, "per-NIC MAC");
 	strv_free(&a);
-	struct vmm_net custom[] = { { "custom", "", "", "", "", false, "tap,id=net1,ifname=x" } };
+	struct vmm_net custom[] = {{"custom", "", "", "", "", false, "tap,id=net1,ifname=x"}};
 	vmm_manifest_set_networks(&m, custom, 1);
 	ok(vmm_qemu_argv(&in, &a, &e) < 0, "custom netdev must name id=net<i>");
 
@@ -149,7 +160,7 @@ static void test_notee(void)
 	struct vmm_image img;
 	struct vmm_manifest m;
 	struct vmm_plan plan;
-	struct vmm_host host = { "/nonexistent" };
+	struct vmm_host host = {"/nonexistent"};
 	struct strv a;
 	struct err e = ERR_INIT;
 
@@ -167,11 +178,12 @@ static void test_notee(void)
 	str_set(&c.cvm.product[SMB_BIOS_VENDOR], "ACME, Inc");
 	str_set(&c.cvm.product[SMB_CHASSIS_SERIAL], "C1");
 	vmm_plan_resources(&m, &host, &plan, &e);
-	struct vmm_qemu_in in = { &c, &img, &m, &plan, &host, "/run/vm/vm-notee", "qemu-system-x86_64", 1001, false,
-				  NULL };
+	struct vmm_qemu_in in = {&c,   &img,  &m,  &plan, &host, "/run/vm/vm-notee", "qemu-system-x86_64",
+				 1001, false, NULL};
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "no-TEE argv: %s", e.msg);
 	ok(check_golden("notee.argv", &a), "no-TEE VM argv matches golden");
-	ok(a.n > 3 && !strcmp(a.v[0], "sudo") && !strcmp(a.v[2], "dstack") && !strcmp(a.v[3], "qemu-system-x86_64"),
+	ok(a.n > 3 && !strcmp(a.v[0], "sudo") && !strcmp(a.v[2], "dstack") &&
+	       !strcmp(a.v[3], "qemu-system-x86_64"),
 	   "sudo -u wrapper outermost");
 	is_str(find_after(&a, "-machine", 0), "q35,kernel-irqchip=split,hpet=off", "no-TEE machine");
 	is_str(find_after(&a, "-smp", 0), "1", "vcpu 0 becomes 1");
@@ -181,21 +193,25 @@ static void test_notee(void)
 	str_set(&c.cvm.host_share_mode, "vvfat");
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "vvfat");
 	is_str(find_after(&a, "-blockdev", 0),
-	       "driver=vvfat,node-name=vvfat0,read-only=on,dir=/run/vm/vm-notee/shared,label=DSTACKSHR", "vvfat share");
+	       "driver=vvfat,node-name=vvfat0,read-only=on,dir=/run/vm/vm-notee/shared,label=DSTACKSHR",
+	       "vvfat share");
 	strv_free(&a);
 	str_set(&c.cvm.host_share_mode, "vhd");
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "vhd");
 	ok(strstr(a.v[a.n - 1], "panic=1") != NULL, "cmdline last");
 	bool found = false;
 	for (size_t i = 0; i < a.n; i++)
-		found |= !strcmp(a.v[i], "file=/run/vm/vm-notee/shared.img,if=none,id=hd2,format=raw,readonly=on");
+		found |=
+		    !strcmp(a.v[i], "file=/run/vm/vm-notee/shared.img,if=none,id=hd2,format=raw,readonly=on");
 	ok(found, "vhd share drive");
 	strv_free(&a);
 
 	struct strv qi;
 	vmm_qemu_img_create_argv("/run/vm/x", "/images/i/hda.qcow2", 20, &qi);
 	_cleanup_free_ char *j = strv_join(&qi, " ");
-	is_str(j, "qemu-img create -f qcow2 -o backing_file=/images/i/hda.qcow2 -o backing_fmt=qcow2 /run/vm/x/hda.img 20G",
+	is_str(j,
+	       "qemu-img create -f qcow2 -o backing_file=/images/i/hda.qcow2 -o backing_fmt=qcow2 "
+	       "/run/vm/x/hda.img 20G",
 	       "qemu-img with backing file");
 	strv_free(&qi);
 
@@ -211,7 +227,7 @@ static void test_gpu_numa(void)
 	struct vmm_manifest m;
 	struct vmm_plan plan;
 	char *sys = tu_tmpdir();
-	struct vmm_host host = { sys };
+	struct vmm_host host = {sys};
 	struct strv a;
 	struct err e = ERR_INIT;
 
@@ -235,7 +251,7 @@ static void test_gpu_numa(void)
 	is_int(plan.n_nodes, 2, "two NUMA nodes (-1 counts as 0)");
 	is_int(plan.vcpus, 4, "vcpus rounded to node multiple");
 	is_int(plan.memory_mb, 6144, "5000 MB -> 5 GiB -> 6 GiB (node multiple)");
-	struct vmm_qemu_in in = { &c, &img, &m, &plan, &host, "/run/vm/vm-gpu", "qemu", 1002, true, NULL };
+	struct vmm_qemu_in in = {&c, &img, &m, &plan, &host, "/run/vm/vm-gpu", "qemu", 1002, true, NULL};
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "gpu argv: %s", e.msg);
 	ok(check_golden("gpu-numa.argv", &a), "GPU+NUMA VM argv matches golden");
 	ok(!strcmp(a.v[0], "taskset") && !strcmp(a.v[2], "0-15,32-47"), "taskset with node-0 cpulist");
@@ -246,14 +262,18 @@ static void test_gpu_numa(void)
 	vmm_plan_resources(&m, &host, &plan, &e);
 	ok(!plan.numa && plan.memory_mb == 5000 && plan.vcpus == 3, "no hugepages: no rounding");
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "gpu argv without numa");
-	is_str(find_after(&a, "-device", 4), "pcie-root-port,id=pci.1,bus=pcie.0,chassis=1", "GPUs on pcie.0");
+	is_str(find_after(&a, "-device", 4), "pcie-root-port,id=pci.1,bus=pcie.0,chassis=1",
+	       "GPUs on pcie.0");
 	strv_free(&a);
 
-	json_t *pc = vmm_process_config(&m, "/run/vm/vm-gpu", 1002, &(struct strv){ (char *[]){ "qemu", "-m", NULL }, 2 });
+	json_t *pc =
+	    vmm_process_config(&m, "/run/vm/vm-gpu", 1002, &(struct strv){(char *[]){"qemu", "-m", NULL}, 2});
 	_cleanup_free_ char *pcs = json_dumps(pc, JSON_COMPACT | JSON_SORT_KEYS);
 	is_str(pcs,
-	       "{\"args\":[\"-m\"],\"cid\":1002,\"command\":\"qemu\",\"cwd\":\"/run/vm/vm-gpu\",\"env\":{},\"id\":\"vm-gpu\","
-	       "\"name\":\"app\",\"note\":\"{\\\"kind\\\":\\\"cvm\\\",\\\"live_for\\\":null,\\\"serial_logappend\\\":true}\","
+	       "{\"args\":[\"-m\"],\"cid\":1002,\"command\":\"qemu\",\"cwd\":\"/run/vm/"
+	       "vm-gpu\",\"env\":{},\"id\":\"vm-gpu\","
+	       "\"name\":\"app\",\"note\":\"{\\\"kind\\\":\\\"cvm\\\",\\\"live_for\\\":null,\\\"serial_"
+	       "logappend\\\":true}\","
 	       "\"pidfile\":\"/run/vm/vm-gpu/qemu.pid\",\"stderr\":\"/run/vm/vm-gpu/stderr.log\","
 	       "\"stdout\":\"/run/vm/vm-gpu/stdout.log\"}",
 	       "supervisor ProcessConfig");

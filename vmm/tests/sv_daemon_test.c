@@ -24,7 +24,7 @@ static char *dump(json_t *j)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
@@ -39,7 +39,7 @@ int main(void)
 	char *dir = tu_tmpdir();
 	_cleanup_free_ char *sock = path_join(dir, "sv.sock"), *pidf = path_join(dir, "sv.pid"),
 			    *logf = path_join(dir, "sv.log");
-	struct sv_client c = { sock, 5000 };
+	struct sv_client c = {sock, 5000};
 	struct err e = ERR_INIT;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -65,10 +65,10 @@ int main(void)
 	is_str(p0, "{\"data\":\"pong\"}", "ping body");
 
 	_cleanup_free_ char *outp = path_join(dir, "vm.out");
-	_cleanup_json_ json_t *cfg = json_pack("{s:s,s:s,s:s,s:[s,s],s:{},s:s,s:s,s:s,s:s,s:i,s:s}", "id", "vm1", "name",
-					       "vm", "command", "sh", "args", "-c", "echo started; exec sleep 60", "env",
-					       "cwd", dir, "stdout", outp, "stderr", outp, "pidfile", "", "cid", 1000, "note",
-					       "{\"kind\":\"cvm\"}");
+	_cleanup_json_ json_t *cfg = json_pack(
+	    "{s:s,s:s,s:s,s:[s,s],s:{},s:s,s:s,s:s,s:s,s:i,s:s}", "id", "vm1", "name", "vm", "command", "sh",
+	    "args", "-c", "echo started; exec sleep 60", "env", "cwd", dir, "stdout", outp, "stderr", outp,
+	    "pidfile", "", "cid", 1000, "note", "{\"kind\":\"cvm\"}");
 	ok(sv_client_deploy(&c, cfg, &e) == 0, "deploy: %s", e.msg);
 	_cleanup_free_ char *d2 = dump(sv_client_call(&c, "POST", "/deploy", cfg, 0, &e));
 	is_str(d2, "{\"error\":\"Process is already running\"}", "deploy twice");
@@ -76,11 +76,12 @@ int main(void)
 	is_str(state_status(info), "running", "running");
 	pid_t child = (pid_t)json_integer_value(json_object_get(json_object_get(info, "state"), "pid"));
 	ok(child > 0 && kill(child, 0) == 0, "child alive");
-	ok(json_integer_value(json_object_get(json_object_get(info, "config"), "cid")) == 1000, "cid in config");
+	ok(json_integer_value(json_object_get(json_object_get(info, "config"), "cid")) == 1000,
+	   "cid in config");
 	json_decref(info);
 
 	/* The VMM restarting is just a new client: the process is still there. */
-	struct sv_client c2 = { sock, 2000 };
+	struct sv_client c2 = {sock, 2000};
 	json_t *list = sv_client_list(&c2, &e);
 	ok(json_array_size(list) == 1 && !strcmp(state_status(json_array_get(list, 0)), "running"),
 	   "a new client sees the running process");
@@ -98,7 +99,8 @@ int main(void)
 	json_decref(info);
 	ok(kill(child, 0) < 0, "child killed");
 	ok(sv_client_start(&c, "vm1", &e) == 0, "start again");
-	_cleanup_json_ json_t *ex = json_pack("{s:s,s:s,s:[s,s]}", "id", "ex", "command", "sh", "args", "-c", "exit 2");
+	_cleanup_json_ json_t *ex =
+	    json_pack("{s:s,s:s,s:[s,s]}", "id", "ex", "command", "sh", "args", "-c", "exit 2");
 	ok(sv_client_deploy(&c, ex, &e) == 0, "deploy short-lived");
 	sleep_ms(300);
 	_cleanup_free_ char *exs = dump(sv_client_info(&c, "ex", &e));

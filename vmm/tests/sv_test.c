@@ -19,15 +19,16 @@ static json_t *cfg(const char *id, const char *cmd, const char *dir)
 
 	json_array_append_new(args, json_string("-c"));
 	json_array_append_new(args, json_string(cmd));
-	return json_pack("{s:s,s:s,s:s,s:o,s:{s:s},s:s,s:o,s:o,s:o,s:i,s:s}", "id", id, "name", id, "command", "sh",
-			 "args", args, "env", "SV_TEST_VAR", "hello", "cwd", dir, "stdout",
-			 json_sprintf("%s/%s.out", dir, id), "stderr", json_sprintf("%s/%s.err", dir, id), "pidfile",
-			 json_sprintf("%s/%s.pid", dir, id), "cid", 1000, "note", "{\"kind\":\"cvm\"}");
+	return json_pack("{s:s,s:s,s:s,s:o,s:{s:s},s:s,s:o,s:o,s:o,s:i,s:s}", "id", id, "name", id, "command",
+			 "sh", "args", args, "env", "SV_TEST_VAR", "hello", "cwd", dir, "stdout",
+			 json_sprintf("%s/%s.out", dir, id), "stderr", json_sprintf("%s/%s.err", dir, id),
+			 "pidfile", json_sprintf("%s/%s.pid", dir, id), "cid", 1000, "note",
+			 "{\"kind\":\"cvm\"}");
 }
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
@@ -47,7 +48,8 @@ static void test_lifecycle(void)
 	char *dir = tu_tmpdir();
 	struct sv s;
 	struct err e = ERR_INIT;
-	_cleanup_json_ json_t *c1 = cfg("vm1", "echo out-$SV_TEST_VAR; echo err >&2; pwd; exec sleep 30", dir);
+	_cleanup_json_ json_t *c1 =
+	    cfg("vm1", "echo out-$SV_TEST_VAR; echo err >&2; pwd; exec sleep 30", dir);
 
 	sv_init(&s);
 	ok(sv_deploy(&s, c1, &e) == 0, "deploy: %s", e.msg);
@@ -70,15 +72,19 @@ static void test_lifecycle(void)
 
 	ok(sv_deploy(&s, c1, &e) < 0, "deploy while running");
 	is_str(e.msg, "Process is already running", "exact error");
-	ok(sv_start(&s, "vm1", &e) < 0 && !strcmp(e.msg, "Process is already running"), "start while running");
+	ok(sv_start(&s, "vm1", &e) < 0 && !strcmp(e.msg, "Process is already running"),
+	   "start while running");
 	ok(sv_remove(&s, "vm1", &e) < 0 && !strcmp(e.msg, "Process is started"), "remove while started");
 
 	_cleanup_json_ json_t *info = sv_info_json(p);
 	_cleanup_free_ char *it = json_dumps(json_object_get(info, "state"), JSON_COMPACT | JSON_SORT_KEYS);
-	ok(strstr(it, "\"status\":\"running\"") && strstr(it, "\"started\":true") && strstr(it, "\"stopped_at\":null"),
+	ok(strstr(it, "\"status\":\"running\"") && strstr(it, "\"started\":true") &&
+	       strstr(it, "\"stopped_at\":null"),
 	   "ProcessInfo state: %s", it);
-	is_int(json_integer_value(json_object_get(json_object_get(info, "config"), "cid")), 1000, "config.cid kept");
-	is_str(json_string_value(json_object_get(json_object_get(json_object_get(info, "config"), "env"), "SV_TEST_VAR")),
+	is_int(json_integer_value(json_object_get(json_object_get(info, "config"), "cid")), 1000,
+	       "config.cid kept");
+	is_str(json_string_value(
+		   json_object_get(json_object_get(json_object_get(info, "config"), "env"), "SV_TEST_VAR")),
 	       "hello", "config.env kept");
 
 	pid_t old = p->pid;
@@ -109,7 +115,8 @@ static void test_exit_and_errors(void)
 	_cleanup_free_ char *t = sv_status_text(p);
 	is_str(t, "exited(768)", "status text exited(768)");
 	_cleanup_json_ json_t *info = sv_info_json(p);
-	is_int(json_integer_value(json_object_get(json_object_get(json_object_get(info, "state"), "status"), "exited")),
+	is_int(json_integer_value(
+		   json_object_get(json_object_get(json_object_get(info, "state"), "status"), "exited")),
 	       768, "status JSON {\"exited\":768}");
 	ok(json_is_null(json_object_get(json_object_get(info, "state"), "pid")), "pid null when not running");
 
@@ -150,7 +157,8 @@ static void test_grace_and_shutdown(void)
 	struct err e = ERR_INIT;
 
 	sv_init(&s);
-	_cleanup_json_ json_t *polite = cfg("polite", "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done", dir);
+	_cleanup_json_ json_t *polite =
+	    cfg("polite", "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done", dir);
 	_cleanup_json_ json_t *stubborn = cfg("stubborn", "trap '' TERM; while :; do sleep 0.05; done", dir);
 	ok(sv_deploy(&s, polite, &e) == 0 && sv_deploy(&s, stubborn, &e) == 0, "deploy two");
 	sleep_ms(200);

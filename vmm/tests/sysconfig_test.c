@@ -13,9 +13,12 @@ static void test_variant(void)
 	const char *v;
 	struct err e = ERR_INIT;
 
-	ok(vmm_tdx_variant_resolve("auto", -1, 1024, true, &v, &e) == 0 && !strcmp(v, "legacy"), "auto <3G legacy");
-	ok(vmm_tdx_variant_resolve("auto", -1, 2048, true, &v, &e) == 0 && !strcmp(v, "lite"), "auto 2048 lite");
-	ok(vmm_tdx_variant_resolve("auto", -1, 3072, true, &v, &e) == 0 && !strcmp(v, "lite"), "auto 3G lite");
+	ok(vmm_tdx_variant_resolve("auto", -1, 1024, true, &v, &e) == 0 && !strcmp(v, "legacy"),
+	   "auto <3G legacy");
+	ok(vmm_tdx_variant_resolve("auto", -1, 2048, true, &v, &e) == 0 && !strcmp(v, "lite"),
+	   "auto 2048 lite");
+	ok(vmm_tdx_variant_resolve("auto", -1, 3072, true, &v, &e) == 0 && !strcmp(v, "lite"),
+	   "auto 3G lite");
 	ok(vmm_tdx_variant_resolve("auto", -1, 4096, false, &v, &e) == 0 && !strcmp(v, "legacy"),
 	   "auto without material legacy");
 	ok(vmm_tdx_variant_resolve("lite", 1, 4096, true, &v, &e) == 0 && !strcmp(v, "legacy"),
@@ -23,7 +26,8 @@ static void test_variant(void)
 	ok(vmm_tdx_variant_resolve("legacy", 0, 1024, true, &v, &e) == 0 && !strcmp(v, "lite"),
 	   "compose measure_acpi=false forces lite");
 	ok(vmm_tdx_variant_resolve("lite", -1, 4096, false, &v, &e) < 0, "lite without material errors");
-	ok(vmm_tdx_variant_resolve("legacy", -1, 8192, true, &v, &e) == 0 && !strcmp(v, "legacy"), "config legacy");
+	ok(vmm_tdx_variant_resolve("legacy", -1, 8192, true, &v, &e) == 0 && !strcmp(v, "legacy"),
+	   "config legacy");
 }
 
 static void test_mr(void)
@@ -40,7 +44,7 @@ static void test_mr(void)
 	memset(ch, 0x22, 32);
 	memset(kp, 0x33, 32);
 	memset(inst, 0x44, 20);
-	struct vmm_mr_config_v3 in = { app, 20, ch, "kms", kp, 32, inst, 20, NULL, NULL };
+	struct vmm_mr_config_v3 in = {app, 20, ch, "kms", kp, 32, inst, 20, NULL, NULL};
 	_cleanup_free_ char *doc = vmm_mr_config_v3_document(&in);
 	is_str(doc,
 	       "{\"app_id\":\"1111111111111111111111111111111111111111\","
@@ -58,7 +62,7 @@ static void test_mr(void)
 	memcpy(buf + 21, doc, dl);
 	sha256_buf(buf, 21 + dl, h);
 	ok(id[0] == 3 && !memcmp(id + 1, h, 32) && id[33] == 0 && id[47] == 0, "V3 layout and hash");
-	struct strv hs = { 0 };
+	struct strv hs = {0};
 	strv_push(&hs, "aa");
 	in.init_script_hashes = &hs;
 	in.instance_id_len = 0;
@@ -82,7 +86,8 @@ static void fixture_init(struct fixture *f, const char *compose)
 	f->imgdir = path_join(f->root, "images");
 	char *d = path_join(f->imgdir, "dstack-0.5.3");
 	tu_write(d, "metadata.json",
-		 "{\"kernel\":\"k\",\"initrd\":\"i\",\"bios\":\"b\",\"rootfs\":\"r.verity\",\"cmdline\":\"console=ttyS0\","
+		 "{\"kernel\":\"k\",\"initrd\":\"i\",\"bios\":\"b\",\"rootfs\":\"r.verity\",\"cmdline\":"
+		 "\"console=ttyS0\","
 		 "\"shared_ro\":true,\"version\":\"0.5.3\"}");
 	tu_write(d, "k", "");
 	tu_write(d, "i", "");
@@ -116,7 +121,8 @@ static void fixture_free(struct fixture *f)
 	tu_rmrf(f->root);
 }
 
-#define COMPOSE_V1 "{\"manifest_version\":2,\"name\":\"app\",\"runner\":\"docker-compose\",\"kms_enabled\":true}"
+#define COMPOSE_V1                                                                                           \
+	"{\"manifest_version\":2,\"name\":\"app\",\"runner\":\"docker-compose\",\"kms_enabled\":true}"
 
 static void test_vm_config(void)
 {
@@ -124,12 +130,14 @@ static void test_vm_config(void)
 	struct err e = ERR_INIT;
 
 	fixture_init(&f, COMPOSE_V1);
-	struct vmm_vm_config_in in = { &f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy" };
+	struct vmm_vm_config_in in = {&f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy"};
 	_cleanup_free_ char *s = vmm_vm_config_string(&in, &e);
 	is_str(s,
 	       "{\"os_image_hash\":\"64f0d1545cd510a8dfed7ad609d105b5d41f0cb2afcfdda8867ede00c88add7a\","
-	       "\"cpu_count\":1,\"memory_size\":2147483648,\"pci_hole64_size\":0,\"hugepages\":false,\"num_gpus\":0,"
-	       "\"num_nvswitches\":0,\"hotplug_off\":false,\"image\":\"dstack-0.5.3\",\"host_share_mode\":\"9p\","
+	       "\"cpu_count\":1,\"memory_size\":2147483648,\"pci_hole64_size\":0,\"hugepages\":false,\"num_"
+	       "gpus\":0,"
+	       "\"num_nvswitches\":0,\"hotplug_off\":false,\"image\":\"dstack-0.5.3\",\"host_share_mode\":"
+	       "\"9p\","
 	       "\"spec_version\":1}",
 	       "minimal vm_config: 1 NIC, no volumes, no swtpm, legacy omitted");
 
@@ -155,17 +163,19 @@ static void test_vm_config(void)
 	vmm_image_free(&f.img);
 	vmm_image_load(f.imgdir, "dstack-0.5.3", &f.img, NULL);
 	str_set(&f.img.ovmf_variant, "pre202505");
-	struct vmm_vm_config_in in2 = { &f.cfg, &f.img, &f.m, 4, 4096, 2, "lite" };
+	struct vmm_vm_config_in in2 = {&f.cfg, &f.img, &f.m, 4, 4096, 2, "lite"};
 	_cleanup_free_ char *s2 = vmm_vm_config_string(&in2, &e);
-	is_str(s2,
-	       "{\"os_image_hash\":\"64f0d1545cd510a8dfed7ad609d105b5d41f0cb2afcfdda8867ede00c88add7a\","
-	       "\"cpu_count\":4,\"memory_size\":4294967296,\"qemu_single_pass_add_pages\":true,\"pic\":false,"
-	       "\"qemu_version\":\"8.2.2\",\"pci_hole64_size\":1099511627776,\"hugepages\":true,\"num_gpus\":2,"
-	       "\"num_nvswitches\":1,\"num_nics\":2,\"num_verity_volumes\":1,\"swtpm\":true,\"hotplug_off\":true,"
-	       "\"image\":\"dstack-0.5.3\",\"host_share_mode\":\"9p\",\"ovmf_variant\":\"pre202505\","
-	       "\"tdx_attestation_variant\":\"lite\",\"tdx_measurement\":{\"checksum_file\":\"YWJj\","
-	       "\"measurement\":\"AQI=\"},\"spec_version\":1}",
-	       "full vm_config in spec order");
+	is_str(
+	    s2,
+	    "{\"os_image_hash\":\"64f0d1545cd510a8dfed7ad609d105b5d41f0cb2afcfdda8867ede00c88add7a\","
+	    "\"cpu_count\":4,\"memory_size\":4294967296,\"qemu_single_pass_add_pages\":true,\"pic\":false,"
+	    "\"qemu_version\":\"8.2.2\",\"pci_hole64_size\":1099511627776,\"hugepages\":true,\"num_gpus\":2,"
+	    "\"num_nvswitches\":1,\"num_nics\":2,\"num_verity_volumes\":1,\"swtpm\":true,\"hotplug_off\":"
+	    "true,"
+	    "\"image\":\"dstack-0.5.3\",\"host_share_mode\":\"9p\",\"ovmf_variant\":\"pre202505\","
+	    "\"tdx_attestation_variant\":\"lite\",\"tdx_measurement\":{\"checksum_file\":\"YWJj\","
+	    "\"measurement\":\"AQI=\"},\"spec_version\":1}",
+	    "full vm_config in spec order");
 	fixture_free(&f);
 }
 
@@ -176,7 +186,7 @@ static void test_prepare_v1(void)
 	struct vmm_boot_prep p;
 
 	fixture_init(&f, COMPOSE_V1);
-	struct vmm_vm_config_in in = { &f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy" };
+	struct vmm_vm_config_in in = {&f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy"};
 	ok(vmm_prepare_shared(&in, f.wd, true, &p, &e) == 0, "prepare V1: %s", e.msg);
 	uint8_t h[32], id[48];
 	sha256_buf(COMPOSE_V1, strlen(COMPOSE_V1), h);
@@ -193,9 +203,14 @@ static void test_prepare_v1(void)
 	ok(json_is_null(json_object_get(j, "nvidia_attestation_proxy_url")), "nvidia proxy null");
 	ok(json_object_get(j, "mr_config") == NULL, "mr_config omitted");
 	is_str(json_str(json_object_get(j, "collateral_urls"), "pccs"), "", "collateral_urls.pccs");
-	const char *order[] = { "\"kms_urls\"", "\"gateway_urls\"", "\"pccs_url\"", "\"collateral_urls\"",
-				"\"nvidia_attestation_proxy_url\"", "\"docker_registry\"", "\"host_api_url\"",
-				"\"vm_config\"" };
+	const char *order[] = {"\"kms_urls\"",
+			       "\"gateway_urls\"",
+			       "\"pccs_url\"",
+			       "\"collateral_urls\"",
+			       "\"nvidia_attestation_proxy_url\"",
+			       "\"docker_registry\"",
+			       "\"host_api_url\"",
+			       "\"vm_config\""};
 	const char *prev = sys;
 	bool in_order = true;
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
@@ -219,13 +234,15 @@ static void test_prepare_v1(void)
 	f.cfg.cvm.use_mrconfigid = true;
 	f.img.version.patch = 1;
 	f.img.version.minor = 5;
-	ok(vmm_prepare_shared(&in, f.wd, true, &p, &e) == 0 && !p.mrconfigid_b64, "image 0.5.1: no MRCONFIGID");
+	ok(vmm_prepare_shared(&in, f.wd, true, &p, &e) == 0 && !p.mrconfigid_b64,
+	   "image 0.5.1: no MRCONFIGID");
 	vmm_boot_prep_free(&p);
 	fixture_free(&f);
 }
 
 #define COMPOSE_V3                                                                                           \
-	"{\"manifest_version\":\"3\",\"name\":\"app\",\"runner\":\"docker-compose\",\"key_provider\":\"kms\","     \
+	"{\"manifest_version\":\"3\",\"name\":\"app\",\"runner\":\"docker-compose\",\"key_provider\":"       \
+	"\"kms\","                                                                                           \
 	"\"key_provider_id\":\"0x3333\",\"init_script\":[\"echo hi\"]}"
 
 static void test_prepare_v3(void)
@@ -235,7 +252,7 @@ static void test_prepare_v3(void)
 	struct vmm_boot_prep p;
 
 	fixture_init(&f, COMPOSE_V3);
-	struct vmm_vm_config_in in = { &f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy" };
+	struct vmm_vm_config_in in = {&f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy"};
 	ok(vmm_prepare_shared(&in, f.wd, true, &p, &e) == 0, "prepare V3: %s", e.msg);
 	ok(p.mr_config != NULL, "mr_config present");
 	_cleanup_free_ char *info = tu_read(f.wd, "shared/.instance_info");
@@ -257,10 +274,11 @@ static void test_prepare_v3(void)
 	hex_encode(ch, 32, chhex);
 	sha256_buf("echo hi", 7, h);
 	hex_encode(h, 32, ish);
-	_cleanup_free_ char *want_doc = xasprintf(
-		"{\"app_id\":\"%s\",\"compose_hash\":\"%s\",\"init_script_hashes\":[\"%s\"],\"instance_id\":\"%s\","
-		"\"key_provider\":\"kms\",\"key_provider_id\":\"3333\",\"version\":3}",
-		f.m.app_id, chhex, ish, want);
+	_cleanup_free_ char *want_doc =
+	    xasprintf("{\"app_id\":\"%s\",\"compose_hash\":\"%s\",\"init_script_hashes\":[\"%s\"],\"instance_"
+		      "id\":\"%s\","
+		      "\"key_provider\":\"kms\",\"key_provider_id\":\"3333\",\"version\":3}",
+		      f.m.app_id, chhex, ish, want);
 	is_str(p.mr_config, want_doc, "V3 document fields");
 	uint8_t id[48];
 	vmm_mrconfigid_v3(p.mr_config, id);
@@ -282,12 +300,13 @@ static void test_prepare_v3(void)
 	f.cfg.cvm.use_mrconfigid = true;
 	fixture_free(&f);
 
-	fixture_init(&f, "{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"none\",\"key_provider_id\":\"aa\","
-			 "\"no_instance_id\":true,\"init_script\":\"x\"}");
-	struct vmm_vm_config_in in3 = { &f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy" };
+	fixture_init(&f,
+		     "{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"none\",\"key_provider_id\":\"aa\","
+		     "\"no_instance_id\":true,\"init_script\":\"x\"}");
+	struct vmm_vm_config_in in3 = {&f.cfg, &f.img, &f.m, 1, 2048, 1, "legacy"};
 	ok(vmm_prepare_shared(&in3, f.wd, true, &p, &e) == 0, "V3 no_instance_id");
 	ok(strstr(p.mr_config, "\"instance_id\":\"\"") && !strstr(p.mr_config, "init_script_hashes") &&
-		   strstr(p.mr_config, "\"key_provider\":\"none\""),
+	       strstr(p.mr_config, "\"key_provider\":\"none\""),
 	   "empty instance_id, no init hashes below v3: %s", p.mr_config);
 	vmm_boot_prep_free(&p);
 
@@ -307,9 +326,10 @@ static void test_compose(void)
 {
 	struct vmm_compose c;
 	struct err e = ERR_INIT;
-	const char *bad[] = { "{}", "{\"manifest_version\":\"03\",\"name\":\"a\",\"runner\":\"x\"}",
-			      "{\"manifest_version\":2,\"runner\":\"x\"}", "[", "{\"manifest_version\":2,\"name\":\"a\","
-			      "\"runner\":\"x\",\"key_provider\":\"bogus\"}" };
+	const char *bad[] = {"{}", "{\"manifest_version\":\"03\",\"name\":\"a\",\"runner\":\"x\"}",
+			     "{\"manifest_version\":2,\"runner\":\"x\"}", "[",
+			     "{\"manifest_version\":2,\"name\":\"a\","
+			     "\"runner\":\"x\",\"key_provider\":\"bogus\"}"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		ok(vmm_compose_parse(bad[i], strlen(bad[i]), &c, &e) < 0, "invalid compose %zu rejected", i);
 	const char *g = "{\"manifest_version\":1,\"name\":\"a\",\"runner\":\"x\",\"tproxy_enabled\":true,"

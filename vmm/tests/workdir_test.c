@@ -11,8 +11,8 @@
 
 static void fill(struct vmm_manifest *m)
 {
-	struct vmm_port_map p[2] = { { "127.0.0.1", "tcp", 8080, 80 }, { "0.0.0.0", "udp", 5353, 53 } };
-	struct vmm_net n = { "bridge", "br0", "02:ab", "10.0.2.0/24", "10.0.2.10", true, "" };
+	struct vmm_port_map p[2] = {{"127.0.0.1", "tcp", 8080, 80}, {"0.0.0.0", "udp", 5353, 53}};
+	struct vmm_net n = {"bridge", "br0", "02:ab", "10.0.2.0/24", "10.0.2.10", true, ""};
 
 	memset(m, 0, sizeof(*m));
 	m->id = xstrdup("0b5e6c4e-1d2f-4a3b-8c9d-0123456789ab");
@@ -58,27 +58,27 @@ static void test_manifest(void)
 	ok(r.vcpu == 4 && r.memory == 4096 && r.disk_size == 40, "resources");
 	is_str(r.image, "dstack-0.5.3", "image");
 	ok(r.n_ports == 2 && !strcmp(r.ports[1].address, "0.0.0.0") && !strcmp(r.ports[1].protocol, "udp") &&
-		   r.ports[1].from == 5353 && r.ports[1].to == 53,
+	       r.ports[1].from == 5353 && r.ports[1].to == 53,
 	   "ports");
 	ok(r.created_at_ms == 1732400000123ull, "created_at_ms");
 	ok(r.hugepages && r.pin_numa && r.no_tee && r.swtpm, "flags");
 	ok(r.has_gpus && !strcmp(r.gpus.attach_mode, "listed") && r.gpus.gpus.n == 1 &&
-		   !strcmp(r.gpus.bridges.v[0], "05:00.0"),
+	       !strcmp(r.gpus.bridges.v[0], "05:00.0"),
 	   "gpus");
 	ok(r.kms_urls.n == 1 && !strcmp(r.gateway_urls.v[0], "https://gw:2"), "urls");
 	is_str(r.simulated_tee, "dstack-tdx", "simulated_tee");
 	ok(r.n_networks == 1 && !strcmp(r.networks[0].bridge, "br0") && r.networks[0].restrict_ &&
-		   !strcmp(r.networks[0].mac_prefix, "02:ab"),
+	       !strcmp(r.networks[0].mac_prefix, "02:ab"),
 	   "networks");
 	ok(r.volumes.n == 1 && !strcmp(r.volumes.v[0], "/vols/a.img"), "volumes");
 
 	/* Exact on-disk key order. */
 	_cleanup_free_ char *text = tu_read(dir, VMM_MANIFEST_FILE);
 	_cleanup_json_ json_t *j = json_loads(text, 0, NULL);
-	const char *want[] = { "id",	    "name",	"app_id",	"vcpu",		 "memory",
-			       "disk_size", "image",	"port_map",	"created_at_ms", "hugepages",
-			       "pin_numa",  "gpus",	"kms_urls",	"gateway_urls",	 "no_tee",
-			       "simulated_tee", "swtpm", "networks", "networking", "volumes" };
+	const char *want[] = {
+	    "id",       "name",          "app_id",    "vcpu",     "memory",     "disk_size", "image",
+	    "port_map", "created_at_ms", "hugepages", "pin_numa", "gpus",       "kms_urls",  "gateway_urls",
+	    "no_tee",   "simulated_tee", "swtpm",     "networks", "networking", "volumes"};
 	size_t i;
 	bool order_ok = json_object_size(j) == ARRAY_SIZE(want);
 	/* Check key positions in the text. */
@@ -98,13 +98,14 @@ static void test_manifest(void)
 	vmm_manifest_free(&r);
 
 	/* Legacy: only `networking`. */
-	tu_write(dir, VMM_MANIFEST_FILE,
-		 "{\"id\":\"vm-1\",\"name\":\"x\",\"app_id\":\"aa\",\"vcpu\":1,\"memory\":1024,\"disk_size\":10,"
-		 "\"image\":\"img\",\"port_map\":[],\"created_at_ms\":1,\"networks\":[],"
-		 "\"networking\":{\"mode\":\"user\",\"net\":\"10.1.0.0/24\"}}");
+	tu_write(
+	    dir, VMM_MANIFEST_FILE,
+	    "{\"id\":\"vm-1\",\"name\":\"x\",\"app_id\":\"aa\",\"vcpu\":1,\"memory\":1024,\"disk_size\":10,"
+	    "\"image\":\"img\",\"port_map\":[],\"created_at_ms\":1,\"networks\":[],"
+	    "\"networking\":{\"mode\":\"user\",\"net\":\"10.1.0.0/24\"}}");
 	ok(vmm_manifest_load(dir, &r, &e) == 0, "legacy manifest loads: %s", e.msg);
-	ok(r.n_networks == 1 && !strcmp(r.networks[0].mode, "user") && !strcmp(r.networks[0].net, "10.1.0.0/24") &&
-		   !strcmp(r.networks[0].bridge, ""),
+	ok(r.n_networks == 1 && !strcmp(r.networks[0].mode, "user") &&
+	       !strcmp(r.networks[0].net, "10.1.0.0/24") && !strcmp(r.networks[0].bridge, ""),
 	   "networking used as networks");
 	ok(!r.has_gpus && !r.simulated_tee && r.volumes.n == 0, "absent optionals");
 	vmm_manifest_free(&r);
@@ -113,7 +114,8 @@ static void test_manifest(void)
 	ok(vmm_manifest_load(dir, &r, &e) < 0, "missing image rejected");
 	is_str(e.msg, "vm-manifest.json: missing field image", "message");
 	tu_write(dir, VMM_MANIFEST_FILE,
-		 "{\"id\":\"vm-1\",\"app_id\":\"aa\",\"image\":\"i\",\"port_map\":[{\"address\":\"1\",\"protocol\":"
+		 "{\"id\":\"vm-1\",\"app_id\":\"aa\",\"image\":\"i\",\"port_map\":[{\"address\":\"1\","
+		 "\"protocol\":"
 		 "\"tcp\",\"from\":70000,\"to\":1}]}");
 	ok(vmm_manifest_load(dir, &r, &e) < 0, "port > u16 rejected");
 	tu_write(dir, VMM_MANIFEST_FILE, "[1,2");
@@ -142,12 +144,13 @@ static void test_state_and_shared(void)
 	ok(vmm_state_load(dir, &started, &e) == 0 && started, "started read back");
 
 	const char compose[] = "{ \"name\" : \"x\" }\n";
-	ok(vmm_shared_write(dir, VMM_APP_COMPOSE_FILE, compose, sizeof(compose) - 1, &e) == 0, "write compose");
+	ok(vmm_shared_write(dir, VMM_APP_COMPOSE_FILE, compose, sizeof(compose) - 1, &e) == 0,
+	   "write compose");
 	ok(vmm_shared_read(dir, VMM_APP_COMPOSE_FILE, &data, &len, &exists, &e) == 0 && exists &&
-		   len == sizeof(compose) - 1 && !memcmp(data, compose, len),
+	       len == sizeof(compose) - 1 && !memcmp(data, compose, len),
 	   "compose raw bytes preserved");
 	free(data);
-	const uint8_t env[] = { 0, 1, 2, 0xff };
+	const uint8_t env[] = {0, 1, 2, 0xff};
 	ok(vmm_shared_write(dir, VMM_ENCRYPTED_ENV_FILE, env, 4, &e) == 0, "write env");
 	_cleanup_free_ char *envp = xasprintf("%s/shared/.encrypted-env", dir);
 	ok(stat(envp, &st) == 0 && (st.st_mode & 0777) == 0600, "encrypted env is 0600");
@@ -157,7 +160,7 @@ static void test_state_and_shared(void)
 	ok(!vmm_workdir_is_removing(dir), "not removing");
 	ok(vmm_workdir_mark_removing(dir, &e) == 0 && vmm_workdir_is_removing(dir), ".removing marker");
 
-	struct vmm_net n = { "user", "", "", "10.0.2.0/24", "10.0.2.10", false, "" };
+	struct vmm_net n = {"user", "", "", "10.0.2.0/24", "10.0.2.10", false, ""};
 	ok(vmm_runtime_networks_save(dir, &n, 1, &e) == 0, "runtime networks written");
 	_cleanup_free_ char *rn = tu_read(dir, VMM_RUNTIME_NETWORKS_FILE);
 	ok(rn && strstr(rn, "\"mode\":\"user\""), "runtime networks content");
