@@ -292,7 +292,7 @@ static int get_u32(const json_t *o, const char *k, uint32_t *dst, struct err *e)
 
 static int get_tri(const json_t *o, const char *k, int *dst, struct err *e)
 {
-	bool b;
+	bool b = false;
 	json_t *v = json_object_get(o, k);
 
 	if (!v || json_is_null(v))
