@@ -1,11 +1,9 @@
 /*
  * config.h — the parsed vmm.toml (spec §4) as a plain C struct.
  *
- * vmm_config_init() fills every default of §4; the layered TOML loader
- * (lib/config) will overwrite fields from the files and then call
- * vmm_config_validate(). Until that lands, vmm_config_apply_json() accepts
- * the same keys from a JSON document (the `-c x.json` layer), so the core
- * can be driven from tests and from a JSON config file.
+ * vmm_config_init() fills every default of §4; vmm_config_load() merges the
+ * vmm.toml layers with lib/config and overlays the merged document with
+ * vmm_config_apply_json(), which also serves tests and JSON callers.
  */
 #ifndef DSTACK_VMM_CONFIG_H
 #define DSTACK_VMM_CONFIG_H
@@ -169,6 +167,14 @@ void vmm_config_init(struct vmm_config *c);
 void vmm_config_free(struct vmm_config *c);
 /* Overlay keys from a JSON object shaped like vmm.toml. Unknown keys are ignored. */
 int vmm_config_apply_json(struct vmm_config *c, const json_t *doc, struct err *e);
+/*
+ * Full load: §4 defaults, then /etc/vmm/vmm.{toml,json}, ./vmm.{toml,json}
+ * and `file` (-c) via lib/config; run_path and image path made absolute;
+ * validated. etc_dir/cwd_dir NULL mean "/etc/vmm" and ".". On error the
+ * struct still holds allocations: call vmm_config_free.
+ */
+int vmm_config_load(struct vmm_config *c, const char *file, const char *etc_dir, const char *cwd_dir,
+		    struct err *e);
 /* Cross-field checks (cid_start >= 3, pool > 0, auto_restart, host_api address). */
 int vmm_config_validate(const struct vmm_config *c, struct err *e);
 

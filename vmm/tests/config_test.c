@@ -3,6 +3,7 @@
  */
 #include "core/cleanup.h"
 #include "core/tap.h"
+#include "testutil.h"
 #include "vmm/config.h"
 
 static void test_defaults(void)
@@ -136,8 +137,48 @@ static void test_instance_id(void)
 	vmm_config_free(&c);
 }
 
+static void test_layers(void)
+{
+	char *d = tu_tmpdir();
+	_cleanup_free_ char *etc = path_join(d, "etc"), *cwd = path_join(d, "cwd"),
+			    *cfile = path_join(d, "x.json");
+	struct vmm_config c;
+	struct err e = ERR_INIT;
+
+	tu_write(etc, "vmm.toml",
+		 "run_path = \"/srv/vm\"\nevent_buffer_size = 5\n[cvm]\ncid_start = 50\n"
+		 "[cvm.log]\nmax_bytes = \"8M\"\n[[cvm.port_mapping.range]]\nprotocol = \"udp\"\nfrom = "
+		 "1\nto = 2\n");
+	tu_write(cwd, "vmm.toml", "[cvm]\ncid_pool_size = 7\n[image]\npath = \"/srv/img\"\n");
+	tu_write(d, "x.json", "{\"cvm\":{\"cid_start\":60},\"node_name\":\"n1\"}");
+	ok(vmm_config_load(&c, cfile, etc, cwd, &e) == 0, "layers load: %s", e.msg);
+	is_str(c.run_path, "/srv/vm", "etc layer");
+	is_int(c.event_buffer_size, 5, "etc layer int");
+	is_int(c.cvm.cid_start, 60, "-c overrides etc");
+	is_int(c.cvm.cid_pool_size, 7, "cwd layer");
+	is_str(c.image_path, "/srv/img", "image.path");
+	is_str(c.node_name, "n1", "json -c layer");
+	is_int(c.cvm.log.max_bytes, 8 << 20, "size string from TOML");
+	ok(c.cvm.port_mapping.n_ranges == 1 && !strcmp(c.cvm.port_mapping.ranges[0].protocol, "udp"),
+	   "array of tables");
+	vmm_config_free(&c);
+	tu_write(cwd, "vmm.toml", "[cvm]\ncid_start = 1\n");
+	_cleanup_free_ char *none = path_join(d, "missing.json");
+	ok(vmm_config_load(&c, none, etc, cwd, &e) < 0, "missing -c file is an error");
+	vmm_config_free(&c);
+	ok(vmm_config_load(&c, NULL, etc, cwd, &e) < 0, "validation runs");
+	is_str(e.msg, "Invalid configuration: cvm.cid_start must be >= 3", "validation message");
+	vmm_config_free(&c);
+	tu_write(cwd, "vmm.toml", "run_path = \"rel/vm\"\n");
+	ok(vmm_config_load(&c, NULL, etc, cwd, &e) == 0 && c.run_path[0] == '/',
+	   "relative run_path made absolute");
+	vmm_config_free(&c);
+	tu_rmrf(d);
+}
+
 int main(void)
 {
+	test_layers();
 	test_defaults();
 	test_overlay();
 	test_sizes();
