@@ -1125,9 +1125,70 @@ static bool note_is_cvm(const json_t *proc)
 	return !kind || !*kind || !strcmp(kind, "cvm");
 }
 
-int vmm_app_load_all(struct vmm_app *a, struct err *e)
+static json_t *find_proc(json_t *procs, const char *id)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(procs, i, p)
+	{
+		const char *pid = json_str(json_object_get(p, "config"), "id");
+
+		if (pid && !strcmp(pid, id))
+			return p;
+	}
+	return NULL;
+}
+
+/* ReloadVms for a VM already in memory: pick up manifest edits on disk. */
+static bool refresh_vm(struct vmm_vm *vm)
+{
+	struct vmm_manifest m;
+	_cleanup_json_ json_t *old = NULL, *new = NULL;
+	bool changed;
+
+	if (vmm_manifest_load(vm->workdir, &m, NULL) < 0)
+		return false;
+	old = vmm_manifest_to_json(&vm->m);
+	new = vmm_manifest_to_json(&m);
+	changed = !json_equal(old, new);
+	if (changed)
+		vmm_manifest_copy(&vm->m, &m);
+	vmm_manifest_free(&m);
+	return changed;
+}
+
+static void load_one(struct vmm_app *a, const char *id, json_t *proc, struct vmm_reload_counts *n)
+{
+	struct err le = ERR_INIT;
+	struct vmm_vm *vm;
+	json_t *cidj = json_object_get(json_object_get(proc, "config"), "cid");
+	bool keep = proc && info_running(proc) && json_is_integer(cidj);
+	uint32_t cid = keep ? (uint32_t)json_integer_value(cidj) : 0;
+
+	/* A running VM keeps the CID its QEMU already uses. */
+	if (keep)
+		vmm_cid_release(&a->cids, cid);
+	if (load_vm(a, id, &vm, &le) < 0) {
+		log_warn("%s", le.msg);
+		if (keep)
+			vmm_cid_occupy(&a->cids, cid, NULL);
+		return;
+	}
+	n->loaded++;
+	if (keep && vm->cid != cid) {
+		vmm_cid_release(&a->cids, vm->cid);
+		vm->cid = cid;
+		vmm_cid_occupy(&a->cids, cid, NULL);
+	}
+	if (vm->started && !vm->removing && start_vm(a, vm, &le) < 0)
+		log_warn("start %s: %s", vm->m.id, le.msg);
+}
+
+int vmm_app_load_all(struct vmm_app *a, struct vmm_reload_counts *counts, struct err *e)
 {
 	_cleanup_json_ json_t *procs = sv_client_list(&a->sv, e);
+	struct vmm_reload_counts n = {0};
 	struct strv ids = {0};
 	size_t i;
 	json_t *p;
@@ -1140,48 +1201,34 @@ int vmm_app_load_all(struct vmm_app *a, struct err *e)
 	{
 		json_t *cid = json_object_get(json_object_get(p, "config"), "cid");
 
-		if (info_running(p) && note_is_cvm(p) && json_is_integer(cid))
+		if (info_running(p) && note_is_cvm(p) && json_is_integer(cid) &&
+		    !find_vm_cid(a, (uint32_t)json_integer_value(cid)))
 			vmm_cid_occupy(&a->cids, (uint32_t)json_integer_value(cid), NULL);
 	}
-	/* 3: load every work directory. */
+	/* In-memory VMs whose directory is gone are dropped; others refreshed. */
+	for (size_t k = 0; k < a->n;) {
+		struct vmm_vm *vm = a->vms[k];
+
+		if (!vm->removing && !file_exists(vm->workdir)) {
+			drop_vm(a, vm);
+			n.removed++;
+			continue;
+		}
+		if (refresh_vm(vm))
+			n.updated++;
+		k++;
+	}
+	/* 3-4: load every new work directory, start what should run. */
 	if (vmm_workdir_scan(a->cfg->run_path, &ids, e) < 0) {
 		pthread_mutex_unlock(&a->lock);
 		return -1;
 	}
-	for (size_t k = 0; k < ids.n; k++) {
-		struct err le = ERR_INIT;
-		struct vmm_vm *vm;
-		json_t *proc = NULL;
-
-		if (find_vm(a, ids.v[k]))
-			continue;
-		json_array_foreach(
-		    procs, i, p) if (!strcmp(json_str(json_object_get(p, "config"), "id") ?: "", ids.v[k]))
-		    proc = p;
-		/* A running process keeps its CID: release the reservation, rebind it. */
-		json_t *cid = json_object_get(json_object_get(proc, "config"), "cid");
-		bool keep = proc && info_running(proc) && json_is_integer(cid);
-		if (keep)
-			vmm_cid_release(&a->cids, (uint32_t)json_integer_value(cid));
-		if (load_vm(a, ids.v[k], &vm, &le) < 0) {
-			log_warn("%s", le.msg);
-			if (keep)
-				vmm_cid_occupy(&a->cids, (uint32_t)json_integer_value(cid), NULL);
-			continue;
-		}
-		if (keep && vm->cid != (uint32_t)json_integer_value(cid)) {
-			vmm_cid_release(&a->cids, vm->cid);
-			vm->cid = (uint32_t)json_integer_value(cid);
-			vmm_cid_occupy(&a->cids, vm->cid, NULL);
-		}
-		/* 4: start VMs that should run (a running QEMU is not respawned). */
-		if (vm->started && !vm->removing) {
-			if (start_vm(a, vm, &le) < 0)
-				log_warn("start %s: %s", vm->m.id, le.msg);
-		}
-	}
+	for (size_t k = 0; k < ids.n; k++)
+		if (!find_vm(a, ids.v[k]))
+			load_one(a, ids.v[k], find_proc(procs, ids.v[k]), &n);
 	strv_free(&ids);
-	/* 5: orphan cvm processes (no work directory loaded) are cleaned up. */
+	/* 5: orphan cvm processes (no VM loaded for them) are cleaned up;
+	 * their work directory, if any, stays. Pending removals resume in tick. */
 	json_array_foreach(procs, i, p)
 	{
 		const char *pid = json_str(json_object_get(p, "config"), "id");
@@ -1193,5 +1240,7 @@ int vmm_app_load_all(struct vmm_app *a, struct err *e)
 		sv_client_remove(&a->sv, pid, NULL);
 	}
 	pthread_mutex_unlock(&a->lock);
+	if (counts)
+		*counts = n;
 	return 0;
 }

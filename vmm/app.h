@@ -133,8 +133,16 @@ struct vmm_app {
 void vmm_app_init(struct vmm_app *a, const struct vmm_config *cfg, const char *sv_sock);
 void vmm_app_free(struct vmm_app *a);
 
-/* §7.8: occupy supervisor CIDs, load run_path, start/resume/clean up. */
-int vmm_app_load_all(struct vmm_app *a, struct err *e);
+struct vmm_reload_counts {
+	uint32_t loaded, updated, removed;
+};
+/*
+ * §7.8 startup and ReloadVms: occupy the CIDs of running supervisor
+ * processes, refresh in-memory VMs from disk (dropping those whose directory
+ * vanished), load new work directories, start VMs with started=true, clean
+ * up orphan processes. counts may be NULL.
+ */
+int vmm_app_load_all(struct vmm_app *a, struct vmm_reload_counts *counts, struct err *e);
 
 int vmm_app_create(struct vmm_app *a, const struct vmm_create_req *r, char **id_out, struct err *e);
 int vmm_app_start(struct vmm_app *a, const char *id, struct err *e);

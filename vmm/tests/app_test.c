@@ -91,7 +91,7 @@ int main(void)
 	vmm_app_init(&app, &cfg, sock);
 	str_set(&app.qemu_img_path, fakeimg);
 	app.tdx = true;
-	ok(vmm_app_load_all(&app, &e) == 0 && app.n == 0, "empty run_path loads");
+	ok(vmm_app_load_all(&app, NULL, &e) == 0 && app.n == 0, "empty run_path loads");
 
 	/* create + start */
 	struct vmm_port_req ports[] = {{"tcp", 8080, 80, ""}};
@@ -276,13 +276,37 @@ int main(void)
 	pi = sv_client_info(&svc, id, &e);
 	pid_t before = (pid_t)json_integer_value(json_object_get(json_object_get(pi, "state"), "pid"));
 	json_decref(pi);
-	ok(vmm_app_load_all(&app, &e) == 0 && app.n == 2, "reload finds both VMs: %s", e.msg);
+	struct vmm_reload_counts rc;
+	ok(vmm_app_load_all(&app, &rc, &e) == 0 && app.n == 2, "reload finds both VMs: %s", e.msg);
+	ok(rc.loaded == 2 && rc.updated == 0 && rc.removed == 0, "counts: loaded 2");
 	pi = sv_client_info(&svc, id, &e);
 	pid_t after = (pid_t)json_integer_value(json_object_get(json_object_get(pi, "state"), "pid"));
 	json_decref(pi);
 	ok(before == after, "running QEMU not respawned");
 	struct vmm_vm *v1 = app.vms[0]->cid == 100 ? app.vms[0] : app.vms[1];
 	is_str(v1->m.id, id, "the running VM kept CID 100");
+
+	/* ReloadVms: an edited manifest counts as updated, a vanished dir as removed */
+	{
+		struct vmm_vm *v2 = app.vms[0]->cid == 100 ? app.vms[1] : app.vms[0];
+		_cleanup_free_ char *wd2 = xstrdup(v2->workdir);
+		struct vmm_manifest m2;
+		vmm_manifest_load(wd2, &m2, NULL);
+		str_set(&m2.name, "renamed");
+		vmm_manifest_save(wd2, &m2, NULL);
+		vmm_manifest_free(&m2);
+		ok(vmm_app_load_all(&app, &rc, &e) == 0 && rc.loaded == 0 && rc.updated == 1 &&
+		       rc.removed == 0,
+		   "reload: one updated");
+		is_str(v2->m.name, "renamed", "manifest change picked up");
+		_cleanup_free_ char *moved = xasprintf("%s.moved", wd2);
+		rename(wd2, moved);
+		ok(vmm_app_load_all(&app, &rc, &e) == 0 && rc.removed == 1 && app.n == 1,
+		   "reload: one removed");
+		rename(moved, wd2);
+		ok(vmm_app_load_all(&app, &rc, &e) == 0 && rc.loaded == 1 && app.n == 2,
+		   "reload: loaded again");
+	}
 
 	/* remove */
 	ok(vmm_app_remove(&app, id, &e) == 0, "remove");
