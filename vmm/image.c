@@ -295,3 +295,22 @@ void vmm_image_list_free(struct vmm_image_list *l)
 	l->v = NULL;
 	l->n = 0;
 }
+
+json_t *vmm_image_list_json(const struct vmm_image_list *l)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct vmm_image *img = &l->v[i];
+		_cleanup_free_ char *desc = json_dumps(img->metadata, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		char ver[48] = "";
+
+		if (img->has_version)
+			snprintf(ver, sizeof(ver), "%u.%u.%u", img->version.major, img->version.minor,
+				 img->version.patch);
+		json_array_append_new(arr,
+				      json_pack("{s:s,s:s,s:s,s:b}", "name", img->name, "description",
+						desc ? desc : "", "version", ver, "is_dev", img->is_dev));
+	}
+	return json_pack("{s:o}", "images", arr);
+}

@@ -67,5 +67,8 @@ struct vmm_image_list {
 };
 int vmm_image_list(const char *image_path, struct vmm_image_list *out, struct err *e);
 void vmm_image_list_free(struct vmm_image_list *l);
+/* ImageListResponse: {"images":[{name, description, version, is_dev}]};
+ * description is metadata.json re-serialised compactly. */
+json_t *vmm_image_list_json(const struct vmm_image_list *l);
 
 #endif

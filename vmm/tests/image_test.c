@@ -141,6 +141,13 @@ static void test_load(void)
 		is_str(l.v[1].name, "dstack-dev-0.4.9", "sorted 1");
 		is_str(l.v[2].name, "iso", "sorted 2");
 	}
+	json_t *lj = vmm_image_list_json(&l);
+	json_t *first = json_array_get(json_object_get(lj, "images"), 0);
+	is_str(json_string_value(json_object_get(first, "version")), "0.5.3", "list version");
+	is_str(json_string_value(json_object_get(first, "description")), GOOD_MD,
+	       "description is the metadata");
+	ok(json_is_false(json_object_get(first, "is_dev")), "is_dev");
+	json_decref(lj);
 	vmm_image_list_free(&l);
 	tu_rmrf(root);
 }
