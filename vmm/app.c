@@ -21,6 +21,7 @@
 #include "core/hex.h"
 #include "core/log.h"
 #include "vmm/compose.h"
+#include "vmm/gpu.h"
 #include "vmm/sysconfig.h"
 #include "vmm/workdir.h"
 
@@ -351,35 +352,7 @@ static int stop_vm(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 
 static int resolve_gpus(struct vmm_app *a, const struct vmm_gpu_req *g, struct vmm_manifest *m, struct err *e)
 {
-	const char *mode = g->attach_mode ? g->attach_mode : "";
-
-	strv_free(&m->gpus.gpus);
-	strv_free(&m->gpus.bridges);
-	m->has_gpus = false;
-	if (!strcmp(mode, "listed")) {
-		if (g->n_slots && !a->cfg->cvm.gpu.enabled)
-			return err_set(e, "GPU is not enabled");
-		for (size_t i = 0; i < g->n_slots; i++)
-			strv_push(&m->gpus.gpus, g->slots[i]);
-	} else if (!strcmp(mode, "all")) {
-		if (!a->cfg->cvm.gpu.enabled)
-			return err_set(e, "GPU is not enabled");
-		if (!a->cfg->cvm.gpu.allow_attach_all)
-			return err_set(e, "Attaching all GPUs is not allowed");
-		for (size_t i = 0; i < a->n_pci; i++) {
-			if (strncmp(a->pci[i].product_id, "10de:", 5))
-				continue;
-			if (strstr(a->pci[i].cls, "3D controller"))
-				strv_push(&m->gpus.gpus, a->pci[i].slot);
-			else if (strstr(a->pci[i].cls, "Bridge"))
-				strv_push(&m->gpus.bridges, a->pci[i].slot);
-		}
-	} else {
-		return err_set(e, "Invalid GPU attach mode: %s", mode);
-	}
-	strcpy(m->gpus.attach_mode, mode);
-	m->has_gpus = true;
-	return 0;
+	return vmm_gpus_resolve(a->cfg, a->pci, a->n_pci, g, m, e);
 }
 
 static int resolve_volumes(const struct vmm_config *c, const struct vmm_compose *cp, struct strv *out,
