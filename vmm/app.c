@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "vmm/compose.h"
 #include "vmm/gpu.h"
+#include "vmm/shared_img.h"
 #include "vmm/sysconfig.h"
 #include "vmm/workdir.h"
 
@@ -202,25 +203,6 @@ fail:
 
 /* ---- start / stop ---------------------------------------------------- */
 
-static int run_cmd(const struct strv *argv, struct err *e)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid < 0)
-		return err_errno(e, "fork");
-	if (pid == 0) {
-		execvp(argv->v[0], argv->v);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return err_errno(e, "waitpid");
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		return err_set(e, "%s failed (status %d)", argv->v[0], st);
-	return 0;
-}
-
 static int read_compose(const struct vmm_vm *vm, struct vmm_compose *cp, struct err *e)
 {
 	_cleanup_free_ uint8_t *raw = NULL;
@@ -267,12 +249,14 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 
 		vmm_qemu_img_create_argv(vm->workdir, vm->img.hda, vm->m.disk_size, &qi);
 		str_set(&qi.v[0], a->qemu_img_path);
-		r = run_cmd(&qi, e);
+		r = vmm_run(&qi, e);
 		strv_free(&qi);
 		if (r < 0)
 			goto out;
 		r = -1;
 	}
+	if (!strcmp(c->cvm.host_share_mode, "vhd") && vmm_build_shared_img(vm->workdir, e) < 0)
+		goto out;
 	struct vmm_qemu_in qin = {c,
 				  &vm->img,
 				  &vm->m,
@@ -684,7 +668,7 @@ int vmm_app_update(struct vmm_app *a, const struct vmm_update_req *r, char **out
 				strv_push(&qi, "resize");
 				strv_push(&qi, hda);
 				strv_pushf(&qi, "%uG", *r->disk_size);
-				int rr = run_cmd(&qi, e);
+				int rr = vmm_run(&qi, e);
 				strv_free(&qi);
 				if (rr < 0)
 					goto out;

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -201,4 +204,24 @@ uint64_t now_ms(void)
 const char *json_str(const json_t *obj, const char *key)
 {
 	return json_string_value(json_object_get(obj, key));
+}
+
+int vmm_run(const struct strv *argv, struct err *e)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return err_errno(e, "fork");
+	if (pid == 0) {
+		dup2(2, 1); /* tool chatter belongs in the log, never on our stdout */
+		execvp(argv->v[0], argv->v);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return err_errno(e, "waitpid");
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return err_set(e, "%s failed (status %d)", argv->v[0], st);
+	return 0;
 }

@@ -46,6 +46,9 @@ char *base64_encode_alloc(const void *data, size_t len);
 /* Every byte of s is alphanumeric or in `extra`. */
 bool str_charset_ok(const char *s, const char *extra);
 
+/* Run argv (PATH lookup) and wait; non-zero exit is an error. */
+int vmm_run(const struct strv *argv, struct err *e);
+
 /* Milliseconds since the Unix epoch. */
 uint64_t now_ms(void);
 
