@@ -69,7 +69,7 @@ void vmm_app_init(struct vmm_app *a, const struct vmm_config *cfg, const char *s
 	a->host.sysfs = "/sys";
 	a->sys_class_net = "/sys/class/net";
 	a->tdx = !strcmp(vmm_platform_resolve(cfg->cvm.platform, "/proc/cpuinfo"), "tdx");
-	a->qemu_path = xstrdup(str_empty(cfg->cvm.qemu_path) ? "qemu-system-x86_64" : cfg->cvm.qemu_path);
+	a->qemu_path = vmm_qemu_path_resolve(cfg->cvm.qemu_path, "/etc/dstack/client.conf");
 	a->qemu_img_path = xstrdup("qemu-img");
 	pthread_mutex_init(&a->lock, NULL);
 }

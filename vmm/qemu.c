@@ -7,7 +7,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/cleanup.h"
@@ -466,4 +470,104 @@ json_t *vmm_process_config(const struct vmm_manifest *m, const char *workdir, ui
 	    argv->v[0], "args", args, "env", "cwd", workdir, "stdout", json_sprintf("%s/stdout.log", workdir),
 	    "stderr", json_sprintf("%s/stderr.log", workdir), "pidfile", json_sprintf("%s/qemu.pid", workdir),
 	    "cid", (int)cid, "note", "{\"kind\":\"cvm\",\"live_for\":null,\"serial_logappend\":true}");
+}
+
+char *vmm_qemu_version_parse(const char *out)
+{
+	size_t line = strcspn(out, "\n");
+	const char *v = NULL;
+
+	for (const char *p = out; p + 7 <= out + line; p++) {
+		if (!strncmp(p, "version", 7) && (p == out || p[-1] == ' ') && p[7] == ' ') {
+			v = p + 8;
+			break;
+		}
+	}
+	if (!v)
+		return NULL;
+	while (*v == ' ')
+		v++;
+	size_t n = strcspn(v, " +\n(");
+	if (!n)
+		return NULL;
+	return strndup(v, n);
+}
+
+char *vmm_qemu_version_detect(const char *qemu_path)
+{
+	int pipefd[2];
+	char buf[512];
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return NULL;
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		execlp(qemu_path, qemu_path, "--version", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (len < sizeof(buf) - 1 && (n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return vmm_qemu_version_parse(buf);
+}
+
+char *vmm_qemu_path_resolve(const char *configured, const char *client_conf)
+{
+	_cleanup_free_ uint8_t *ini = NULL;
+	bool in_qemu = false;
+
+	if (!str_empty(configured))
+		return xstrdup(configured);
+	if (client_conf && file_read_all(client_conf, 1 << 20, &ini, NULL, NULL) == 0) {
+		for (char *line = (char *)ini, *next; line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			while (*line == ' ' || *line == '\t')
+				line++;
+			if (*line == '[') {
+				in_qemu = !strncmp(line, "[qemu]", 6);
+				continue;
+			}
+			if (!in_qemu || strncmp(line, "path", 4))
+				continue;
+			char *v = line + 4;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (*v != '=')
+				continue;
+			v++;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			size_t l = strlen(v);
+			while (l && (v[l - 1] == ' ' || v[l - 1] == '\r' || v[l - 1] == '\t'))
+				v[--l] = '\0';
+			if (l >= 2 && (v[0] == '"' || v[0] == '\'') && v[l - 1] == v[0]) {
+				v[l - 1] = '\0';
+				v++;
+			}
+			if (*v)
+				return xstrdup(v);
+		}
+	}
+	return xstrdup("qemu-system-x86_64");
 }

@@ -69,4 +69,16 @@ void vmm_qemu_img_create_argv(const char *workdir, const char *backing, uint32_t
 json_t *vmm_process_config(const struct vmm_manifest *m, const char *workdir, uint32_t cid,
 			   const struct strv *argv);
 
+/* "QEMU emulator version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1)" -> "8.2.2":
+ * the word after "version" on the first line, cut at '+'. malloc'd or NULL. */
+char *vmm_qemu_version_parse(const char *version_output);
+/* Run `<qemu> --version` and parse it; NULL when that fails. */
+char *vmm_qemu_version_detect(const char *qemu_path);
+/*
+ * Effective QEMU binary (§1): the configured path; else `[qemu] path` from
+ * the INI file client_conf (normally /etc/dstack/client.conf) when it
+ * exists; else "qemu-system-x86_64" (resolved through PATH at exec).
+ */
+char *vmm_qemu_path_resolve(const char *configured, const char *client_conf);
+
 #endif

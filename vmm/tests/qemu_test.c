@@ -298,8 +298,37 @@ static void test_platform(void)
 	tu_rmrf(d);
 }
 
+static void test_qemu_discovery(void)
+{
+	char *d = tu_tmpdir();
+	_cleanup_free_ char *v1 =
+	    vmm_qemu_version_parse("QEMU emulator version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1)\nCopyright");
+	is_str(v1, "8.2.2", "version word");
+	_cleanup_free_ char *v2 = vmm_qemu_version_parse("QEMU emulator version 9.0.0+tdx\n");
+	is_str(v2, "9.0.0", "cut at +");
+	ok(vmm_qemu_version_parse("nothing here\nversion 1.0") == NULL, "first line only");
+	_cleanup_free_ char *fake = path_join(d, "q.sh");
+	tu_write(d, "q.sh", "#!/bin/sh\necho 'QEMU emulator version 7.2.5 (x)'\n");
+	chmod(fake, 0755);
+	_cleanup_free_ char *v3 = vmm_qemu_version_detect(fake);
+	is_str(v3, "7.2.5", "detected from --version");
+	ok(vmm_qemu_version_detect("/nonexistent/qemu") == NULL, "missing binary");
+	_cleanup_free_ char *conf = path_join(d, "client.conf");
+	tu_write(d, "client.conf",
+		 "[other]\npath = /no\n[qemu]\n  path = \"/opt/qemu/bin/qemu-system-x86_64\"\n");
+	_cleanup_free_ char *p1 = vmm_qemu_path_resolve("", conf);
+	is_str(p1, "/opt/qemu/bin/qemu-system-x86_64", "[qemu] path from client.conf");
+	_cleanup_free_ char *p2 = vmm_qemu_path_resolve("/usr/bin/qemu", conf);
+	is_str(p2, "/usr/bin/qemu", "configured path wins");
+	_cleanup_free_ char *none = path_join(d, "none.conf");
+	_cleanup_free_ char *p3 = vmm_qemu_path_resolve(NULL, none);
+	is_str(p3, "qemu-system-x86_64", "fallback to PATH");
+	tu_rmrf(d);
+}
+
 int main(void)
 {
+	test_qemu_discovery();
 	test_tdx();
 	test_notee();
 	test_gpu_numa();
