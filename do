@@ -87,7 +87,7 @@ fuzz_run() {
 	meson configure build-fuzz -Dfuzz_seconds="$secs"
 	ninja -C build-fuzz
 	rm -f build-fuzz/meson-logs/testlog.json
-	meson introspect build-fuzz --tests | grep -q '"fuzz"' || return 0
+	meson introspect build-fuzz --tests | grep -q ':fuzz"' || return 0
 	meson test -C build-fuzz --no-rebuild --suite fuzz --num-processes 2 \
 		>build-fuzz/test-output.txt 2>&1 || tail -n 60 build-fuzz/test-output.txt
 	grep -E "^ *[0-9]+/[0-9]+ " build-fuzz/test-output.txt || true

@@ -9,59 +9,55 @@
 
 #include <openssl/err.h>
 
-int err_vset(struct err *e, const char *fmt, va_list ap)
+void err_vset_(struct err *e, const char *fmt, va_list ap)
 {
 	if (e)
 		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	return -1;
 }
 
-int err_set(struct err *e, const char *fmt, ...)
+void err_set_(struct err *e, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	err_vset(e, fmt, ap);
+	err_vset_(e, fmt, ap);
 	va_end(ap);
-	return -1;
 }
 
-int err_wrap(struct err *e, const char *fmt, ...)
+void err_wrap_(struct err *e, const char *fmt, ...)
 {
 	char prefix[ERR_MSG_MAX], old[ERR_MSG_MAX];
 	va_list ap;
 
 	if (!e)
-		return -1;
+		return;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	if (e->msg[0] == '\0') {
 		snprintf(e->msg, sizeof(e->msg), "%s", prefix);
-		return -1;
+		return;
 	}
 	memcpy(old, e->msg, sizeof(old));
 	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
-	return -1;
 }
 
-int err_errno(struct err *e, const char *fmt, ...)
+void err_errno_(struct err *e, const char *fmt, ...)
 {
 	char prefix[ERR_MSG_MAX];
 	int saved = errno;
 	va_list ap;
 
 	if (!e)
-		return -1;
+		return;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, strerror(saved));
 	errno = saved;
-	return -1;
 }
 
-int err_ssl(struct err *e, const char *fmt, ...)
+void err_ssl_(struct err *e, const char *fmt, ...)
 {
 	char prefix[ERR_MSG_MAX], reason[256] = "";
 	unsigned long code, last = 0;
@@ -72,7 +68,7 @@ int err_ssl(struct err *e, const char *fmt, ...)
 		if (!last)
 			last = code;
 	if (!e)
-		return -1;
+		return;
 	if (last)
 		ERR_error_string_n(last, reason, sizeof(reason));
 	va_start(ap, fmt);
@@ -82,5 +78,4 @@ int err_ssl(struct err *e, const char *fmt, ...)
 		snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, reason);
 	else
 		snprintf(e->msg, sizeof(e->msg), "%s", prefix);
-	return -1;
 }

@@ -27,18 +27,46 @@ struct err {
 		.msg = { 0 }                                                                                 \
 	}
 
-/* Set the message (replacing any previous one). Always returns -1. */
-int err_set(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int err_vset(struct err *e, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/*
+ * The setters below are macros whose value is the constant -1, so that
+ * `return err_set(e, ...)` is visibly -1 to the optimizer at every call site
+ * (it can then prove out-parameters are set on the success path).
+ */
+void err_set_(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_vset_(struct err *e, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void err_wrap_(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_errno_(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_ssl_(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prefix context: "<fmt>: <previous message>". Always returns -1. */
-int err_wrap(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Set from errno: "<fmt>: strerror(errno)". Always returns -1. */
-int err_errno(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Set from the OpenSSL error queue (drains it): "<fmt>: <openssl reason>". */
-int err_ssl(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Set the message (replacing any previous one). Evaluates to -1. */
+#define err_set(e, ...)                                                                                      \
+	({                                                                                                   \
+		err_set_((e), __VA_ARGS__);                                                                  \
+		-1;                                                                                          \
+	})
+#define err_vset(e, fmt, ap)                                                                                 \
+	({                                                                                                   \
+		err_vset_((e), (fmt), (ap));                                                                 \
+		-1;                                                                                          \
+	})
+/* Prefix context: "<fmt>: <previous message>". Evaluates to -1. */
+#define err_wrap(e, ...)                                                                                     \
+	({                                                                                                   \
+		err_wrap_((e), __VA_ARGS__);                                                                 \
+		-1;                                                                                          \
+	})
+/* Set from errno: "<fmt>: strerror(errno)". Evaluates to -1. */
+#define err_errno(e, ...)                                                                                    \
+	({                                                                                                   \
+		err_errno_((e), __VA_ARGS__);                                                                \
+		-1;                                                                                          \
+	})
+/* Set from the OpenSSL error queue (drains it): "<fmt>: <reason>". Evaluates to -1. */
+#define err_ssl(e, ...)                                                                                      \
+	({                                                                                                   \
+		err_ssl_((e), __VA_ARGS__);                                                                  \
+		-1;                                                                                          \
+	})
 
 static inline const char *err_str(const struct err *e)
 {

@@ -78,6 +78,20 @@ int kms_env_pubkey_signatures(const uint8_t root_k256[32], const uint8_t app_id[
 	return 0;
 }
 
+int kms_env_pubkey_recover(const uint8_t app_id[20], const uint8_t x25519_pub[32], bool with_timestamp,
+			   uint64_t timestamp, const uint8_t sig[65], uint8_t signer33[33], struct err *e)
+{
+	uint8_t ts[8];
+	struct span msg[] = {SPAN(ts, 8), SPAN(x25519_pub, 32)};
+
+	for (int i = 0; i < 8; i++)
+		ts[i] = (uint8_t)(timestamp >> (56 - 8 * i));
+	if (with_timestamp)
+		return kms_sign_recover(KMS_SIGN_PREFIX_ENV_PUBKEY, app_id, APP_ID_LEN, msg, 2, sig, signer33,
+					e);
+	return kms_sign_recover(KMS_SIGN_PREFIX_ENV_PUBKEY, app_id, APP_ID_LEN, msg + 1, 1, sig, signer33, e);
+}
+
 int kms_derive_app_keys(const uint8_t root_ca[32], const uint8_t *root_k256, const uint8_t app_id[20],
 			const uint8_t *instance_id, size_t instance_id_len, struct kms_app_keys *out,
 			struct err *e)

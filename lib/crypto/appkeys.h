@@ -39,6 +39,13 @@ int kms_env_pubkey_signatures(const uint8_t root_k256[32], const uint8_t app_id[
 			      const uint8_t x25519_pub[32], uint64_t timestamp, uint8_t sig[65],
 			      uint8_t sig_v1[65], struct err *e);
 
+/* Client side (vmm-cli): recover the signer of a GetAppEnvEncryptPubKey
+ * signature. with_timestamp selects signature_v1 (timestamp used) or the
+ * legacy signature. Compare the result with GetMeta.k256_pubkey / a
+ * whitelist. */
+int kms_env_pubkey_recover(const uint8_t app_id[20], const uint8_t x25519_pub[32], bool with_timestamp,
+			   uint64_t timestamp, const uint8_t sig[65], uint8_t signer33[33], struct err *e);
+
 /* Everything GetAppKey hands out, plus derived public values. */
 struct kms_app_keys {
 	uint8_t disk_crypt_key[32];

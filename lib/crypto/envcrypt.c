@@ -16,6 +16,7 @@
 
 #include <openssl/rand.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 #include "crypto/aead.h"
 #include "crypto/ecx.h"
@@ -91,5 +92,25 @@ int env_envelope_decrypt(const uint8_t secret[32], const uint8_t *blob, size_t l
 	plain[ct_len - AES_GCM_TAG_LEN] = 0;
 	*pt = plain;
 	*pt_len = ct_len - AES_GCM_TAG_LEN;
+	return 0;
+}
+
+int env_envelope_unhex(uint8_t **data, size_t *len, struct err *e)
+{
+	size_t n = *len;
+	uint8_t *raw = NULL;
+	bool is_hex;
+
+	while (n && (*data)[n - 1] && strchr(" \t\r\n", (*data)[n - 1]))
+		n--;
+	is_hex = n >= 2 * ENV_ENVELOPE_OVERHEAD && n % 2 == 0;
+	for (size_t i = 0; i < n && is_hex; i++)
+		is_hex = (*data)[i] && strchr("0123456789abcdefABCDEF", (*data)[i]);
+	if (!is_hex)
+		return 0;
+	if (hex_decode_alloc((const char *)*data, n, &raw, len, e) < 0)
+		return -1;
+	free(*data);
+	*data = raw;
 	return 0;
 }

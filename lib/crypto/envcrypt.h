@@ -21,4 +21,9 @@ int env_envelope_encrypt(const uint8_t pub[32], const void *pt, size_t len, stru
 int env_envelope_decrypt(const uint8_t secret[32], const uint8_t *blob, size_t len, uint8_t **pt,
 			 size_t *pt_len, struct err *e);
 
+/* An envelope read from a file may be raw or hex text (the VMM's JSON API
+ * carries it as hex). If *data is hex (whitespace-trimmed), replace it with
+ * the decoded malloc'd bytes; otherwise leave it as is. */
+int env_envelope_unhex(uint8_t **data, size_t *len, struct err *e);
+
 #endif

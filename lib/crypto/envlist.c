@@ -213,13 +213,53 @@ int env_plaintext_accept(const void *json, size_t len, const char *const *allowe
 {
 	if (env_plaintext_parse(json, len, out, e) < 0)
 		return -1;
-	env_list_filter(out, allowed, n_allowed);
+	if (allowed)
+		env_list_filter(out, allowed, n_allowed);
 	if (env_list_validate(out, e) < 0) {
 		env_list_free(out);
 		return -1;
 	}
 	env_list_normalize(out);
 	return 0;
+}
+
+int env_allowed_from_compose(const void *compose, size_t len, char ***out, size_t *n, struct err *e)
+{
+	json_error_t jerr;
+	_cleanup_json_ json_t *root = json_loadb(compose, len, 0, &jerr);
+	json_t *arr, *item;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!root || !json_is_object(root))
+		return err_set(e, "app compose is not a JSON object");
+	arr = json_object_get(root, "allowed_envs");
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return err_set(e, "allowed_envs must be an array of strings");
+	*out = calloc(json_array_size(arr) + 1, sizeof(char *));
+	if (!*out)
+		abort();
+	json_array_foreach(arr, i, item)
+	{
+		if (!json_is_string(item)) {
+			env_allowed_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return err_set(e, "allowed_envs must be an array of strings");
+		}
+		(*out)[(*n)++] = xstrdup(json_string_value(item));
+	}
+	return 0;
+}
+
+void env_allowed_free(char **allowed, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(allowed[i]);
+	free(allowed);
 }
 
 static bool needs_quotes(const char *v)

@@ -57,9 +57,14 @@ int env_plaintext_build(const struct env_list *l, struct buf *out, struct err *e
 int env_plaintext_parse(const void *json, size_t len, struct env_list *out, struct err *e);
 
 /* The full guest-side pipeline on a decrypted plaintext: parse, filter by
- * allowed_envs, validate, normalise. */
+ * allowed_envs (allowed == NULL: keep everything), validate, normalise. */
 int env_plaintext_accept(const void *json, size_t len, const char *const *allowed, size_t n_allowed,
 			 struct env_list *out, struct err *e);
+
+/* The `allowed_envs` array of an app-compose.json (missing = empty). The
+ * result is a malloc'd array of malloc'd strings; free with env_allowed_free. */
+int env_allowed_from_compose(const void *compose, size_t len, char ***out, size_t *n, struct err *e);
+void env_allowed_free(char **allowed, size_t n);
 
 /* `.decrypted-env`: sorted `K=V\n` lines, value double-quoted when it holds
  * any of ` \t|&;<>()$`\"'\n`, inside quotes `\n " $ `` ` `` escaped. Call on a

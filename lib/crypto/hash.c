@@ -69,6 +69,15 @@ int hash_parts(enum hash_alg alg, const struct span *parts, size_t nparts, uint8
 	return err_set(e, "unknown hash algorithm");
 }
 
+int report_data_tagged(enum hash_alg alg, const char *tag, const void *content, size_t len, uint8_t out[64],
+		       struct err *e)
+{
+	struct span parts[] = {SPAN_STR(tag), SPAN(":", 1), SPAN(content, len)};
+
+	memset(out, 0, 64);
+	return hash_parts(alg, parts, 3, out, e);
+}
+
 static void digest_or_abort(const char *name, const void *data, size_t len, uint8_t *out)
 {
 	if (!EVP_Digest(data, len, out, NULL, EVP_get_digestbyname(name), NULL))

@@ -46,6 +46,11 @@ int hash_alg_parse(const char *name, enum hash_alg *out);
 /* Digest of the concatenation of parts; out must hold hash_len(alg) bytes. */
 int hash_parts(enum hash_alg alg, const struct span *parts, size_t nparts, uint8_t *out, struct err *e);
 
+/* RA-TLS / TdxQuote report_data: H(tag ‖ ":" ‖ content) right-padded with
+ * zeros to 64 bytes (tags "ratls-cert", "kms-root-ca", "app-data", …). */
+int report_data_tagged(enum hash_alg alg, const char *tag, const void *content, size_t len, uint8_t out[64],
+		       struct err *e);
+
 /* Convenience single-buffer forms (cannot fail: abort on allocation failure). */
 void sha256(const void *data, size_t len, uint8_t out[32]);
 void sha384(const void *data, size_t len, uint8_t out[48]);

@@ -188,23 +188,61 @@ void prpc_json_put_string(struct buf *o, const char *s, size_t len)
 	buf_putc(o, '"');
 }
 
-static void put_double(struct buf *o, double v)
+/*
+ * Floats as serde_json prints them (ryu): the shortest digits that read back
+ * to the same value, plain notation when the decimal point falls within
+ * 16 digits (13 for f32), else d.ddde<exp>; integral values keep a ".0".
+ */
+static void put_float(struct buf *o, double v, bool is_f32)
 {
-	char tmp[40];
+	char tmp[48], digits[24];
+	int exp10 = 0, n = 0, kk;
 
 	if (!isfinite(v)) {
 		buf_puts(o, "null"); /* serde_json writes non-finite floats as null */
 		return;
 	}
-	/* Shortest text that reads back as the same double. */
+	if (v == 0) {
+		buf_puts(o, signbit(v) ? "-0.0" : "0.0");
+		return;
+	}
+	if (v < 0) {
+		buf_putc(o, '-');
+		v = -v;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (is_f32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
 			break;
 	}
-	buf_puts(o, tmp);
-	if (!strpbrk(tmp, ".en")) /* serde_json keeps a float a float: 1.0 */
+	/* tmp = "d[.ddd]e[+-]xx" */
+	for (const char *p = tmp; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9' && n < (int)sizeof(digits) - 1)
+			digits[n++] = *p;
+	while (n > 1 && digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	exp10 = atoi(strchr(tmp, 'e') + 1);
+	kk = exp10 + 1; /* position of the decimal point */
+	int max_kk = is_f32 ? 13 : 16, min_kk = is_f32 ? -6 : -5;
+
+	if (kk >= n && kk <= max_kk) {
+		buf_puts(o, digits);
+		for (int i = n; i < kk; i++)
+			buf_putc(o, '0');
 		buf_puts(o, ".0");
+	} else if (kk > 0 && kk <= max_kk) {
+		buf_printf(o, "%.*s.%s", kk, digits, digits + kk);
+	} else if (kk > min_kk && kk <= 0) {
+		buf_puts(o, "0.");
+		for (int i = kk; i < 0; i++)
+			buf_putc(o, '0');
+		buf_puts(o, digits);
+	} else if (n == 1) {
+		buf_printf(o, "%se%d", digits, kk - 1);
+	} else {
+		buf_printf(o, "%c.%se%d", digits[0], digits + 1, kk - 1);
+	}
 }
 
 static void enc_msg(const ProtobufCMessage *m, struct buf *o);
@@ -232,10 +270,10 @@ static void enc_value(const ProtobufCFieldDescriptor *f, const void *p, struct b
 		buf_printf(o, "%" PRIu64, *(const uint64_t *)p);
 		break;
 	case PROTOBUF_C_TYPE_FLOAT:
-		put_double(o, (double)*(const float *)p);
+		put_float(o, (double)*(const float *)p, true);
 		break;
 	case PROTOBUF_C_TYPE_DOUBLE:
-		put_double(o, *(const double *)p);
+		put_float(o, *(const double *)p, false);
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
 		buf_puts(o, *(const protobuf_c_boolean *)p ? "true" : "false");
@@ -286,7 +324,7 @@ static void enc_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 		}
 	} else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t n = *CMEMBER(m, f->quantifier_offset, size_t);
-		const char *arr = *CMEMBER(m, f->offset, const char *);
+		const char *arr = *CMEMBER(m, f->offset, char *);
 		size_t es = elem_size(f->type);
 		bool map = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
 
@@ -325,7 +363,49 @@ static void enc_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 	enc_value(f, CMEMBER(m, f->offset, char), o);
 }
 
+/* Field holds its type's zero value (empty string/bytes/list, 0, false, null). */
+static bool field_is_empty(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const void *p = CMEMBER(m, f->offset, char);
+
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *CMEMBER(m, f->quantifier_offset, uint32_t) != f->id;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *CMEMBER(m, f->quantifier_offset, size_t) == 0;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return !*(char *const *)p || !**(char *const *)p;
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->len == 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return !*(ProtobufCMessage *const *)p;
+	case PROTOBUF_C_TYPE_BOOL:
+		return !*(const protobuf_c_boolean *)p;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)p == 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)p == 0;
+	default:
+		return elem_size(f->type) == 8 ? *(const uint64_t *)p == 0 : *(const uint32_t *)p == 0;
+	}
+}
+
+static bool in_list(const char *const *list, const char *name)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, name) == 0)
+			return true;
+	return false;
+}
+
+static void enc_msg_omit(const ProtobufCMessage *m, const char *const *omit, struct buf *o);
+
 static void enc_msg(const ProtobufCMessage *m, struct buf *o)
+{
+	enc_msg_omit(m, NULL, o);
+}
+
+static void enc_msg_omit(const ProtobufCMessage *m, const char *const *omit, struct buf *o)
 {
 	const ProtobufCMessageDescriptor *d;
 	bool first = true;
@@ -347,6 +427,8 @@ static void enc_msg(const ProtobufCMessage *m, struct buf *o)
 				continue;
 			if (real_oneof && *CMEMBER(m, f->quantifier_offset, uint32_t) != f->id)
 				continue;
+			if (omit && in_list(omit, f->name) && field_is_empty(m, f))
+				continue;
 			if (!first)
 				buf_putc(o, ',');
 			first = false;
@@ -361,6 +443,65 @@ static void enc_msg(const ProtobufCMessage *m, struct buf *o)
 void prpc_json_encode(const ProtobufCMessage *m, struct buf *out)
 {
 	enc_msg(m, out);
+}
+
+void prpc_json_encode_ex(const ProtobufCMessage *m, const char *const *omit_if_empty, struct buf *out)
+{
+	enc_msg_omit(m, omit_if_empty, out);
+}
+
+static bool utf8_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0, l; i < n; i += l)
+		if (!(l = utf8_len((const unsigned char *)s + i, n - i)))
+			return false;
+	return true;
+}
+
+static int check_utf8(const ProtobufCMessage *m, int depth, struct err *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (depth > PRPC_MAX_DEPTH)
+		return err_set(e, "message nesting exceeds %d levels", PRPC_MAX_DEPTH);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		size_t n = 1;
+		const char *base = CMEMBER(m, f->offset, char);
+
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *CMEMBER(m, f->quantifier_offset, uint32_t) != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *CMEMBER(m, f->quantifier_offset, size_t);
+			base = *(const char *const *)base;
+		}
+		for (size_t k = 0; k < n; k++) {
+			const void *p = base + k * elem_size(f->type);
+
+			if (f->type == PROTOBUF_C_TYPE_STRING) {
+				const char *s = *(const char *const *)p;
+
+				if (s && !utf8_valid(s))
+					return err_set(e, "%s: invalid utf-8 sequence", f->name);
+			} else {
+				const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
+
+				if (sub && check_utf8(sub, depth + 1, e) < 0)
+					return err_wrap(e, "%s", f->name);
+			}
+		}
+	}
+	return 0;
+}
+
+int prpc_msg_check_utf8(const ProtobufCMessage *m, struct err *e)
+{
+	return check_utf8(m, 0, e);
 }
 
 /* ------------------------------------------------------------------ input */
@@ -949,6 +1090,10 @@ json_t *prpc_query_to_json(const char *query, struct err *e)
 				return NULL;
 			if (memchr(key, '\0', kl))
 				return err_set(e, "invalid query key"), NULL;
+			/* jansson refuses (and frees the value of) non-UTF-8 keys. */
+			for (size_t i = 0, l; i < kl; i += l)
+				if (!(l = utf8_len((const unsigned char *)key + i, kl - i)))
+					return err_set(e, "query key is not valid UTF-8"), NULL;
 			val = url_decode(eq ? eq + 1 : "", vlen, &vl, e);
 			if (!val)
 				return NULL;

@@ -37,11 +37,19 @@
 ProtobufCMessage *prpc_msg_new(const ProtobufCMessageDescriptor *d);
 void prpc_msg_free(ProtobufCMessage *m);
 
+/* Every string field (recursively) is valid UTF-8, as prost requires of
+ * protobuf input; the error names the field. */
+int prpc_msg_check_utf8(const ProtobufCMessage *m, struct err *e);
+
 /* True for google.protobuf.Empty (JSON null, empty protobuf body). */
 bool prpc_desc_is_empty(const ProtobufCMessageDescriptor *d);
 
 /* Append the JSON of `m` to out; NULL or an Empty message gives "null". */
 void prpc_json_encode(const ProtobufCMessage *m, struct buf *out);
+/* Same, but the named top-level fields are left out when empty/zero (the
+ * reference's serde skip_serializing_if, e.g. GetQuoteResponse.attestation).
+ * `omit_if_empty` is NULL-terminated and may be NULL. */
+void prpc_json_encode_ex(const ProtobufCMessage *m, const char *const *omit_if_empty, struct buf *out);
 /* Append a JSON string literal with serde_json's escaping. */
 void prpc_json_put_string(struct buf *out, const char *s, size_t len);
 

@@ -55,7 +55,21 @@ struct prpc_method {
 	const ProtobufCMessageDescriptor *output;
 	prpc_handler_fn handler;
 	bool blocking; /* run on a pool thread */
+	/* Top-level output fields left out of JSON when empty (NULL-terminated, may be NULL). */
+	const char *const *omit_if_empty;
 };
+
+/* Table rows by message C prefix: PRPC_METHOD("GetMeta", google__protobuf__empty, kms__get_meta_response,
+ * fn). */
+#define PRPC_METHOD(mname, in, out, fn)                                                                      \
+	{                                                                                                    \
+		.name = (mname), .input = &in##__descriptor, .output = &out##__descriptor, .handler = (fn)   \
+	}
+#define PRPC_METHOD_BLOCKING(mname, in, out, fn)                                                             \
+	{                                                                                                    \
+		.name = (mname), .input = &in##__descriptor, .output = &out##__descriptor, .handler = (fn),  \
+		.blocking = true                                                                             \
+	}
 
 struct prpc_service {
 	const char *name;

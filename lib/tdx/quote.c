@@ -17,7 +17,7 @@ const uint8_t QUOTE_INTEL_QE_VENDOR_ID[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c
 					      0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
 
 struct cursor {
-	const uint8_t *p = NULL;
+	const uint8_t *p;
 	size_t left;
 };
 
@@ -243,7 +243,7 @@ int quote_parse(struct quote *q, const void *data, size_t len, struct err *e)
 
 	struct cursor c = {q->raw, len};
 	uint32_t sig_len;
-	const uint8_t *sig;
+	const uint8_t *sig = NULL;
 
 	if (parse_header(&c, &q->header, e) < 0 || parse_body(&c, q, e) < 0)
 		goto fail;

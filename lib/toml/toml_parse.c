@@ -28,16 +28,20 @@ struct key_part {
 	int line, col;
 };
 
+/* Parts live on the heap: keyval() recurses through inline tables, so its
+ * frame must stay small. */
 struct key {
-	struct key_part parts[TOML_MAX_DEPTH];
-	size_t n;
+	struct key_part *parts;
+	size_t n, cap;
 };
 
 static void key_clear(struct key *k)
 {
 	for (size_t i = 0; i < k->n; i++)
 		free(k->parts[i].s);
-	k->n = 0;
+	free(k->parts);
+	k->parts = NULL;
+	k->n = k->cap = 0;
 }
 
 static struct toml_node *parse_value(struct toml_parser *p, int depth);
@@ -95,7 +99,6 @@ static bool is_bare(int c)
 /* A possibly dotted key; leaves pos after trailing whitespace. */
 static int parse_key(struct toml_parser *p, struct key *k)
 {
-	k->n = 0;
 	for (;;) {
 		struct key_part *part;
 		int c;
@@ -103,6 +106,12 @@ static int parse_key(struct toml_parser *p, struct key *k)
 		skip_ws(p);
 		if (k->n == TOML_MAX_DEPTH)
 			return lx_error(p, "key has too many parts");
+		if (k->n == k->cap) {
+			k->cap = k->cap ? k->cap * 2 : 4;
+			k->parts = realloc(k->parts, k->cap * sizeof(*k->parts));
+			if (!k->parts)
+				abort();
+		}
 		part = &k->parts[k->n];
 		part->pos = p->pos;
 		part->line = p->line;
@@ -158,7 +167,7 @@ static struct toml_node *new_table(struct toml_parser *p, struct toml_node *pare
 /* key = value, into table t (the current table, or an inline table being read). */
 static int keyval(struct toml_parser *p, struct toml_node *t)
 {
-	struct key k;
+	struct key k = {NULL, 0, 0};
 	struct key_part *last;
 	struct toml_node *v;
 	int rc = -1;
@@ -323,7 +332,7 @@ static int table_header(struct toml_parser *p)
 	int line = p->line, col = lx_col(p, p->pos);
 	struct toml_node *t = p->root, *m;
 	struct key_part *last;
-	struct key k;
+	struct key k = {NULL, 0, 0};
 	int rc = -1;
 
 	p->pos += aot ? 2 : 1;

@@ -104,5 +104,15 @@ int main(void)
 	ok(memcmp(out, ref, 64) == 0, "sha512 table == sha512()");
 	sha256("abc", 3, out);
 	is_hex(out, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256('abc')");
+
+	uint8_t rd[64];
+	ok(report_data_tagged(HASH_SHA256, "app-data", "abc", 3, rd, &e) == 0, "report_data sha256");
+	sha256("app-data:abc", 12, ref);
+	ok(memcmp(rd, ref, 32) == 0, "report_data = H(tag ':' content)");
+	uint8_t zeros[32] = {0};
+	ok(memcmp(rd + 32, zeros, 32) == 0, "zero padded to 64");
+	ok(report_data_tagged(HASH_SHA512, "ratls-cert", "k", 1, rd, &e) == 0, "sha512 fills 64 bytes");
+	sha512("ratls-cert:k", 12, ref);
+	ok(memcmp(rd, ref, 64) == 0, "report_data sha512");
 	return tap_done();
 }

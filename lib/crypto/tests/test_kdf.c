@@ -137,6 +137,15 @@ static void test_kms_vectors(void)
 	       memcmp(rec, root_pub, 33) == 0,
 	   "v1 env pubkey signature (timestamp) recovers to root");
 	ok(memcmp(sig, sig1, 65) != 0, "v1 and legacy signatures differ");
+	ok(kms_env_pubkey_recover(app_id, k.env_crypt_pub, true, 0x654e3600ULL, sig1, rec, &e) == 0 &&
+	       memcmp(rec, root_pub, 33) == 0,
+	   "kms_env_pubkey_recover(v1)");
+	ok(kms_env_pubkey_recover(app_id, k.env_crypt_pub, false, 0, sig, rec, &e) == 0 &&
+	       memcmp(rec, root_pub, 33) == 0,
+	   "kms_env_pubkey_recover(legacy)");
+	ok(kms_env_pubkey_recover(app_id, k.env_crypt_pub, true, 0x654e3601ULL, sig1, rec, &e) == 0 &&
+	       memcmp(rec, root_pub, 33) != 0,
+	   "wrong timestamp recovers a different signer");
 	ok(sig[64] <= 1 && sig1[64] <= 1, "v in {0,1}");
 }
 
