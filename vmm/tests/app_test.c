@@ -268,6 +268,25 @@ int main(void)
 	_cleanup_free_ char *s6 = status_of(&app, id);
 	is_str(s6, "running", "auto-restarted");
 
+	/* graceful shutdown: the guest says "powering off", QEMU then exits */
+	ok(vmm_app_start(&app, id2, &e) == 0, "start the second VM: %s", e.msg);
+	ok(vmm_app_notify(&app, 101, "shutdown.progress", "powering off", &e) == 0, "powering off");
+	_cleanup_free_ char *s8 = status_of(&app, id2);
+	is_str(s8, "stopping", "started=false while QEMU runs: stopping");
+	_cleanup_free_ char *wd2s = path_join(run, id2);
+	_cleanup_free_ char *state2 = tu_read(wd2s, "vm-state.json");
+	is_str(state2, "{\"started\":false}", "vm-state.json updated by the notify");
+	pi = sv_client_info(&svc, id2, &e);
+	pid_t q2 = (pid_t)json_integer_value(json_object_get(json_object_get(pi, "state"), "pid"));
+	json_decref(pi);
+	ok(q2 > 0 && kill(-q2, SIGKILL) == 0, "the guest powers off");
+	sleep_ms(300);
+	_cleanup_free_ char *s9 = status_of(&app, id2);
+	is_str(s9, "stopped", "stopped, not exited");
+	vmm_app_tick(&app, t + 100, false);
+	_cleanup_free_ char *s10 = status_of(&app, id2);
+	is_str(s10, "stopped", "no auto-restart after a guest shutdown");
+
 	/* VMM restart: a new app sees the running VM and keeps its CID */
 	vmm_app_free(&app);
 	vmm_app_init(&app, &cfg, sock);
