@@ -72,11 +72,24 @@ static void on_start(struct http_request *req, void *arg)
 	reply(req, json_null(), r < 0 ? &e : NULL);
 }
 
+/* Optional "?grace_ms=N" (capped at 60 s): SIGTERM first, SIGKILL after N ms.
+ * Without it a stop is an immediate SIGKILL, as the VMM expects (§7.3). */
+static unsigned grace_ms(struct http_request *req)
+{
+	const char *q = http_req_query(req), *p;
+	unsigned long v;
+
+	if (!q || !(p = strstr(q, "grace_ms=")) || (p != q && p[-1] != '&'))
+		return 0;
+	v = strtoul(p + 9, NULL, 10);
+	return v > 60000 ? 60000 : (unsigned)v;
+}
+
 static void on_stop(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	struct err e = ERR_INIT;
-	int r = sv_stop(&d->sv, path_id(req, "/stop/"), 0, &e);
+	int r = sv_stop(&d->sv, path_id(req, "/stop/"), grace_ms(req), &e);
 
 	reply(req, json_null(), r < 0 ? &e : NULL);
 }

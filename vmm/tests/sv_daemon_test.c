@@ -99,6 +99,16 @@ int main(void)
 	json_decref(info);
 	ok(kill(child, 0) < 0, "child killed");
 	ok(sv_client_start(&c, "vm1", &e) == 0, "start again");
+	_cleanup_json_ json_t *pol =
+	    json_pack("{s:s,s:s,s:[s,s],s:s}", "id", "polite", "command", "sh", "args", "-c",
+		      "trap 'echo term; exit 0' TERM; while :; do sleep 0.05; done", "stdout", outp);
+	ok(sv_client_deploy(&c, pol, &e) == 0, "deploy polite");
+	sleep_ms(200);
+	_cleanup_free_ char *gs = dump(sv_client_call(&c, "POST", "/stop/polite?grace_ms=3000", NULL, 0, &e));
+	is_str(gs, "{\"data\":null}", "stop with grace");
+	_cleanup_free_ char *log = tu_read(dir, "vm.out");
+	ok(log && strstr(log, "term\n"), "SIGTERM delivered before SIGKILL");
+	ok(sv_client_remove(&c, "polite", &e) == 0, "remove polite");
 	_cleanup_json_ json_t *ex =
 	    json_pack("{s:s,s:s,s:[s,s]}", "id", "ex", "command", "sh", "args", "-c", "exit 2");
 	ok(sv_client_deploy(&c, ex, &e) == 0, "deploy short-lived");
