@@ -7,6 +7,7 @@
 #include "vmm/app.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "core/log.h"
 #include "vmm/compose.h"
 #include "vmm/gpu.h"
+#include "vmm/launcher.h"
 #include "vmm/shared_img.h"
 #include "vmm/sysconfig.h"
 #include "vmm/workdir.h"
@@ -71,6 +73,7 @@ void vmm_app_init(struct vmm_app *a, const struct vmm_config *cfg, const char *s
 	a->tdx = !strcmp(vmm_platform_resolve(cfg->cvm.platform, "/proc/cpuinfo"), "tdx");
 	a->qemu_path = vmm_qemu_path_resolve(cfg->cvm.qemu_path, "/etc/dstack/client.conf");
 	a->qemu_img_path = xstrdup("qemu-img");
+	a->swtpm_path = xstrdup("swtpm");
 	pthread_mutex_init(&a->lock, NULL);
 }
 
@@ -82,6 +85,8 @@ void vmm_app_free(struct vmm_app *a)
 	vmm_cid_pool_free(&a->cids);
 	free(a->qemu_path);
 	free(a->qemu_img_path);
+	free(a->self_exe);
+	free(a->swtpm_path);
 	free(a->pci);
 	pthread_mutex_destroy(&a->lock);
 	memset(a, 0, sizeof(*a));
@@ -216,6 +221,44 @@ static int read_compose(const struct vmm_vm *vm, struct vmm_compose *cp, struct 
 	return vmm_compose_parse(raw, len, cp, e);
 }
 
+/* §11: swap the QEMU argv for `<self> vm-launcher --spec <wd>/launch.json`. */
+static int wrap_swtpm(struct vmm_app *a, struct vmm_vm *vm, struct strv *argv, struct err *e)
+{
+	_cleanup_free_ char *dir = path_join(vm->workdir, "swtpm");
+	_cleanup_free_ char *sock = path_join(dir, "swtpm.sock");
+	_cleanup_free_ char *spec_path = path_join(vm->workdir, "launch.json");
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_t *spec = NULL;
+	struct strv sw, wrapped = {0};
+	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+
+	if (!a->self_exe)
+		return err_set(e, "swtpm VMs need the vm-launcher (self_exe not set)");
+	if (!str_empty(a->cfg->cvm.user)) {
+		struct passwd *pw = getpwnam(a->cfg->cvm.user);
+
+		if (!pw)
+			return err_set(e, "unknown user %s", a->cfg->cvm.user);
+		uid = (unsigned)pw->pw_uid;
+		gid = (unsigned)pw->pw_gid;
+	}
+	if (mkdir_p(dir, 0700, e) < 0)
+		return -1;
+	vmm_swtpm_argv(a->swtpm_path, vm->workdir, uid, gid, &sw);
+	spec = vmm_launch_spec(argv, &sw, sock);
+	strv_free(&sw);
+	text = json_dumps(spec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (file_write_atomic(spec_path, text, strlen(text), 0600, e) < 0)
+		return -1;
+	strv_push(&wrapped, a->self_exe);
+	strv_push(&wrapped, "vm-launcher");
+	strv_push(&wrapped, "--spec");
+	strv_push(&wrapped, spec_path);
+	strv_free(argv);
+	*argv = wrapped;
+	return 0;
+}
+
 static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 {
 	const struct vmm_config *c = a->cfg;
@@ -270,6 +313,8 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 	if (vmm_qemu_argv(&qin, &argv, e) < 0)
 		goto out;
 	if (vmm_runtime_networks_save(vm->workdir, nets, n_nics, e) < 0)
+		goto out;
+	if (vm->m.swtpm && wrap_swtpm(a, vm, &argv, e) < 0)
 		goto out;
 	pc = vmm_process_config(&vm->m, vm->workdir, vm->cid, &argv);
 	if (sv_client_deploy(&a->sv, pc, e) < 0) {

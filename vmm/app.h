@@ -124,6 +124,8 @@ struct vmm_app {
 	bool tdx;                  /* resolved platform is TDX */
 	char *qemu_path;
 	char *qemu_img_path; /* "qemu-img" */
+	char *swtpm_path;    /* "swtpm" */
+	char *self_exe;      /* dstack-vmm binary, runs `vm-launcher` for swtpm VMs */
 	struct vmm_pci_dev *pci;
 	size_t n_pci;
 	pthread_mutex_t lock;

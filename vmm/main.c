@@ -1,7 +1,8 @@
 /*
- * main.c — the `dstack-vmm` program. So far only `check-config` exists: it
- * loads the vmm.toml layers, validates them and prints the effective key
- * facts. `serve` arrives with the RPC layer.
+ * main.c — the `dstack-vmm` program. So far: `check-config` (load the
+ * vmm.toml layers, validate, print the effective key facts) and the hidden
+ * `vm-launcher --spec launch.json` that runs swtpm + QEMU for TPM VMs.
+ * `serve` arrives with the RPC layer.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "core/log.h"
 #include "vmm/config.h"
+#include "vmm/launcher.h"
 
 static void usage(void)
 {
@@ -24,6 +26,10 @@ int main(int argc, char **argv)
 	struct err e = ERR_INIT;
 	int c;
 
+	if (argc >= 4 && !strcmp(argv[1], "vm-launcher") && !strcmp(argv[2], "--spec")) {
+		log_init("vm-launcher", LOG_LVL_INFO);
+		return vmm_launcher_run(argv[3]);
+	}
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		if (c == 'c') {
 			file = optarg;

@@ -268,6 +268,53 @@ int main(void)
 	_cleanup_free_ char *s6 = status_of(&app, id);
 	is_str(s6, "running", "auto-restarted");
 
+	/* swtpm VM: runs under `dstack-vmm vm-launcher` with a stand-in swtpm */
+	{
+		const char *vmm_exe = getenv("VMM_EXE");
+		_cleanup_free_ char *bin = path_join(root, "bin"), *fsw = path_join(bin, "swtpm");
+		const char *tpmc = "{\"manifest_version\":2,\"name\":\"t\",\"runner\":\"docker-compose\","
+				   "\"key_provider\":\"tpm\"}";
+		struct vmm_create_req tr = {.name = "tpm",
+					    .image = "dstack-0.5.3",
+					    .compose_file = tpmc,
+					    .vcpu = 1,
+					    .memory = 1024,
+					    .disk_size = 1};
+		char *tid = NULL;
+
+		tu_write(bin, "swtpm",
+			 "#!/usr/bin/env python3\nimport "
+			 "socket,sys,time\nctrl=sys.argv[sys.argv.index('--ctrl')+1]\n"
+			 "path=[p[5:] for p in ctrl.split(',') if p.startswith('path=')][0]\n"
+			 "s=socket.socket(socket.AF_UNIX)\ns.bind(path)\ntime.sleep(60)\n");
+		chmod(fsw, 0755);
+		str_set(&app.swtpm_path, fsw);
+		app.self_exe = xstrdup(vmm_exe);
+		cfg.cvm.cid_pool_size = 4;
+		app.cids.size = 4;
+		ok(vmm_app_create(&app, &tr, &tid, &e) == 0, "create swtpm VM: %s", e.msg);
+		_cleanup_free_ char *twd = path_join(run, tid);
+		_cleanup_free_ char *spec = tu_read(twd, "launch.json");
+		ok(spec && strstr(spec, "\"swtpm_socket\"") && strstr(spec, "--tpm2"), "launch.json written");
+		_cleanup_free_ char *argvp = path_join(twd, "argv.txt");
+		for (int i = 0; i < 100 && !file_exists(argvp); i++)
+			sleep_ms(50);
+		sleep_ms(100);
+		_cleanup_free_ char *targv = tu_read(twd, "argv.txt");
+		ok(targv && strstr(targv, "tpm-tis,tpmdev=tpm0"),
+		   "QEMU started by the launcher with the TPM device");
+		_cleanup_free_ char *ts = status_of(&app, tid);
+		is_str(ts, "running", "swtpm VM running");
+		ok(vmm_app_stop(&app, tid, &e) == 0, "stop swtpm VM");
+		ok(vmm_app_remove(&app, tid, &e) == 0, "remove swtpm VM");
+		for (int i = 0; i < 20 && file_exists(twd); i++) {
+			vmm_app_tick(&app, 1, false);
+			sleep_ms(50);
+		}
+		ok(!file_exists(twd), "swtpm VM removed");
+		free(tid);
+	}
+
 	/* graceful shutdown: the guest says "powering off", QEMU then exits */
 	ok(vmm_app_start(&app, id2, &e) == 0, "start the second VM: %s", e.msg);
 	ok(vmm_app_notify(&app, 101, "shutdown.progress", "powering off", &e) == 0, "powering off");
