@@ -43,6 +43,20 @@ static char *status_of(struct vmm_app *a, const char *id)
 	return s;
 }
 
+/* Poll Status until the VM reaches `want` (up to 10 s). */
+static void wait_status(struct vmm_app *a, const char *id, const char *want)
+{
+	for (int i = 0; i < 1000; i++) {
+		char *s = status_of(a, id);
+		bool done = !strcmp(s, want);
+
+		free(s);
+		if (done)
+			return;
+		sleep_ms(10);
+	}
+}
+
 int main(void)
 {
 	const char *exe = getenv("SUPERVISOR_EXE");
@@ -120,7 +134,7 @@ int main(void)
 	_cleanup_free_ char *state = tu_read(wd, "vm-state.json");
 	is_str(state, "{\"started\":true}", "started");
 	ok(file_exists(wd) && app.n == 1 && app.vms[0]->cid == 100, "loaded with CID 100");
-	sleep_ms(300);
+	tu_wait_contains(wd, "argv.txt", "-append", 10000);
 	_cleanup_free_ char *argv = tu_read(wd, "argv.txt");
 	ok(argv && strstr(argv, "vhost-vsock-pci,guest-cid=100\n") &&
 	       strstr(argv, "hostfwd=tcp:127.0.0.1:8080-:80") &&
@@ -257,7 +271,7 @@ int main(void)
 	pid_t qpid = (pid_t)json_integer_value(json_object_get(json_object_get(pi, "state"), "pid"));
 	json_decref(pi);
 	ok(qpid > 0 && kill(-qpid, SIGKILL) == 0, "kill the 'QEMU'");
-	sleep_ms(300);
+	wait_status(&app, id, "exited");
 	_cleanup_free_ char *s5 = status_of(&app, id);
 	is_str(s5, "exited", "started but not running: exited");
 	uint64_t t = 1000;
@@ -327,7 +341,7 @@ int main(void)
 	pid_t q2 = (pid_t)json_integer_value(json_object_get(json_object_get(pi, "state"), "pid"));
 	json_decref(pi);
 	ok(q2 > 0 && kill(-q2, SIGKILL) == 0, "the guest powers off");
-	sleep_ms(300);
+	wait_status(&app, id2, "stopped");
 	_cleanup_free_ char *s9 = status_of(&app, id2);
 	is_str(s9, "stopped", "stopped, not exited");
 	vmm_app_tick(&app, t + 100, false);

@@ -80,7 +80,10 @@ int main(void)
 	    xasprintf("test -S %s/swtpm.sock && echo ok > %s/qemu.saw; exec sleep 60", d, d);
 	write_spec(d, qs);
 	pid_t l = run_launcher(exe, spec);
-	sleep_ms(1500);
+	_cleanup_free_ char *sawp = path_join(d, "qemu.saw");
+	for (int i = 0; i < 200 && !file_exists(sawp); i++)
+		sleep_ms(50);
+	sleep_ms(50);
 	_cleanup_free_ char *saw = tu_read(d, "qemu.saw");
 	is_str(saw, "ok\n", "QEMU started after the swtpm socket appeared");
 	ok(kill(l, SIGTERM) == 0, "SIGTERM the launcher");

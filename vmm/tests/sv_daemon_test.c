@@ -99,11 +99,11 @@ int main(void)
 	json_decref(info);
 	ok(kill(child, 0) < 0, "child killed");
 	ok(sv_client_start(&c, "vm1", &e) == 0, "start again");
-	_cleanup_json_ json_t *pol =
-	    json_pack("{s:s,s:s,s:[s,s],s:s}", "id", "polite", "command", "sh", "args", "-c",
-		      "trap 'echo term; exit 0' TERM; while :; do sleep 0.05; done", "stdout", outp);
+	_cleanup_json_ json_t *pol = json_pack(
+	    "{s:s,s:s,s:[s,s],s:s}", "id", "polite", "command", "sh", "args", "-c",
+	    "trap 'echo term; exit 0' TERM; echo ready; while :; do sleep 0.05; done", "stdout", outp);
 	ok(sv_client_deploy(&c, pol, &e) == 0, "deploy polite");
-	sleep_ms(200);
+	tu_wait_contains(dir, "vm.out", "ready", 10000);
 	_cleanup_free_ char *gs = dump(sv_client_call(&c, "POST", "/stop/polite?grace_ms=3000", NULL, 0, &e));
 	is_str(gs, "{\"data\":null}", "stop with grace");
 	_cleanup_free_ char *log = tu_read(dir, "vm.out");
@@ -112,9 +112,16 @@ int main(void)
 	_cleanup_json_ json_t *ex =
 	    json_pack("{s:s,s:s,s:[s,s]}", "id", "ex", "command", "sh", "args", "-c", "exit 2");
 	ok(sv_client_deploy(&c, ex, &e) == 0, "deploy short-lived");
-	sleep_ms(300);
-	_cleanup_free_ char *exs = dump(sv_client_info(&c, "ex", &e));
+	char *exs = NULL;
+	for (int i = 0; i < 1000; i++) {
+		free(exs);
+		exs = dump(sv_client_info(&c, "ex", &e));
+		if (strstr(exs, "exited"))
+			break;
+		sleep_ms(10);
+	}
 	ok(strstr(exs, "\"status\":{\"exited\":512}") != NULL, "exited status object: %s", exs);
+	free(exs);
 	ok(sv_client_stop(&c, "ex", &e) == 0 && sv_client_clear(&c, &e) == 0, "stop + clear");
 	list = sv_client_list(&c, &e);
 	is_int(json_array_size(list), 1, "clear dropped the stopped entry");

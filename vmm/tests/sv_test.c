@@ -61,7 +61,8 @@ static void test_lifecycle(void)
 	snprintf(want, sizeof(want), "%d\n", (int)p->pid);
 	is_str(pidtxt, want, "pidfile has the child pid");
 	ok(getpgid(p->pid) == p->pid, "child leads its own process group");
-	sleep_ms(200);
+	tu_wait_contains(dir, "vm1.out", "/", 10000);
+	tu_wait_contains(dir, "vm1.err", "err", 10000);
 	_cleanup_free_ char *out = tu_read(dir, "vm1.out");
 	_cleanup_free_ char *want_out = xasprintf("out-hello\n%s\n", dir);
 	is_str(out, want_out, "stdout appended, env and cwd applied");
@@ -158,10 +159,12 @@ static void test_grace_and_shutdown(void)
 
 	sv_init(&s);
 	_cleanup_json_ json_t *polite =
-	    cfg("polite", "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done", dir);
-	_cleanup_json_ json_t *stubborn = cfg("stubborn", "trap '' TERM; while :; do sleep 0.05; done", dir);
+	    cfg("polite", "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done", dir);
+	_cleanup_json_ json_t *stubborn =
+	    cfg("stubborn", "trap '' TERM; echo ready; while :; do sleep 0.05; done", dir);
 	ok(sv_deploy(&s, polite, &e) == 0 && sv_deploy(&s, stubborn, &e) == 0, "deploy two");
-	sleep_ms(200);
+	tu_wait_contains(dir, "polite.out", "ready", 10000);
+	tu_wait_contains(dir, "stubborn.out", "ready", 10000);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ok(sv_stop(&s, "polite", 3000, &e) == 0, "graceful stop");

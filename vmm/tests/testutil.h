@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/fileio.h"
 #include "vmm/util.h"
@@ -50,6 +51,22 @@ static inline char *tu_read(const char *dir, const char *name)
 		d = NULL;
 	free(p);
 	return (char *)d;
+}
+
+/* Poll (10 ms steps) until dir/name contains needle; false on timeout. */
+static inline bool tu_wait_contains(const char *dir, const char *name, const char *needle, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		char *t = tu_read(dir, name);
+		bool hit = t && strstr(t, needle);
+		struct timespec ts = {0, 10 * 1000000L};
+
+		free(t);
+		if (hit)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
 }
 
 static inline void tu_rmrf(char *dir)
