@@ -142,7 +142,16 @@ static void check_boot_log(struct ratls_verified *r)
 int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, time_t now,
 			     struct ratls_verified *out, struct err *e)
 {
+	enum ratls_stage stage;
+
+	return ratls_verify_attestation_staged(v, a, now, out, &stage, e);
+}
+
+int ratls_verify_attestation_staged(struct ratls_verifier *v, struct attestation *a, time_t now,
+				    struct ratls_verified *out, enum ratls_stage *stage, struct err *e)
+{
 	memset(out, 0, sizeof(*out));
+	*stage = RATLS_STAGE_QUOTE;
 	out->att = *a;
 	attestation_init(a);
 	if (now == 0)
@@ -151,6 +160,7 @@ int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, ti
 	if (dcap_step(v, out, now, e) < 0)
 		goto fail;
 	const struct td_report *td = &out->quote.td;
+	*stage = RATLS_STAGE_TD_POLICY;
 	if (td->td_attributes[0] & 1) {
 		err_set(e, "debug mode is not allowed");
 		goto fail;
@@ -163,6 +173,7 @@ int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, ti
 		err_set(e, "invalid mr_service_td");
 		goto fail;
 	}
+	*stage = RATLS_STAGE_EVENT_LOG;
 	if (td_quote_read(out->att.quote, out->att.quote_len, &out->td, e) < 0)
 		goto fail;
 	if (attestation_replay_rtmr3(&out->att, false, out->rtmr3_replayed, e) < 0) {
@@ -178,6 +189,7 @@ int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, ti
 		goto fail;
 	}
 	check_boot_log(out);
+	*stage = RATLS_STAGE_OK;
 	return 0;
 fail:
 	ratls_verified_free(out);

@@ -92,6 +92,17 @@ int ratls_verify_bytes(struct ratls_verifier *v, const uint8_t *att, size_t len,
 int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, time_t now,
 			     struct ratls_verified *out, struct err *e);
 
+/* Which step refused an attestation (for reports). */
+enum ratls_stage {
+	RATLS_STAGE_OK,
+	RATLS_STAGE_QUOTE,     /* parse / collateral / DCAP */
+	RATLS_STAGE_TD_POLICY, /* debug TD, MRSIGNERSEAM, MRSERVICETD */
+	RATLS_STAGE_EVENT_LOG, /* RTMR3 replay, report_data */
+};
+/* ratls_verify_attestation that also says which step failed (*stage). */
+int ratls_verify_attestation_staged(struct ratls_verifier *v, struct attestation *a, time_t now,
+				    struct ratls_verified *out, enum ratls_stage *stage, struct err *e);
+
 /*
  * The attestation of a raw quote + event log JSON (legacy form): runtime
  * events are the log's IMR3 runtime events, report_data the quote's,

@@ -23,6 +23,8 @@
 #include "ratls/ext.h"
 #include "ratls/verify.h"
 #include "sim_attestation.h"
+#include "tdx/ecdsa.h"
+#include "tdx/pck.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free)
 
@@ -334,6 +336,52 @@ static void test_dcap_fixture(void)
 	   "dev root refused without the insecure flag: %s", e.msg);
 }
 
+/*
+ * guest-agent-attestation.bin carries a real Intel quote whose PCK
+ * certificate was issued in January 2026, after the fixture collateral
+ * (June-July 2025) expired: no instant satisfies both, so full DCAP needs
+ * fresh PCCS collateral. What can be checked offline is checked here.
+ */
+static void test_guest_agent_fixture(void)
+{
+	struct err e = ERR_INIT;
+	size_t alen, clen;
+	_cleanup_free_ uint8_t *att = load("dstack/guest-agent-attestation.bin", &alen);
+	_cleanup_free_ uint8_t *coll = load("dcap/tdx_quote_collateral.json", &clen);
+	struct ratls_verifier *v = NULL;
+	struct ratls_verifier_opts o = {.collateral_json = (char *)coll, .collateral_json_len = clen};
+	struct ratls_verified r;
+	struct attestation a;
+	struct quote q;
+
+	ratls_verifier_new(&v, &o, &e);
+	ok(ratls_verify_bytes(v, att, alen, DCAP_NOW, &r, &e) < 0 && strstr(e.msg, "not yet valid"),
+	   "guest-agent quote: PCK cert newer than the fixture collateral: %s", e.msg);
+	ratls_verifier_free(v);
+
+	ok(attestation_decode(att, alen, &a, &e) == 0, "fixture decodes");
+	ok(attestation_check_event_log(&a, &e) == 0, "event log replays to RTMR0-3, report_data matches");
+	ok(quote_parse(&q, a.quote, a.quote_len, &e) == 0, "quote parses");
+	EVP_PKEY *ak = ecdsa_p256_pub_from_raw(q.att_key, &e);
+	is_int(ecdsa_p256_verify_raw(ak, q.signed_data, q.signed_len, q.signature, &e), 1,
+	       "quote body signed by its attestation key");
+	EVP_PKEY_free(ak);
+	STACK_OF(X509) *chain = pem_chain_parse(q.pck_chain_pem, q.pck_chain_len, &e);
+	X509 *root = dcap_intel_root_ca();
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, root);
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_STORE_CTX_init(ctx, st, sk_X509_value(chain, 0), chain);
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)1772323200); /* 2026-03-01 */
+	ok(X509_verify_cert(ctx) == 1, "PCK chain leads to the Intel SGX root (at 2026-03-01)");
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(root);
+	sk_X509_pop_free(chain, X509_free);
+	quote_free(&q);
+	attestation_free(&a);
+}
+
 static void test_simulated(void)
 {
 	struct err e = ERR_INIT;
@@ -465,6 +513,7 @@ int main(int argc, char **argv)
 	test_profiles();
 	test_csr();
 	test_dcap_fixture();
+	test_guest_agent_fixture();
 	test_simulated();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
