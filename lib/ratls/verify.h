@@ -135,6 +135,24 @@ void ratls_boot_info_free(struct ratls_boot_info *bi);
  * advisoryIds}; hex lowercase without 0x. */
 json_t *ratls_boot_info_to_json(const struct ratls_boot_info *bi);
 
+/* ---- SignCert intake (kms.md §4) ---- */
+
+struct ratls_csr;
+/*
+ * Decode the CSR for api_version, check the confirm word and the signature
+ * with the embedded key, then require the CSR's attestation to bind that
+ * key (report_data = SHA-512("ratls-cert:" ‖ pubkey)) and verify it. On
+ * success *csr and *out are filled (free both). The caller then builds
+ * BootInfo in boot-time mode: ratls_boot_info(out, vm_config, true, ...).
+ */
+int ratls_signcert_check(struct ratls_verifier *v, uint32_t api_version, const uint8_t *csr_bytes,
+			 size_t csr_len, const uint8_t *sig, size_t sig_len, time_t now,
+			 struct ratls_csr *csr, struct ratls_verified *out, struct err *e);
+
+/* The certificate form of an attestation: a copy stripped for embedding
+ * (attestation_strip_for_cert), encoded (V0 unless V2 events). */
+int ratls_attestation_for_cert(const struct attestation *a, struct buf *out, struct err *e);
+
 /* ---- peer certificates ---- */
 
 /* Full path: attestation ext, binding to the cert key, verification. */

@@ -503,6 +503,105 @@ static void test_simulated(void)
 	buf_free(&att);
 }
 
+/* KMS SignCert flow: CSR → check → App CA + leaf → the leaf verifies as a peer. */
+static void test_signcert(void)
+{
+	struct err e = ERR_INIT;
+	char pki[128], state[128], cpath[160], root[160];
+	uint8_t rd[64], app_id[20];
+	struct buf att = BUF_INIT, csr_bytes = BUF_INIT, sig = BUF_INIT, stripped = BUF_INIT, aib = BUF_INIT;
+
+	snprintf(pki, sizeof(pki), "%s/pki", tmp);
+	snprintf(state, sizeof(state), "%s/td2.json", tmp);
+	snprintf(cpath, sizeof(cpath), "%s/collateral.json", pki);
+	snprintf(root, sizeof(root), "%s/root_ca.pem", pki);
+	size_t clen;
+	_cleanup_free_ uint8_t *coll = NULL;
+	file_read_all(cpath, 1 << 20, &coll, &clen, &e);
+	struct ratls_verifier *v = NULL;
+	struct ratls_verifier_opts o = {.root_ca_path = root,
+					.insecure_allow_external_trust_anchors = true,
+					.collateral_json = (char *)coll,
+					.collateral_json_len = clen};
+	ratls_verifier_new(&v, &o, &e);
+
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *lk = ratls_key_generate(&e);
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *other = ratls_key_generate(&e);
+	ratls_key_report_data(lk, rd, &e);
+	ok(sim_attestation(pki, state, rd, NULL, &att, &e) == 0, "attestation bound to the CSR key");
+	char *sans[] = {"app.local", "127.0.0.1"};
+	struct ratls_csr c = {.config = {.subject = "app",
+					 .sans = sans,
+					 .n_sans = 2,
+					 .usage_server_auth = true,
+					 .usage_client_auth = true,
+					 .ext_quote = true,
+					 .ext_app_info = true},
+			      .attestation = att.data,
+			      .attestation_len = att.len};
+	der_write_public_key(lk, &c.pubkey, &c.pubkey_len, &e);
+	ratls_csr_encode(&c, &csr_bytes);
+	ratls_csr_sign(lk, csr_bytes.data, csr_bytes.len, &sig, &e);
+
+	struct ratls_csr got;
+	struct ratls_verified r;
+	ok(ratls_signcert_check(v, 2, csr_bytes.data, csr_bytes.len, sig.data, sig.len, 0, &got, &r, &e) == 0,
+	   "SignCert check passes (%s)", e.msg);
+	struct ratls_boot_info bi;
+	ok(ratls_boot_info(&r, NULL, true, &bi, &e) == 0, "boot-time BootInfo");
+	memcpy(app_id, bi.app.app_id.p, 20);
+	ok(ratls_attestation_for_cert(&r.att, &stripped, &e) == 0, "stripped attestation");
+	struct app_info ai;
+	attestation_app_info(&r.att, false, NULL, r.dcap.pck.ppid, 16, &ai, &e);
+	app_info_encode(&ai, &aib);
+	app_info_free(&ai);
+
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *rk = ratls_key_generate(&e);
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = ratls_key_generate(&e);
+	_cleanup_(X509_freep) X509 *rootc = ratls_cert_root_ca(rk, &e);
+	_cleanup_(X509_freep) X509 *appca = ratls_cert_app_ca(ak, app_id, 20, rootc, rk, &e);
+	_cleanup_(X509_freep) X509 *leaf = ratls_cert_app_leaf(&got, app_id, 20, stripped.data, stripped.len,
+							       aib.data, aib.len, appca, ak, &e);
+	ok(leaf != NULL, "app leaf (%s)", e.msg);
+	ok(X509_get_extended_key_usage(leaf) == (XKU_SSL_SERVER | XKU_SSL_CLIENT), "EKU server+client");
+	struct ratls_verified pr;
+	ok(ratls_verify_peer_cert(v, leaf, 0, &pr, &e) == 0, "leaf's embedded attestation verifies (%s)",
+	   e.msg);
+	ratls_verified_free(&pr);
+	struct app_info li;
+	ok(ratls_peer_app_info(NULL, leaf, 0, &li, &e) == 0 && li.app_id.len == 20 &&
+	       memcmp(li.app_id.p, app_id, 20) == 0,
+	   "leaf AppInfo extension");
+	app_info_free(&li);
+	ratls_boot_info_free(&bi);
+	ratls_verified_free(&r);
+	ratls_csr_free(&got);
+
+	/* Signed by another key. */
+	buf_reset(&sig);
+	ratls_csr_sign(other, csr_bytes.data, csr_bytes.len, &sig, &e);
+	ok(ratls_signcert_check(v, 2, csr_bytes.data, csr_bytes.len, sig.data, sig.len, 0, &got, &r, &e) < 0,
+	   "CSR signed by another key: %s", e.msg);
+	/* CSR for another key carrying this attestation. */
+	free(c.pubkey);
+	der_write_public_key(other, &c.pubkey, &c.pubkey_len, &e);
+	buf_reset(&csr_bytes);
+	ratls_csr_encode(&c, &csr_bytes);
+	buf_reset(&sig);
+	ratls_csr_sign(other, csr_bytes.data, csr_bytes.len, &sig, &e);
+	ok(ratls_signcert_check(v, 2, csr_bytes.data, csr_bytes.len, sig.data, sig.len, 0, &got, &r, &e) <
+		   0 &&
+	       strstr(e.msg, "does not bind"),
+	   "attestation for another key: %s", e.msg);
+	free(c.pubkey);
+	ratls_verifier_free(v);
+	buf_free(&att);
+	buf_free(&csr_bytes);
+	buf_free(&sig);
+	buf_free(&stripped);
+	buf_free(&aib);
+}
+
 int main(int argc, char **argv)
 {
 	testdata = argc > 1 ? argv[1] : "../shared/testdata";
@@ -515,6 +614,7 @@ int main(int argc, char **argv)
 	test_dcap_fixture();
 	test_guest_agent_fixture();
 	test_simulated();
+	test_signcert();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
