@@ -1,7 +1,8 @@
 /*
  * prpc_json.c — fuzz the prpc request decoders with the demo service's
- * descriptors: JSON body → message, query string → message, and the
- * re-encoding of whatever decoded (must not crash, leak or overflow).
+ * descriptors: JSON body → message, query string → message, protobuf body
+ * → UTF-8 check, and the re-encoding of whatever decoded (must not crash,
+ * leak or overflow).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	roundtrip(prpc_json_decode_text(&demo__echo_request__descriptor, data, size, &e));
 	roundtrip(prpc_json_decode_text(&demo__node__descriptor, data, size, &e));
+	ProtobufCMessage *pb = protobuf_c_message_unpack(&demo__echo_request__descriptor, NULL, size, data);
+
+	if (pb && prpc_msg_check_utf8(pb, &e) == 0) {
+		roundtrip(pb);
+		pb = NULL;
+	}
+	prpc_msg_free(pb);
 	q = malloc(size + 1);
 	memcpy(q, data, size);
 	q[size] = '\0';

@@ -64,7 +64,7 @@ int http_listen_parse(const char *s, struct http_listen_spec *out, struct err *e
 	if (strncmp(s, "unix:", 5) == 0)
 		return http_listen_spec_set(out, HTTP_LISTEN_UNIX, NULL, 0, s + 5, 0, e);
 	if (strncmp(s, "vsock:", 6) == 0) {
-		uint16_t p;
+		uint16_t p = 0;
 		uint32_t cid;
 
 		snprintf(tmp, sizeof(tmp), "%s", s + 6);
@@ -104,7 +104,7 @@ int http_listen_parse(const char *s, struct http_listen_spec *out, struct err *e
 			return err_set(e, "invalid address '%s' (want HOST:PORT)", s);
 		*port++ = '\0';
 	}
-	uint16_t p;
+	uint16_t p = 0;
 
 	if (parse_port(port, &p, e) < 0)
 		return -1;

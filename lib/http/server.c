@@ -58,6 +58,7 @@ struct route {
 struct listener {
 	struct http_server *srv;
 	struct evconnlistener *lev;
+	struct event *backoff;
 	SSL_CTX *tls;
 	struct listener *next;
 };
@@ -93,14 +94,22 @@ struct conn {
 	enum conn_state st;
 	struct http_request *req;
 	size_t body_left;
+	size_t scanned; /* head bytes already searched for the blank line */
 	bool keep_alive;
 	bool peer_eof;
 	bool close_after; /* close once the output drains */
 	char peer[80];
 };
 
+struct filter {
+	http_filter_fn fn;
+	void *arg;
+};
+
 struct http_server {
 	struct event_base *base;
+	struct filter *filters;
+	size_t n_filters;
 	struct http_server_opts opts;
 	struct route *routes;
 	size_t n_routes;
@@ -280,8 +289,13 @@ void http_stream_begin(struct http_request *req, int status, const char *content
 	req->on_close = on_close;
 	req->close_arg = arg;
 	req->streaming = true;
-	if (!c)
+	if (!c) {
+		/* The client left while the handler was busy. */
+		if (on_close)
+			on_close(arg);
+		req_free(req);
 		return;
+	}
 	put_head(c, req, status, content_type, false, 0);
 	c->st = CS_STREAMING;
 	evtimer_del(c->timer);
@@ -561,6 +575,9 @@ static void dispatch(struct conn *c)
 	evtimer_del(c->timer);
 	/* Do not read more while busy; EOF is noticed once we read again. */
 	bufferevent_disable(c->bev, EV_READ);
+	for (size_t i = 0; i < c->srv->n_filters; i++)
+		if (c->srv->filters[i].fn(r, c->srv->filters[i].arg))
+			return;
 	rt = find_route(c->srv, r->method, r->path);
 	if (!rt) {
 		http_respond_text(r, 404, "Not Found");
@@ -579,12 +596,28 @@ static void read_head(struct conn *c)
 	int status;
 	const char *te, *expect;
 
-	pos = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	/* Blank lines before a request line are ignored (RFC 9112 §2.2). */
+	while (c->scanned == 0 && evbuffer_get_length(in)) {
+		unsigned char ch;
+
+		evbuffer_copyout(in, &ch, 1);
+		if (ch != '\r' && ch != '\n')
+			break;
+		evbuffer_drain(in, 1);
+	}
+	/* Resume the search where the last one stopped, so a head trickled in
+	 * tiny pieces costs linear, not quadratic, time. */
+	struct evbuffer_ptr from;
+
+	evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0, EVBUFFER_PTR_SET);
+	pos = evbuffer_search(in, "\r\n\r\n", 4, &from);
 	if (pos.pos < 0) {
+		c->scanned = evbuffer_get_length(in);
 		if (evbuffer_get_length(in) > srv->opts.max_header_bytes)
 			conn_error(c, 431, "Request Header Fields Too Large");
 		return;
 	}
+	c->scanned = 0;
 	head_len = (size_t)pos.pos + 4;
 	if (head_len > srv->opts.max_header_bytes) {
 		conn_error(c, 431, "Request Header Fields Too Large");
@@ -635,7 +668,8 @@ static void read_head(struct conn *c)
 		if (evbuffer_get_length(in) < clen)
 			evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
 	}
-	buf_reserve(&r->body, clen);
+	/* Grow with the data actually received, not with the client's claim. */
+	buf_reserve(&r->body, clen < 65536 ? clen : 65536);
 	c->body_left = clen;
 	c->st = CS_BODY;
 }
@@ -822,7 +856,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	struct http_server *srv = l->srv;
 	struct conn *c;
 
-	if (srv->shutting_down) {
+	if (srv->shutting_down || srv->n_conns >= srv->opts.max_connections) {
+		if (!srv->shutting_down)
+			log_warn("http: %zu connections open, refusing another", srv->n_conns);
 		close(fd);
 		return;
 	}
@@ -861,6 +897,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	srv->n_conns++;
 	c->st = CS_IDLE;
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	/* Stop reading while unprocessed input exceeds a head: a client cannot
+	 * pile up data while its request is handled or its reply written. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->opts.max_header_bytes + 4096);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	/* The first request (and the TLS handshake) must arrive in time too. */
 	c->st = CS_HEAD;
@@ -893,6 +932,8 @@ struct http_server *http_server_new(struct event_base *base, const struct http_s
 		srv->opts.workers = 4;
 	if (!srv->opts.shutdown_grace_ms)
 		srv->opts.shutdown_grace_ms = 5000;
+	if (!srv->opts.max_connections)
+		srv->opts.max_connections = 4096;
 	if (srv->opts.app_version) {
 		srv->app_version = strdup(srv->opts.app_version);
 		srv->opts.app_version = srv->app_version;
@@ -915,6 +956,7 @@ static void close_listeners(struct http_server *srv)
 
 		srv->listeners = l->next;
 		evconnlistener_free(l->lev);
+		event_free(l->backoff);
 		if (l->tls)
 			SSL_CTX_free(l->tls);
 		free(l);
@@ -945,6 +987,7 @@ void http_server_free(struct http_server *srv)
 			srv->routes[i].free_arg(srv->routes[i].arg);
 	}
 	free(srv->routes);
+	free(srv->filters);
 	buf_free(&srv->extra_hdrs);
 	free(srv->app_version);
 	free(srv);
@@ -981,6 +1024,16 @@ void http_server_route_owned(struct http_server *srv, const char *method, const 
 	rt->free_arg = free_arg;
 }
 
+void http_server_add_filter(struct http_server *srv, http_filter_fn fn, void *arg)
+{
+	srv->filters = realloc(srv->filters, (srv->n_filters + 1) * sizeof(*srv->filters));
+	if (!srv->filters)
+		abort();
+	srv->filters[srv->n_filters].fn = fn;
+	srv->filters[srv->n_filters].arg = arg;
+	srv->n_filters++;
+}
+
 static void health(struct http_request *req, void *arg)
 {
 	http_respond_text(req, 200, "OK");
@@ -989,6 +1042,25 @@ static void health(struct http_request *req, void *arg)
 void http_server_add_health(struct http_server *srv)
 {
 	http_server_route(srv, "GET", "/health", false, health, NULL);
+}
+
+static void on_backoff_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	evconnlistener_enable(l->lev);
+}
+
+/* accept() failing (EMFILE, ENFILE, ENOMEM) would leave the listening socket
+ * readable and spin the loop: pause accepting for a moment instead. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = {0, 200 * 1000};
+
+	log_warn("http: accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(lev);
+	evtimer_add(l->backoff, &tv);
 }
 
 int http_server_listen_fd(struct http_server *srv, int fd, SSL_CTX *tls, struct err *e)
@@ -1006,6 +1078,8 @@ int http_server_listen_fd(struct http_server *srv, int fd, SSL_CTX *tls, struct 
 		free(l);
 		return err_set(e, "cannot create listener");
 	}
+	l->backoff = evtimer_new(srv->base, on_backoff_over, l);
+	evconnlistener_set_error_cb(l->lev, on_accept_error);
 	if (tls) {
 		SSL_CTX_up_ref(tls);
 		l->tls = tls;
@@ -1079,6 +1153,11 @@ int http_server_handle_signals(struct http_server *srv, struct err *e)
 	    evsignal_add(srv->sig_int, NULL) < 0)
 		return err_set(e, "cannot install signal handlers");
 	return 0;
+}
+
+struct event_base *http_server_base(const struct http_server *srv)
+{
+	return srv->base;
 }
 
 size_t http_server_connections(const struct http_server *srv)

@@ -42,6 +42,7 @@ struct http_server_opts {
 	unsigned write_timeout_ms;   /* a stalled reader of a reply; default 60 s */
 	unsigned workers;            /* pool threads for blocking handlers; default 4 */
 	unsigned shutdown_grace_ms;  /* in-flight requests on shutdown; default 5 s */
+	size_t max_connections;      /* further connections are closed at once; default 4096 */
 	const char *app_version;     /* X-App-Version on every reply (NULL: none) */
 };
 
@@ -66,6 +67,13 @@ void http_server_route(struct http_server *srv, const char *method, const char *
 /* Same, and the server calls free_arg(arg) when it is freed (may be NULL). */
 void http_server_route_owned(struct http_server *srv, const char *method, const char *path, bool prefix,
 			     http_handler_fn fn, void *arg, void (*free_arg)(void *));
+/*
+ * A filter runs before routing on every request (auth: tokens, Basic, mTLS
+ * policy). Return true after answering the request yourself (e.g. 401), or
+ * false to let it through to the routes. Filters run in the order added.
+ */
+typedef bool (*http_filter_fn)(struct http_request *req, void *arg);
+void http_server_add_filter(struct http_server *srv, http_filter_fn fn, void *arg);
 /* GET /health → 200 "OK". */
 void http_server_add_health(struct http_server *srv);
 
@@ -87,6 +95,8 @@ int http_server_listen_fd(struct http_server *srv, int fd, SSL_CTX *tls, struct 
 void http_server_shutdown(struct http_server *srv);
 /* Call http_server_shutdown on SIGTERM/SIGINT (signal events on the base). */
 int http_server_handle_signals(struct http_server *srv, struct err *e);
+/* The event base the server runs on (for timers in async handlers). */
+struct event_base *http_server_base(const struct http_server *srv);
 /* Number of open connections (tests, metrics). */
 size_t http_server_connections(const struct http_server *srv);
 
@@ -129,7 +139,8 @@ void http_respond_text(struct http_request *req, int status, const char *text);
 /*
  * Streaming: headers without Content-Length (Connection: close), then any
  * number of writes, then end. `on_close` (may be NULL) runs if the client goes
- * away first; after it the request is finished and must not be used.
+ * away first (at once if it already has); after it the request is finished
+ * and must not be used.
  */
 void http_stream_begin(struct http_request *req, int status, const char *content_type,
 		       void (*on_close)(void *arg), void *arg);

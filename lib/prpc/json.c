@@ -324,7 +324,7 @@ static void enc_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 		}
 	} else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t n = *CMEMBER(m, f->quantifier_offset, size_t);
-		const char *arr = *CMEMBER(m, f->offset, const char *);
+		const char *arr = *CMEMBER(m, f->offset, char *);
 		size_t es = elem_size(f->type);
 		bool map = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
 
@@ -448,6 +448,60 @@ void prpc_json_encode(const ProtobufCMessage *m, struct buf *out)
 void prpc_json_encode_ex(const ProtobufCMessage *m, const char *const *omit_if_empty, struct buf *out)
 {
 	enc_msg_omit(m, omit_if_empty, out);
+}
+
+static bool utf8_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0, l; i < n; i += l)
+		if (!(l = utf8_len((const unsigned char *)s + i, n - i)))
+			return false;
+	return true;
+}
+
+static int check_utf8(const ProtobufCMessage *m, int depth, struct err *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (depth > PRPC_MAX_DEPTH)
+		return err_set(e, "message nesting exceeds %d levels", PRPC_MAX_DEPTH);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		size_t n = 1;
+		const char *base = CMEMBER(m, f->offset, char);
+
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *CMEMBER(m, f->quantifier_offset, uint32_t) != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *CMEMBER(m, f->quantifier_offset, size_t);
+			base = *(const char *const *)base;
+		}
+		for (size_t k = 0; k < n; k++) {
+			const void *p = base + k * elem_size(f->type);
+
+			if (f->type == PROTOBUF_C_TYPE_STRING) {
+				const char *s = *(const char *const *)p;
+
+				if (s && !utf8_valid(s))
+					return err_set(e, "%s: invalid utf-8 sequence", f->name);
+			} else {
+				const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
+
+				if (sub && check_utf8(sub, depth + 1, e) < 0)
+					return err_wrap(e, "%s", f->name);
+			}
+		}
+	}
+	return 0;
+}
+
+int prpc_msg_check_utf8(const ProtobufCMessage *m, struct err *e)
+{
+	return check_utf8(m, 0, e);
 }
 
 /* ------------------------------------------------------------------ input */
@@ -1036,6 +1090,10 @@ json_t *prpc_query_to_json(const char *query, struct err *e)
 				return NULL;
 			if (memchr(key, '\0', kl))
 				return err_set(e, "invalid query key"), NULL;
+			/* jansson refuses (and frees the value of) non-UTF-8 keys. */
+			for (size_t i = 0, l; i < kl; i += l)
+				if (!(l = utf8_len((const unsigned char *)key + i, kl - i)))
+					return err_set(e, "query key is not valid UTF-8"), NULL;
 			val = url_decode(eq ? eq + 1 : "", vlen, &vl, e);
 			if (!val)
 				return NULL;

@@ -37,6 +37,10 @@
 ProtobufCMessage *prpc_msg_new(const ProtobufCMessageDescriptor *d);
 void prpc_msg_free(ProtobufCMessage *m);
 
+/* Every string field (recursively) is valid UTF-8, as prost requires of
+ * protobuf input; the error names the field. */
+int prpc_msg_check_utf8(const ProtobufCMessage *m, struct err *e);
+
 /* True for google.protobuf.Empty (JSON null, empty protobuf body). */
 bool prpc_desc_is_empty(const ProtobufCMessageDescriptor *d);
 

@@ -232,6 +232,10 @@ static void on_request(struct http_request *req, void *arg)
 		c->in = prpc_json_decode_text(m->input, body, body_len, &e);
 	else if (!(c->in = protobuf_c_message_unpack(m->input, NULL, body_len, body)))
 		err_set(&e, "failed to decode %s: invalid protobuf message", m->input->short_name);
+	else if (prpc_msg_check_utf8(c->in, &e) < 0) {
+		prpc_msg_free(c->in);
+		c->in = NULL;
+	}
 	if (!c->in) {
 		char msg[ERR_MSG_MAX];
 

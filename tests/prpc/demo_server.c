@@ -91,6 +91,36 @@ static int slow(struct prpc_call *call, const void *in_, void *out, struct err *
 	return copy_msg(in_, out, e);
 }
 
+struct later {
+	struct prpc_call *call;
+	const Demo__EchoRequest *in;
+	void *out;
+};
+
+static void later_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct later *l = arg;
+	struct err e = ERR_INIT;
+	int rc = l->in->flag ? err_set(&e, "later failure") : copy_msg(&l->in->base, l->out, &e);
+
+	prpc_call_done(l->call, rc, &e);
+	free(l);
+}
+
+/* Answers from a timer on the loop thread (PRPC_ASYNC). */
+static int later(struct prpc_call *call, const void *in, void *out, struct err *e)
+{
+	struct later *l = calloc(1, sizeof(*l));
+	struct timeval tv = {0, 100 * 1000};
+
+	l->call = call;
+	l->in = in;
+	l->out = out;
+	event_base_once(http_server_base(http_req_server(prpc_call_http(call))), -1, EV_TIMEOUT, later_fire,
+			l, &tv);
+	return PRPC_ASYNC;
+}
+
 static const char *const peer_omit[] = {"user_agent", NULL};
 static const struct prpc_method demo_methods[] = {
     PRPC_METHOD("Echo", demo__echo_request, demo__echo_request, echo),
@@ -103,6 +133,7 @@ static const struct prpc_method demo_methods[] = {
      .handler = peer,
      .omit_if_empty = peer_omit},
     PRPC_METHOD_BLOCKING("Slow", demo__echo_request, demo__echo_request, slow),
+    PRPC_METHOD("Later", demo__echo_request, demo__echo_request, later),
 };
 static const char *const demo_prefixes[] = {"Demo.", "Legacy.", NULL};
 static const struct prpc_service demo_svc = {"Demo", demo_prefixes, demo_methods, ARRAY_SIZE(demo_methods),

@@ -443,6 +443,20 @@ static void test_errors(void)
 	http_tcp("POST", "/prpc/Echo", "application/octet-stream", "\xff\xff\xff", 3, &r);
 	ok(r.status == 400 && r.body_len > 0, "invalid protobuf body → 400 PrpcError");
 	reply_free(&r);
+	http_tcp("POST", "/prpc/Echo", "application/octet-stream", "\x0a\x02\xc3\x28", 4, &r);
+	pe = r.status == 400 ? prpc__prpc_error__unpack(NULL, r.body_len, (const uint8_t *)r.body) : NULL;
+	ok(pe && strcmp(pe->message, "s: invalid utf-8 sequence") == 0,
+	   "invalid UTF-8 string in protobuf → 400");
+	if (pe)
+		prpc__prpc_error__free_unpacked(pe, NULL);
+	reply_free(&r);
+	http_tcp("POST", "/prpc/Later?json", NULL, "{\"s\":\"async\"}", 13, &r);
+	ok(r.status == 200 && strncmp(r.body, "{\"s\":\"async\"", 12) == 0,
+	   "PRPC_ASYNC handler answers later");
+	reply_free(&r);
+	http_tcp("POST", "/prpc/Later?json", NULL, "{\"flag\":true}", 13, &r);
+	is_str(r.body, "{\n  \"error\": \"later failure\"\n}", "PRPC_ASYNC handler error");
+	reply_free(&r);
 	http_tcp("POST", "/prpc/Echo?json", NULL, "{\"s\":\"\xc3\x28\"}", 8, &r);
 	ok(r.status == 400 && strstr(r.body, "\"error\""), "invalid UTF-8 in JSON → 400");
 	reply_free(&r);
@@ -589,8 +603,9 @@ static void test_slow_client(void)
 static void test_keepalive_and_halfclose(void)
 {
 	struct reply r;
-	const char *two = "GET /health HTTP/1.1\r\n\r\nPOST /prpc/Ping?json HTTP/1.1\r\nContent-Length: 0\r\n"
-			  "Connection: close\r\n\r\n";
+	const char *two =
+	    "GET /health HTTP/1.1\r\n\r\n\r\nPOST /prpc/Ping?json HTTP/1.1\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n";
 	char *second;
 
 	raw_exchange(connect_tcp(tcp_port), two, strlen(two), false, &r);

@@ -262,6 +262,7 @@ static void test_query(void)
 	    "empty query = default");
 	QROUND(E, "s=%zz", "ERR: invalid percent-encoding in query string", "bad percent-encoding");
 	QROUND(E, "s%00=1", "ERR: invalid query key", "NUL in key");
+	QROUND(E, "a%ff[b]=1", "ERR: query key is not valid UTF-8", "invalid UTF-8 key (fuzzer find)");
 	QROUND(E, "s=%ff", "ERR: query value is not valid UTF-8", "invalid UTF-8 value");
 	QROUND(E, "u=-1", "ERR: u: invalid digit found in string", "negative for unsigned");
 	QROUND(E, "flag=yes", "ERR: flag: provided string was not `true` or `false`", "bad bool");
