@@ -257,6 +257,16 @@ static void test_csr(void)
 	ratls_csr_free(&d);
 	ok(ratls_csr_decode(2, enc.data, 30, &d, &e) < 0, "truncated CSR rejected: %s", e.msg);
 	ok(ratls_csr_decode(3, enc.data, enc.len, &d, &e) < 0, "api_version 3 rejected");
+	struct buf nb = BUF_INIT;
+	scale_put_str(&nb, RATLS_CSR_CONFIRM);
+	scale_put_bytes(&nb, "\x01", 1);
+	scale_put_option(&nb, false);
+	scale_put_strn(&nb, "a\0b", 3);
+	scale_put_compact(&nb, 0);
+	buf_append(&nb, "\0\0\0\0\0\0", 6);
+	ok(ratls_csr_decode(2, nb.data, nb.len, &d, &e) < 0 && strstr(e.msg, "NUL"),
+	   "NUL in subject rejected: %s", e.msg);
+	buf_free(&nb);
 
 	/* Sign / verify with a real key. */
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *k = ratls_key_generate(&e);
@@ -485,6 +495,15 @@ static void test_simulated(void)
 	app_info_free(&ai);
 	ratls_boot_info_free(&bi2);
 	buf_free(&aib);
+
+	/* The same attestation in the V1 (MessagePack) encoding. */
+	struct buf v1 = BUF_INIT;
+	attestation_decode(att.data, att.len, &a, &e);
+	ok(attestation_encode_v1(&a, &v1, &e) == 0 && v1.data[0] != 0, "V1 encoding");
+	attestation_free(&a);
+	ok(ratls_verify_bytes(v, v1.data, v1.len, 0, &r, &e) == 0, "V1 attestation verifies (%s)", e.msg);
+	ratls_verified_free(&r);
+	buf_free(&v1);
 
 	/* Tampered runtime event: RTMR3 mismatch. */
 	attestation_decode(att.data, att.len, &a, &e);
