@@ -477,6 +477,7 @@ static void test_simulated(void)
 	ok(ratls_verify_peer_cert(v, wrong, 0, &pr, &e) < 0 && strncmp(e.msg, "invalid quote: ", 15) == 0,
 	   "unbound key: %s", e.msg);
 	_cleanup_(X509_freep) X509 *none = ratls_cert_ra_client(other, NULL, 0, temp, tk, &e);
+	ok(!ratls_cert_has_attestation(none) && ratls_cert_has_attestation(cc), "ratls_cert_has_attestation");
 	ok(ratls_verify_peer_cert(v, none, 0, &pr, &e) < 0, "no extension refused");
 	is_str(e.msg, "No attestation provided", "refusal text");
 
@@ -502,6 +503,16 @@ static void test_simulated(void)
 	ok(attestation_encode_v1(&a, &v1, &e) == 0 && v1.data[0] != 0, "V1 encoding");
 	attestation_free(&a);
 	ok(ratls_verify_bytes(v, v1.data, v1.len, 0, &r, &e) == 0, "V1 attestation verifies (%s)", e.msg);
+	ratls_verified_free(&r);
+	buf_free(&v1);
+
+	/* V2 runtime events (JCS digests) force the V1 encoding. */
+	char state2[160];
+	snprintf(state2, sizeof(state2), "%s/td-v2.json", tmp);
+	ok(sim_attestation_v(pki, state2, rd, NULL, 2, &v1, &e) == 0 && v1.data[0] != 0,
+	   "V2-event attestation (MessagePack)");
+	ok(ratls_verify_bytes(v, v1.data, v1.len, 0, &r, &e) == 0, "V2 events verify (%s)", e.msg);
+	is_int(r.att.runtime_events.ev[0].version, 2, "event version 2 kept");
 	ratls_verified_free(&r);
 	buf_free(&v1);
 
