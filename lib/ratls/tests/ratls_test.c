@@ -470,6 +470,28 @@ static void test_simulated(void)
 	app_info_free(&ai);
 	ok(ratls_peer_app_info(NULL, cc, 0, &ai, &e) < 0, "no verifier, no app info ext: %s", e.msg);
 
+	/* Legacy form: .1 quote + .2 ELGZv1 event log. */
+	attestation_decode(att.data, att.len, &a, &e);
+	json_t *evj = event_log_to_json(&a.event_log);
+	char *evs = json_dumps(evj, JSON_COMPACT);
+	struct buf gz = BUF_INIT;
+	ok(ratls_event_log_compress(evs, strlen(evs), &gz, &e) == 0, "event log compresses under 16 KiB (%s)",
+	   e.msg);
+	struct ratls_cert_params legacy = {.cn = "legacy",
+					   .quote = a.quote,
+					   .quote_len = a.quote_len,
+					   .event_log = gz.data,
+					   .event_log_len = gz.len};
+	_cleanup_(X509_freep) X509 *lc1 = ratls_cert_build(&legacy, k, temp, tk, &e);
+	ok(ratls_verify_peer_cert(v, lc1, 0, &pr, &e) == 0, "legacy .1 + ELGZ .2 certificate verifies (%s)",
+	   e.msg);
+	is_int(pr.att.runtime_events.n, 7, "runtime events taken from the legacy log");
+	ratls_verified_free(&pr);
+	free(evs);
+	json_decref(evj);
+	buf_free(&gz);
+	attestation_free(&a);
+
 	/* Same attestation on another key: binding fails. */
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *other = ratls_key_generate(&e);
 	_cleanup_(X509_freep) X509 *wrong =
