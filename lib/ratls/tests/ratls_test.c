@@ -492,6 +492,21 @@ static void test_simulated(void)
 	buf_free(&gz);
 	attestation_free(&a);
 
+	/* GetQuote form: quote + stripped event log JSON (boot digests, runtime payloads). */
+	attestation_decode(att.data, att.len, &a, &e);
+	event_log_strip_for_quote(&a.event_log);
+	evj = event_log_to_json(&a.event_log);
+	evs = json_dumps(evj, JSON_COMPACT);
+	struct attestation qa;
+	ok(ratls_attestation_from_quote(a.quote, a.quote_len, evs, strlen(evs), vmc, &qa, &e) == 0,
+	   "attestation from GetQuote output");
+	ok(ratls_verify_attestation(v, &qa, 0, &pr, &e) == 0 && pr.boot_log_ok, "GetQuote form verifies (%s)",
+	   e.msg);
+	ratls_verified_free(&pr);
+	free(evs);
+	json_decref(evj);
+	attestation_free(&a);
+
 	/* Same attestation on another key: binding fails. */
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *other = ratls_key_generate(&e);
 	_cleanup_(X509_freep) X509 *wrong =
