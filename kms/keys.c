@@ -36,12 +36,14 @@ static const char *const store_order[] = {"bootstrap-info.json", "rpc-domain",  
 					  "tmp-ca.crt",          "rpc.key",     "rpc.crt",
 					  "root-ca.crt",         "root-ca.key", "root-k256.key"};
 
+static int crash_step; /* test hook only: steps since the last store began */
+
 void kms_crash_point(void)
 {
-	static int step;
+	int step;
 	const char *at = getenv("DSTACK_KMS_CRASH_AT");
 
-	step++;
+	step = ++crash_step;
 	if (at && atoi(at) == step) {
 		log_warn("DSTACK_KMS_CRASH_AT=%d: killing myself", step);
 		raise(SIGKILL);
@@ -298,6 +300,7 @@ int kms_keys_store(const char *cert_dir, const struct kms_keys *k, const char *b
 	};
 	int rc = -1;
 
+	crash_step = 0;
 	if (!rpc_key_pem || !rpc_crt_pem)
 		return err_ssl(e, "encode RPC key");
 	if (mkdir_p(cert_dir, 0700, e) < 0)
