@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/mem.h"
 #include "kms.h"

@@ -34,6 +34,15 @@ static void agent_client(struct prpc_client *c, char *path, size_t n)
 	c->http.unix_socket = path;
 }
 
+bool kms_agent_present(void)
+{
+	struct prpc_client c;
+	char path[256];
+
+	agent_client(&c, path, sizeof(path));
+	return c.http.unix_socket == NULL || file_exists(path);
+}
+
 int kms_agent_attest(const uint8_t report_data[64], uint8_t **att, size_t *len, struct err *e)
 {
 	struct prpc_client c;

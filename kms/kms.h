@@ -24,7 +24,8 @@ struct kms {
 	struct kms_config cfg;
 	struct event_base *base;
 	struct ratls_verifier *verifier; /* NULL until lib/ratls is available */
-	pthread_mutex_t lock;            /* Bootstrap / Onboard / self boot-info memo */
+	pthread_mutex_t lock;            /* Bootstrap / Onboard */
+	pthread_mutex_t self_lock;       /* self boot-info memo */
 	bool have_keys;
 	struct kms_keys keys;
 	struct http_server *onboard_srv;
@@ -48,6 +49,8 @@ int kms_attest_init(struct kms *k, struct err *e); /* verifier from [core.attest
 void kms_attest_free(struct kms *k);
 /* Own attestation from the guest agent; report_data 64 bytes. */
 int kms_agent_attest(const uint8_t report_data[64], uint8_t **att, size_t *len, struct err *e);
+/* Whether a guest agent is configured / its socket exists. */
+bool kms_agent_present(void);
 /* Guest agent Info (AppInfo JSON). */
 int kms_agent_info(json_t **out, struct err *e);
 /* KMS self-authorization (no-op when disabled). Errors read "KMS self

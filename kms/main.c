@@ -197,6 +197,7 @@ int main(int argc, char **argv)
 	if (log_level_parse(k.cfg.log_level, &lvl) == 0)
 		log_init("kms", lvl);
 	pthread_mutex_init(&k.lock, NULL);
+	pthread_mutex_init(&k.self_lock, NULL);
 	if (!(k.base = event_base_new())) {
 		log_error("event_base_new failed");
 		goto out;

@@ -111,7 +111,7 @@ static int bootstrap_locked(struct kms *k, const char *domain, Kms__BootstrapRes
 		goto out;
 	bootstrap_report_data(spki, spki_len, keys.k256_pub, rd);
 	if (kms_agent_attest(rd, &att, &att_len, e) < 0) {
-		if (k->cfg.enforce_self_authorization || !kms_auth_is_dev(&k->cfg))
+		if (!kms_auth_is_dev(&k->cfg) || kms_agent_present())
 			goto out;
 		log_warn("bootstrap without attestation (dev mode, no guest agent): %s", err_str(e));
 		att_len = 0;
@@ -397,7 +397,7 @@ static int rpc_finish(struct prpc_call *call, const void *in, void *out, struct 
 static void page(struct http_request *req, void *arg)
 {
 	(void)arg;
-	http_respond(req, 200, "text/html; charset=utf-8", kms_onboard_page, sizeof(kms_onboard_page) - 1);
+	http_respond(req, 200, "text/html; charset=utf-8", kms_onboard_page, kms_onboard_page_len);
 }
 
 static void finish_get(struct http_request *req, void *arg)

@@ -5,5 +5,6 @@
 #define DSTACK_KMS_ONBOARD_H
 
 extern const char kms_onboard_page[];
+extern const unsigned long kms_onboard_page_len;
 
 #endif

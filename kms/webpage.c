@@ -60,3 +60,4 @@ const char kms_onboard_page[] =
     "bind('f-go', async () => { await call('Finish', {}); show('Finished', 'The KMS is starting its RPC "
     "service.'); });\n"
     "</script></body></html>\n";
+const unsigned long kms_onboard_page_len = sizeof(kms_onboard_page) - 1;
