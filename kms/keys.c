@@ -22,6 +22,7 @@
 #include "crypto/k256.h"
 #include "crypto/kdf.h"
 #include "keys.h"
+#include "ratls/cert.h"
 
 #define STAGING ".staging"
 #define COMPLETE "COMPLETE"
@@ -197,28 +198,19 @@ int kms_keys_refresh_pem(struct kms_keys *k, struct err *e)
 
 static X509 *mint_root_ca(EVP_PKEY *key, struct err *e)
 {
-	struct kms_cert_req r = {.org = "Dstack", .cn = "Dstack KMS CA", .ca_pathlen = 1};
-
-	return kms_cert_issue(&r, key, NULL, key, e);
+	return ratls_cert_root_ca(key, e);
 }
 
 static X509 *mint_tmp_ca(EVP_PKEY *key, struct err *e)
 {
-	struct kms_cert_req r = {.org = "Dstack", .cn = "Dstack Client Temp CA", .ca_pathlen = 0};
-
-	return kms_cert_issue(&r, key, NULL, key, e);
+	return ratls_cert_temp_ca(key, e);
 }
 
 int kms_keys_issue_rpc_cert(struct kms_keys *k, const uint8_t *attestation, size_t attestation_len,
 			    struct err *e)
 {
-	struct kms_cert_req r = {.cn = k->domain,
-				 .san = k->domain,
-				 .ca_pathlen = -1,
-				 .usage = "kms:rpc",
-				 .attestation = attestation,
-				 .attestation_len = attestation_len};
-	X509 *x = kms_cert_issue(&r, k->rpc_key, k->root_ca_cert, k->root_ca_key, e);
+	X509 *x = ratls_cert_kms_rpc(k->rpc_key, k->domain, attestation, attestation_len, k->root_ca_cert,
+				     k->root_ca_key, e);
 
 	if (!x)
 		return err_wrap(e, "issue RPC certificate");
@@ -242,8 +234,8 @@ int kms_keys_generate(struct kms_keys *k, const char *domain, struct err *e)
 {
 	memset(k, 0, sizeof(*k));
 	k->domain = strdup(domain);
-	if (!k->domain || !(k->root_ca_key = kms_p256_generate(e)) ||
-	    !(k->tmp_ca_key = kms_p256_generate(e)) || !(k->rpc_key = kms_p256_generate(e)) ||
+	if (!k->domain || !(k->root_ca_key = ratls_key_generate(e)) ||
+	    !(k->tmp_ca_key = ratls_key_generate(e)) || !(k->rpc_key = ratls_key_generate(e)) ||
 	    random_k256(k->root_k256, e) < 0 || !(k->root_ca_cert = mint_root_ca(k->root_ca_key, e)) ||
 	    !(k->tmp_ca_cert = mint_tmp_ca(k->tmp_ca_key, e)) || kms_keys_issue_rpc_cert(k, NULL, 0, e) < 0 ||
 	    kms_keys_refresh_pem(k, e) < 0) {
@@ -261,7 +253,7 @@ int kms_keys_from_source(struct kms_keys *k, const char *root_ca_key_pem, const 
 	k->domain = strdup(domain);
 	if (!k->domain || !(k->root_ca_key = kms_key_from_pem(root_ca_key_pem, strlen(root_ca_key_pem), e)) ||
 	    !(k->tmp_ca_key = kms_key_from_pem(tmp_ca_key_pem, strlen(tmp_ca_key_pem), e)) ||
-	    !k256_seckey_valid(k->root_k256) || !(k->rpc_key = kms_p256_generate(e)) ||
+	    !k256_seckey_valid(k->root_k256) || !(k->rpc_key = ratls_key_generate(e)) ||
 	    !(k->root_ca_cert = mint_root_ca(k->root_ca_key, e)) ||
 	    !(k->tmp_ca_cert = mint_tmp_ca(k->tmp_ca_key, e)) || kms_keys_issue_rpc_cert(k, NULL, 0, e) < 0 ||
 	    kms_keys_refresh_pem(k, e) < 0) {

@@ -21,6 +21,7 @@
 #include "core/tap.h"
 #include "crypto/k256.h"
 #include "keys.h"
+#include "ratls/ext.h"
 
 static char tmp[] = "/tmp/kms-keys-test-XXXXXX";
 
@@ -73,7 +74,7 @@ static void test_generate_store_load(void)
 		ok(X509_verify(l.rpc_cert, X509_get0_pubkey(l.root_ca_cert)) == 1,
 		   "rpc.crt signed by root CA");
 		ok(X509_check_host(l.rpc_cert, "kms.example.com", 0, 0, NULL) == 1, "rpc.crt SAN = domain");
-		ASN1_OBJECT *o = OBJ_txt2obj(OID_DSTACK_USAGE, 1);
+		ASN1_OBJECT *o = OBJ_txt2obj(RATLS_OID_USAGE, 1);
 		ok(X509_get_ext_by_OBJ(l.rpc_cert, o, -1) >= 0, "rpc.crt has usage ext");
 		ASN1_OBJECT_free(o);
 	}
@@ -162,7 +163,7 @@ static void test_renewal(void)
 	ok(kms_cert_seconds_left(k.root_ca_cert) > 3000LL * 86400, "new root CA valid ~10 years");
 	is_str(k.tmp_ca_cert_pem, before_tmp, "temp CA valid > 365 days kept");
 	{
-		ASN1_OBJECT *o = OBJ_txt2obj(OID_DSTACK_ATTESTATION, 1);
+		ASN1_OBJECT *o = OBJ_txt2obj(RATLS_OID_ATTESTATION, 1);
 		ok(X509_get_ext_by_OBJ(k.rpc_cert, o, -1) >= 0, "reissued rpc.crt carries the attestation");
 		ASN1_OBJECT_free(o);
 	}
