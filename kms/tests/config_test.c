@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "kms.h"
+#include "core/cleanup.h"
 #include "core/fileio.h"
 #include "core/tap.h"
 
@@ -110,6 +112,29 @@ int main(void)
 	ok(load_with("[core.auth_api]\ntype = \"eth\"\n", &c, &e) < 0, "unknown auth type rejected");
 	ok(load_with("[rpc]\nport = \"x\"\n", &c, &e) < 0 && strstr(err_str(&e), "rpc.port"),
 	   "wrong type names the key: %s", err_str(&e));
+	/* Domain rule of the onboard service. */
+	{
+		static const char *const good[] = {"localhost", "kms.example.com", "a-b.c0", "A.B"};
+		static const char *const bad[] = {"",   "-a.com",  "a-.com",       "a..b", ".a",
+						  "a.", "a_b.com", "\xc3\xa9.com", "a b"};
+		char long_label[80], long_name[300];
+		for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+			ok(kms_domain_valid(good[i]), "domain '%s' accepted", good[i]);
+		for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+			ok(!kms_domain_valid(bad[i]), "domain '%s' refused", bad[i]);
+		memset(long_label, 'a', 64);
+		long_label[64] = 0;
+		ok(!kms_domain_valid(long_label), "64-character label refused");
+		long_label[63] = 0;
+		ok(kms_domain_valid(long_label), "63-character label accepted");
+		memset(long_name, 0, sizeof(long_name));
+		for (int i = 0; i < 127; i++)
+			strcat(long_name, "a.");
+		strcat(long_name, "bb");
+		ok(!kms_domain_valid(long_name), "name over 253 characters refused");
+		long_name[253] = 0;
+		ok(strlen(long_name) == 253 && kms_domain_valid(long_name), "253-character name accepted");
+	}
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
