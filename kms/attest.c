@@ -154,8 +154,9 @@ int kms_self_authorize(struct kms *k, struct err *e)
 		if (kms_auth_is_dev(&k->cfg) && !kms_agent_present()) {
 			/* Dev deployments on a host have no guest agent; the dev
 			 * policy allows every KMS anyway. */
-			log_warn("self-authorization skipped: dev auth_api and no guest agent (%s)",
-				 err_str(e));
+			if (!atomic_exchange(&k->self_auth_warned, true))
+				log_warn("self-authorization skipped: dev auth_api and no guest agent (%s)",
+					 err_str(e));
 			err_clear(e);
 			return 0;
 		}

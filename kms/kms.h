@@ -31,6 +31,7 @@ struct kms {
 	struct http_server *onboard_srv;
 	/* Metrics: key RPCs (GetAppKey, GetKmsKey, SignCert). */
 	atomic_ulong attest_requests, attest_failures;
+	atomic_bool self_auth_warned; /* dev mode without guest agent: warn once */
 	/* Memoised own BootInfo webhook body (self-authorization). */
 	char *self_boot_body;
 };
