@@ -18,7 +18,8 @@
  * and path checks; metrics; onboarding gives the same root CA public key,
  * k256 key and env-encryption keys; a replayed bootstrap is refused; the
  * webhook failing closed (closed connection, HTTP 500, non-JSON, missing
- * field, slower than the timeout); a KMS killed mid-bootstrap restarts cleanly.
+ * field, slower than the timeout); a KMS killed mid-bootstrap restarts cleanly;
+ * an interactive Bootstrap attestation commits to the two public keys.
  *
  *     kms_test DSTACK_KMS AUTH_SIMPLE
  */
@@ -41,6 +42,7 @@
 #include "core/hex.h"
 #include "core/tap.h"
 #include "crypto/appkeys.h"
+#include "crypto/hash.h"
 #include "crypto/k256.h"
 #include "crypto/keyfile.h"
 #include "http/client.h"
@@ -907,6 +909,60 @@ static void test_crash_restart(void)
 	tp_stop(k5.pid);
 }
 
+/* Interactive Bootstrap with a guest agent: the attestation's report_data
+ * commits to the CA public key and the k256 key; GetMeta shows the record. */
+static void test_bootstrap_attested(void)
+{
+	struct kms_proc k6;
+	struct err e = ERR_INIT;
+	char ob[96];
+	_cleanup_json_ json_t *r = NULL, *meta = NULL;
+
+	kms_config(&k6, "kms6", "[core.auth_api]\ntype = \"dev\"\n");
+	kms_start(&k6, NULL);
+	if (!ok(tp_wait_port(k6.pid, k6.onboard, 20), "KMS 6 serves its onboard page")) {
+		show_log(k6.dir);
+		return;
+	}
+	snprintf(ob, sizeof(ob), "http://127.0.0.1:%u/prpc", k6.onboard);
+	struct prpc_client o = {.base = ob, .http = {.timeout_ms = 60000}};
+	if (!ok(call(&o, "Bootstrap", "{\"domain\":\"localhost\"}", &r, &e) == 0, "interactive Bootstrap")) {
+		diag("%s", err_str(&e));
+		tp_stop(k6.pid);
+		return;
+	}
+	{
+		const char *ca = json_string_value(json_object_get(r, "ca_pubkey"));
+		const char *k256 = json_string_value(json_object_get(r, "k256_pubkey"));
+		const char *att = json_string_value(json_object_get(r, "attestation"));
+		struct span parts[] = {SPAN_STR("dstack-kms-genereted-keys-v1:"), SPAN_STR(ca), SPAN_STR(";"),
+				       SPAN_STR(k256), SPAN_STR(";")};
+		uint8_t want[64] = {0};
+		_cleanup_free_ uint8_t *raw = NULL;
+		size_t len = 0;
+		struct attestation a;
+
+		keccak256_parts(parts, ARRAY_SIZE(parts), want);
+		attestation_init(&a);
+		ok(att && hex_decode_alloc(att, strlen(att), &raw, &len, &e) == 0 &&
+		       attestation_decode(raw, len, &a, &e) == 0 && !memcmp(a.report_data, want, 64),
+		   "bootstrap attestation report_data = keccak(\"dstack-kms-genereted-keys-v1:\" ca ; k256 "
+		   ";) || 0^32");
+		attestation_free(&a);
+	}
+	call(&o, "Finish", NULL, NULL, &e);
+	if (tp_wait_port(k6.pid, k6.rpc, 20)) {
+		struct prpc_client c = client(k6.url);
+		ok(call(&c, "GetMeta", NULL, &meta, &e) == 0 &&
+		       json_equal(json_object_get(meta, "bootstrap_info"), r),
+		   "GetMeta.bootstrap_info = the Bootstrap reply");
+	} else {
+		ok(0, "KMS 6 serves after Finish");
+		show_log(k6.dir);
+	}
+	tp_stop(k6.pid);
+}
+
 int main(int argc, char **argv)
 {
 	struct err e = ERR_INIT;
@@ -973,6 +1029,7 @@ int main(int argc, char **argv)
 	test_onboard(&k1);
 	test_webhook_failures(&k1);
 	test_crash_restart();
+	test_bootstrap_attested();
 	ok(kill(k1.pid, 0) == 0, "KMS 1 still alive at the end");
 	tp_stop(k1.pid);
 	tp_stop(auth_pid);
