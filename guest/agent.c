@@ -227,47 +227,10 @@ void agent_close(struct agent *a)
 /* Boot log (CCEL) + runtime events, and the quote, under the event lock. */
 int agent_attestation(struct agent *a, const uint8_t report_data[64], struct attestation *out, struct err *e)
 {
-	_cleanup_free_ uint8_t *ccel = NULL;
-	size_t ccel_len = 0;
-	struct event_log rt = EVENT_LOG_INIT;
-	_cleanup_close_ int lock = -1;
-	int rc = -1;
-
-	attestation_init(out);
 	pthread_mutex_lock(&a->lock);
-	lock = open(a->cfg.runtime_events_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock >= 0)
-		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
-			;
-	if (tee_event_log(a->tee, &ccel, &ccel_len, e) < 0) {
-		log_warn("no boot event log: %s", err_str(e));
-	} else if (ccel_parse(ccel, ccel_len, &out->event_log, e) < 0) {
-		err_wrap(e, "boot event log");
-		goto out;
-	}
-	if (rtevent_read(a->cfg.runtime_events_file, &rt, e) < 0)
-		goto out;
-	for (size_t i = 0; i < rt.n; i++) {
-		const struct tdx_event *ev = &rt.ev[i];
-		if (event_log_append(&out->event_log, ev->imr, ev->event_type, ev->digest, ev->digest_len,
-				     ev->event, ev->payload, ev->payload_len, ev->version, e) < 0 ||
-		    event_log_append(&out->runtime_events, ev->imr, ev->event_type, ev->digest,
-				     ev->digest_len, ev->event, ev->payload, ev->payload_len, ev->version,
-				     e) < 0)
-			goto out;
-	}
-	if (tee_quote(a->tee, report_data, &out->quote, &out->quote_len, e) < 0) {
-		err_wrap(e, "Failed to get quote");
-		goto out;
-	}
-	memcpy(out->report_data, report_data, 64);
-	out->config = xstrdup(a->vm_config);
-	rc = 0;
-out:
+	int rc = rtevent_attestation(a->tee, a->cfg.runtime_events_file, a->cfg.runtime_events_lock,
+				     a->vm_config, report_data, out, e);
 	pthread_mutex_unlock(&a->lock);
-	event_log_free(&rt);
-	if (rc < 0)
-		attestation_free(out);
 	return rc;
 }
 

@@ -13,7 +13,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "attest/ccel.h"
 #include "attest/runtime_events.h"
+#include "core/log.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"
@@ -75,4 +77,53 @@ int rtevent_read(const char *log_path, struct event_log *out, struct err *e)
 	if (runtime_events_parse_log((const char *)data, len, out, e) < 0)
 		return err_wrap(e, "%s", log_path);
 	return 0;
+}
+
+int rtevent_attestation(struct tee *tee, const char *log_path, const char *lock_path, const char *vm_config,
+			const uint8_t report_data[64], struct attestation *out, struct err *e)
+{
+	_cleanup_free_ uint8_t *ccel = NULL;
+	size_t ccel_len = 0;
+	struct event_log rt = EVENT_LOG_INIT;
+	_cleanup_close_ int lock = -1;
+	int rc = -1;
+
+	attestation_init(out);
+	lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock >= 0)
+		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+			;
+	if (tee_event_log(tee, &ccel, &ccel_len, e) < 0) {
+		log_warn("no boot event log: %s", err_str(e));
+	} else if (ccel_parse(ccel, ccel_len, &out->event_log, e) < 0) {
+		err_wrap(e, "boot event log");
+		goto out;
+	}
+	if (rtevent_read(log_path, &rt, e) < 0)
+		goto out;
+	for (size_t i = 0; i < rt.n; i++) {
+		const struct tdx_event *ev = &rt.ev[i];
+		if (event_log_append(&out->event_log, ev->imr, ev->event_type, ev->digest, ev->digest_len,
+				     ev->event, ev->payload, ev->payload_len, ev->version, e) < 0 ||
+		    event_log_append(&out->runtime_events, ev->imr, ev->event_type, ev->digest,
+				     ev->digest_len, ev->event, ev->payload, ev->payload_len, ev->version,
+				     e) < 0)
+			goto out;
+	}
+	if (tee_quote(tee, report_data, &out->quote, &out->quote_len, e) < 0) {
+		err_wrap(e, "Failed to get quote");
+		goto out;
+	}
+	memcpy(out->report_data, report_data, 64);
+	out->config = strdup(vm_config ? vm_config : "");
+	if (!out->config) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	event_log_free(&rt);
+	if (rc < 0)
+		attestation_free(out);
+	return rc;
 }
