@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "core/cleanup.h"
@@ -197,10 +198,18 @@ static void info_done(void *arg)
 	free(job);
 }
 
-static void shutdown_all(struct agent *a)
+static void shutdown_now(evutil_socket_t fd, short what, void *arg)
 {
+	struct agent *a = arg;
 	for (size_t i = 0; i < a->n_servers; i++)
 		http_server_shutdown(a->servers[i]);
+}
+
+/* After the reply has gone out: a moment later, on the loop. */
+static void shutdown_all(struct event_base *base, struct agent *a)
+{
+	struct timeval tv = {0, 200 * 1000};
+	event_base_once(base, -1, EV_TIMEOUT, shutdown_now, a, &tv);
 }
 
 static void api_handler(struct http_request *req, void *arg)
@@ -232,8 +241,9 @@ static void api_handler(struct http_request *req, void *arg)
 		j = json_pack("{s:[]}", "containers");
 	else if (strcmp(m, "Shutdown") == 0) {
 		log_info("GuestApi: shutdown requested by the host");
-		http_respond(req, 200, "application/json", "null", 4);
-		shutdown_all(a);
+		struct event_base *base = http_server_base(http_req_server(req));
+		http_respond(req, 200, "application/json", "null", 4); /* frees req */
+		shutdown_all(base, a);
 		return;
 	} else {
 		char msg[300];

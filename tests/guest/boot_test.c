@@ -41,6 +41,7 @@
 #include "crypto/envcrypt.h"
 #include "crypto/kdf.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "kms_rpc.pb-c.h"
 #include "prpc/client.h"
@@ -249,6 +250,16 @@ static int start_servers(struct err *e)
 
 /* ---- helpers ---- */
 
+static uint16_t free_port(void)
+{
+	struct http_listen_spec spec;
+	uint16_t port = 0;
+	http_listen_parse("tcp:127.0.0.1:0", &spec, NULL);
+	int fd = http_listen_socket(&spec, &port, NULL);
+	close(fd);
+	return port;
+}
+
 static void write_file(const char *path, const char *text)
 {
 	file_write_atomic(path, text, strlen(text), 0644, NULL);
@@ -354,6 +365,9 @@ static void agent_quote_verifies(const char *name)
 	snprintf(dsock, sizeof(dsock), "%s/%s/d.sock", dir, name);
 	snprintf(tsock, sizeof(tsock), "%s/%s/t.sock", dir, name);
 	snprintf(gsock, sizeof(gsock), "unix:%s/%s/g.sock", dir, name);
+	uint16_t wport = free_port();
+	char ext[64];
+	snprintf(ext, sizeof(ext), "tcp:127.0.0.1:%u", wport);
 	snprintf(log, sizeof(log), "%s/%s/agent.log", dir, name);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -361,7 +375,7 @@ static void agent_quote_verifies(const char *name)
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execl(agent_bin, agent_bin, "-c", conf, "--dstack-sock", dsock, "--tappd-sock", tsock,
-		      "--external", "none", "--guest-api", gsock, (char *)NULL);
+		      "--external", ext, "--guest-api", gsock, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 200 && !file_exists(dsock); i++)
@@ -391,8 +405,70 @@ static void agent_quote_verifies(const char *name)
 	const char *kpi = json_string_value(json_object_get(out, "key_provider_info"));
 	ok(kpi && strstr(kpi, "\"name\""), "%s: key_provider_info %s", name, kpi ? kpi : "");
 	json_decref(out);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	out = NULL;
+
+	/* GetQuote on TDX(-like) platforms leaves `attestation` out. */
+	in = json_pack("{s:s}", "report_data", "01");
+	ok(prpc_client_call_json(&c, "GetQuote", in, &out, &e) == 0 && json_object_get(out, "quote") &&
+	       !json_object_get(out, "attestation"),
+	   "%s: GetQuote without an attestation field", name);
+	json_decref(in);
+	json_decref(out);
+	out = NULL;
+
+	/* Worker on TCP. */
+	char wbase[64];
+	snprintf(wbase, sizeof(wbase), "http://127.0.0.1:%u/prpc", wport);
+	struct prpc_client w = {.base = wbase};
+	in = json_pack("{s:s}", "algorithm", "ed25519");
+	ok(prpc_client_call_json(&w, "GetAttestationForAppKey", in, &out, &e) == 0,
+	   "%s: Worker attestation (%s)", name, e.msg);
+	const char *rdh = json_string_value(json_object_get(out, "report_data"));
+	ok(rdh && strncmp(rdh, "646970313a3a656432353531392d706b3a", 34) == 0,
+	   "%s: dip1::ed25519-pk: report data", name);
+	json_decref(in);
+	json_decref(out);
+	out = NULL;
+	ok(prpc_client_call_json(&w, "Worker.Info", NULL, &out, &e) == 0 &&
+	       strlen(json_string_value(json_object_get(out, "tcb_info"))) > 10,
+	   "%s: Worker.Info shows tcb_info (public_tcbinfo default)", name);
+	json_decref(out);
+	out = NULL;
+	struct http_client_opts ho = {0};
+	struct http_response resp = {0};
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", wport);
+	ok(http_fetch(&ho, "GET", url, NULL, NULL, 0, &resp, &e) == 0 && resp.status == 200 &&
+	       strstr((char *)resp.body.data, "<h1>"),
+	   "%s: dashboard", name);
+	char *ver = http_response_header(&resp, "X-App-Version");
+	ok(ver && strcmp(ver, "0.6.0") == 0, "%s: X-App-Version", name);
+	free(ver);
+	http_response_free(&resp);
+
+	/* GuestApi on its unix socket. */
+	struct http_client_opts go = {.unix_socket = gsock + 5};
+	ok(http_fetch(&go, "POST", "http://localhost/api/SysInfo", NULL, "{}", 2, &resp, &e) == 0 &&
+	       resp.status == 200 && strstr((char *)resp.body.data, "num_cpus"),
+	   "%s: GuestApi SysInfo", name);
+	http_response_free(&resp);
+	ok(http_fetch(&go, "POST", "http://localhost/api/Info", NULL, "{}", 2, &resp, &e) == 0 &&
+	       resp.status == 200 && strstr((char *)resp.body.data, "\"app_id\""),
+	   "%s: GuestApi Info", name);
+	http_response_free(&resp);
+	ok(http_fetch(&go, "POST", "http://localhost/api/Shutdown", NULL, "{}", 2, &resp, &e) == 0 &&
+	       resp.status == 200,
+	   "%s: GuestApi Shutdown", name);
+	http_response_free(&resp);
+	int st = 0, waited = 0;
+	for (int i = 0; i < 100 && !(waited = waitpid(pid, &st, WNOHANG)); i++)
+		usleep(100000);
+	ok(waited == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: agent exits cleanly after Shutdown",
+	   name);
+	if (waited != pid) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
 }
 
 /* ---- tests ---- */
