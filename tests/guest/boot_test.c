@@ -48,6 +48,7 @@
 #include "prpc/json.h"
 #include "prpc/server.h"
 #include "ratls/cert.h"
+#include "ratls/csr.h"
 #include "ratls/ext.h"
 #include "ratls/verify.h"
 #include "rtevent.h"
@@ -142,12 +143,57 @@ static int get_app_key(struct prpc_call *call, const void *in_, void *out_, stru
 	return ca ? 0 : -1;
 }
 
+/* SignCert v2: the CSR's attestation names the app; the app CA signs. */
+static int sign_cert(struct prpc_call *call, const void *in_, void *out_, struct err *e)
+{
+	const Kms__SignCertRequest *in = in_;
+	Kms__SignCertResponse *out = out_;
+	struct ratls_csr csr;
+	struct ratls_verified r;
+	struct ratls_boot_info bi;
+	struct kms_app_keys k;
+	X509 *leaf = NULL;
+
+	if (ratls_csr_decode(in->api_version, in->csr.data, in->csr.len, &csr, e) < 0)
+		return -1;
+	if (ratls_csr_verify(&csr, in->csr.data, in->csr.len, in->signature.data, in->signature.len, e) < 0 ||
+	    ratls_verify_bytes(kms.verifier, csr.attestation, csr.attestation_len, 0, &r, e) < 0) {
+		ratls_csr_free(&csr);
+		return -1;
+	}
+	int rc = ratls_boot_info(&r, in->vm_config, true, &bi, e);
+	ratls_verified_free(&r);
+	if (rc == 0 && kms_derive_app_keys(kms.root_scalar, NULL, bi.app.app_id.p, NULL, 0, &k, e) == 0) {
+		EVP_PKEY *ca_key = p256_pkey_from_scalar(k.app_ca_key, e);
+		X509 *ca =
+		    ca_key ? ratls_cert_app_ca(ca_key, bi.app.app_id.p, 20, kms.root, kms.root_key, e) : NULL;
+		leaf = ca ? ratls_cert_app_leaf(&csr, bi.app.app_id.p, 20, csr.attestation,
+						csr.attestation_len, NULL, 0, ca, ca_key, e)
+			  : NULL;
+		if (leaf) {
+			out->certificate_chain = calloc(3, sizeof(char *));
+			out->n_certificate_chain = 3;
+			out->certificate_chain[0] = pem_write_cert(leaf, e);
+			out->certificate_chain[1] = pem_write_cert(ca, e);
+			out->certificate_chain[2] = pem_write_cert(kms.root, e);
+		}
+		X509_free(leaf);
+		X509_free(ca);
+		EVP_PKEY_free(ca_key);
+	}
+	if (rc == 0)
+		ratls_boot_info_free(&bi);
+	ratls_csr_free(&csr);
+	return leaf ? 0 : -1;
+}
+
 static const struct prpc_method kms_methods[] = {
+    PRPC_METHOD_BLOCKING("SignCert", kms__sign_cert_request, kms__sign_cert_response, sign_cert),
     PRPC_METHOD("GetTempCaCert", google__protobuf__empty, kms__get_temp_ca_cert_response, get_temp_ca),
     PRPC_METHOD_BLOCKING("GetAppKey", kms__get_app_key_request, kms__app_key_response, get_app_key),
 };
 static const char *const kms_prefixes[] = {"KMS.", NULL};
-static const struct prpc_service kms_svc = {"KMS", kms_prefixes, kms_methods, 2, NULL};
+static const struct prpc_service kms_svc = {"KMS", kms_prefixes, kms_methods, ARRAY_SIZE(kms_methods), NULL};
 
 static int accept_any(int ok_, X509_STORE_CTX *c)
 {
@@ -404,6 +450,27 @@ static void agent_quote_verifies(const char *name)
 	ok(prpc_client_call_json(&c, "Info", NULL, &out, &e) == 0, "%s: agent Info", name);
 	const char *kpi = json_string_value(json_object_get(out, "key_provider_info"));
 	ok(kpi && strstr(kpi, "\"name\""), "%s: key_provider_info %s", name, kpi ? kpi : "");
+	json_decref(out);
+	out = NULL;
+
+	/* GetTlsKey: local app CA (none) or the KMS's SignCert (kms). */
+	bool via_kms = strcmp(name, "kms") == 0;
+	in = json_pack("{s:s,s:[s],s:b}", "subject", "app.test", "alt_names", "app.test", "usage_ra_tls", 1);
+	ok(prpc_client_call_json(&c, "GetTlsKey", in, &out, &e) == 0, "%s: GetTlsKey (%s)", name, e.msg);
+	json_t *chain = json_object_get(out, "certificate_chain");
+	is_int((int)json_array_size(chain), via_kms ? 3 : 2, "%s: chain length", name);
+	if (json_array_size(chain) >= 2) {
+		const char *l = json_string_value(json_array_get(chain, 0));
+		const char *ca = json_string_value(json_array_get(chain, 1));
+		X509 *lx = pem_read_cert(l, strlen(l), NULL), *cx = pem_read_cert(ca, strlen(ca), NULL);
+		ok(lx && cx && X509_verify(lx, X509_get0_pubkey(cx)) == 1, "%s: leaf signed by the app CA",
+		   name);
+		if (via_kms && json_array_size(chain) == 3)
+			ok(X509_verify(cx, kms.root_key) == 1, "%s: app CA signed by the KMS root", name);
+		X509_free(lx);
+		X509_free(cx);
+	}
+	json_decref(in);
 	json_decref(out);
 	out = NULL;
 
