@@ -567,6 +567,33 @@ static void test_none(void)
 	buf_free(&out);
 }
 
+/* MR_CONFIG_ID: the TD must have been configured for this app. */
+static void test_mr_config(void)
+{
+	const char *compose = "{\"manifest_version\":2,\"name\":\"m\",\"runner\":\"docker-compose\","
+			      "\"key_provider\":\"none\",\"storage_fs\":\"ext4\"}";
+	uint8_t ch[32], app_id[20], id[48], other[32];
+	char state[400];
+	struct buf out = {0};
+
+	compose_hash(compose, strlen(compose), ch);
+	compose_default_app_id(ch, app_id);
+	mr_config_id_v2(ch, app_id, KP_NONE, NULL, 0, id);
+	make_cvm("mrcfg-ok", compose, NULL, NULL, 0, state, sizeof(state));
+	struct simtee_td_init init = {.mr_config_id = id};
+	simtee_td_create(state, &init, NULL);
+	is_int(run_setup("mrcfg-ok", state, &out), 0, "MR_CONFIG_ID v2 for this app and provider accepted");
+	buf_free(&out);
+	memset(other, 0x77, sizeof(other));
+	mr_config_id_v1(other, id);
+	make_cvm("mrcfg-bad", compose, NULL, NULL, 0, state, sizeof(state));
+	simtee_td_create(state, &init, NULL);
+	int rc = run_setup("mrcfg-bad", state, &out);
+	ok(rc != 0 && out.data && strstr((char *)out.data, "MR_CONFIG_ID mismatch"),
+	   "MR_CONFIG_ID of another compose refused");
+	buf_free(&out);
+}
+
 static void encrypt_env(const uint8_t app_id[20], const char *plain, struct buf *out)
 {
 	uint8_t sk[32], pk[32];
@@ -672,6 +699,7 @@ int main(void)
 	ok(simtee_pki_init(pki, &po, &e) == 0, "dev PKI (%s)", e.msg);
 	ok(start_servers(&e) == 0, "PCCS, host API and KMS stand-in up (%s)", e.msg);
 	test_none();
+	test_mr_config();
 	test_kms();
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
