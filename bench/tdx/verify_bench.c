@@ -66,8 +66,9 @@ static int bench(const char *name, const uint8_t *qb, size_t qlen, const struct 
 	}
 	double total = now_us() - start;
 	qsort(lat, (size_t)iters, sizeof(double), cmp_double);
-	printf("%-22s iters=%d  median=%.3f ms  p99=%.3f ms  %.0f verif/s  (collateral load %.3f ms)\n", name, iters,
-	       lat[iters / 2] / 1e3, lat[(size_t)(iters * 0.99)] / 1e3, iters / (total / 1e6), cold / 1e3);
+	printf("%-22s iters=%d  median=%.3f ms  p99=%.3f ms  %.0f verif/s  (collateral load %.3f ms)\n", name,
+	       iters, lat[iters / 2] / 1e3, lat[(size_t)(iters * 0.99)] / 1e3, iters / (total / 1e6),
+	       cold / 1e3);
 	free(lat);
 	dcap_collateral_free(c);
 	return 0;
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
 
 	/* Simulated quote under a throw-away dev PKI. */
 	char dir[] = "/tmp/bench-simtee-XXXXXX", pki[64], state[64], cmd[128];
-	uint8_t rd[64] = { 1 };
+	uint8_t rd[64] = {1};
 	X509 *root = NULL;
 	if (!mkdtemp(dir))
 		return 1;

@@ -111,7 +111,8 @@ struct cfg_field {
 	const char *key; /* dotted path from the root */
 	enum cfg_kind kind;
 	size_t offset, size; /* use CFG_AT(type, member) */
-	/* CFG_INT/CFG_UINT bounds; both 0 means the member type's own range. */
+	/* CFG_INT/CFG_UINT bounds, within the member type's range. If both are
+	 * 0 the type's range applies; if either is set, both apply. */
 	int64_t min, max;
 	unsigned flags;
 };
@@ -145,9 +146,12 @@ struct cfg_ports {
 /*
  * Bind every schema field present in the config into obj. Fields absent from
  * every layer keep their value (error if CFG_REQUIRED). Keys under no schema
- * entry are logged with log_warn, once per unknown sub-tree. The first bad
- * value fails the call with "<origin>: <key>: <problem>". String and array
- * members are overwritten without being freed: start from a zeroed struct.
+ * entry are logged with log_warn, once per unknown sub-tree, so bind a
+ * program's whole schema in one call; declare sections handled elsewhere as
+ * CFG_JSON (read them raw) or CFG_IGNORE. The first bad value fails the call
+ * with "<origin>: <key>: <problem>"; call config_unbind either way. String
+ * and array members are overwritten without being freed: start from a
+ * zeroed struct.
  */
 int config_bind(const struct config *c, const struct cfg_field *schema, size_t n, void *obj, struct err *e);
 /* Free what config_bind allocated in obj (strings, arrays, json refs). */

@@ -218,6 +218,32 @@ static int bind_value(const struct cfg_field *f, const json_t *v, void *dst, str
 	return err_set(e, "schema error: unknown kind %d", (int)f->kind);
 }
 
+/* Member size each kind writes (0: any integer width, or nothing). */
+static size_t kind_size(enum cfg_kind k)
+{
+	switch (k) {
+	case CFG_BOOL:
+		return sizeof(bool);
+	case CFG_FLOAT:
+		return sizeof(double);
+	case CFG_STRING:
+		return sizeof(char *);
+	case CFG_STRINGS:
+		return sizeof(struct cfg_strings);
+	case CFG_DURATION:
+	case CFG_SIZE:
+		return sizeof(uint64_t);
+	case CFG_ADDR:
+		return sizeof(struct cfg_addr);
+	case CFG_PORTS:
+		return sizeof(struct cfg_ports);
+	case CFG_JSON:
+		return sizeof(json_t *);
+	default:
+		return 0;
+	}
+}
+
 static const struct cfg_field *schema_find(const struct cfg_field *schema, size_t n, const char *path)
 {
 	for (size_t i = 0; i < n; i++)
@@ -268,6 +294,10 @@ int config_bind(const struct config *c, const struct cfg_field *schema, size_t n
 		json_t *v = config_get(c, f->key);
 		char origin[4096];
 
+		if (kind_size(f->kind) && kind_size(f->kind) != f->size)
+			return err_set(e,
+				       "config schema error: '%s': member has size %zu, its kind needs %zu",
+				       f->key, f->size, kind_size(f->kind));
 		if (!v) {
 			if (f->flags & CFG_REQUIRED)
 				return err_set(e, "config: missing required key '%s'", f->key);

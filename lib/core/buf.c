@@ -107,8 +107,10 @@ uint8_t *buf_steal(struct buf *b, size_t *len)
 {
 	uint8_t *p;
 
-	if (!b->data)
+	if (!b->data) {
 		buf_reserve(b, 0);
+		b->data[0] = '\0';
+	}
 	p = b->data;
 	if (len)
 		*len = b->len;

@@ -22,6 +22,7 @@
 #include "core/hex.h"
 #include "tdx/ecdsa.h"
 #include "tdx/pck.h"
+#include "tdx/pck_cache.h"
 
 #define COLLATERAL_JSON_MAX (4 << 20)
 
@@ -302,6 +303,8 @@ static int load(struct dcap_collateral *c, const struct dcap_collateral_raw *raw
 	}
 	if (!(c->store = new_store(c->root, now, root_crl, pck_crl, e)))
 		return -1;
+	if (!(c->pck_cache = pck_cache_new()))
+		return err_set(e, "out of memory");
 	return 0;
 }
 
@@ -342,6 +345,7 @@ void dcap_collateral_free(struct dcap_collateral *c)
 		return;
 	X509_free(c->root);
 	X509_STORE_free(c->store);
+	pck_cache_free(c->pck_cache);
 	dcap_tcb_info_clear(&c->tcb);
 	dcap_qe_identity_clear(&c->qe);
 	free(c);

@@ -23,6 +23,8 @@
 
 #include "core/err.h"
 
+struct pck_cache;
+
 extern const unsigned char DCAP_INTEL_ROOT_CA_DER[];
 extern const size_t DCAP_INTEL_ROOT_CA_DER_LEN;
 
@@ -130,7 +132,8 @@ struct dcap_qe_identity {
 
 struct dcap_collateral {
 	X509 *root;
-	X509_STORE *store; /* root + root CRL + PCK CRL, for per-quote PCK chains */
+	X509_STORE *store;           /* root + root CRL + PCK CRL, for per-quote PCK chains */
+	struct pck_cache *pck_cache; /* PCK chains already verified against this collateral */
 	struct dcap_tcb_info tcb;
 	struct dcap_qe_identity qe;
 	/* Intersection of every validity window (certificates, CRLs, TCB Info, QE Identity). */

@@ -109,7 +109,7 @@ static char *url_decode(const char *s)
 			*o++ = (char)strtol(h, NULL, 16);
 			i += 2;
 		} else {
-			*o++ = s[i] == '+' ? ' ' : s[i];
+			*o++ = s[i]; /* '+' stays: base64 uses it */
 		}
 	}
 	*o = '\0';

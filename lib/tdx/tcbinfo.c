@@ -90,7 +90,9 @@ static int get_time(json_t *o, const char *key, time_t *out, struct err *e)
 {
 	const char *s;
 
-	if (get_str(o, key, &s, e) < 0 || dcap_parse_time(s, out, e) < 0)
+	if (get_str(o, key, &s, e) < 0)
+		return -1;
+	if (dcap_parse_time(s, out, e) < 0)
 		return err_wrap(e, "'%s'", key);
 	return 0;
 }

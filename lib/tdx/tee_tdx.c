@@ -121,7 +121,7 @@ static int configfs_quote(struct tdx_ctx *c, const uint8_t rd[64], uint8_t **quo
 		return err_set(e, "configfs-tsm generation did not advance from %ld within 5 s (now %ld)",
 			       gen, now_gen);
 	snprintf(path, sizeof(path), "%s/outblob", c->configfs);
-	if (file_read_all(path, QUOTE_MAX, quote, len, e) < 0)
+	if (file_read_all(path, QUOTE_MAX - 1, quote, len, e) < 0)
 		return err_wrap(e, "configfs-tsm outblob");
 	if (*len < QUOTE_MIN) {
 		free(*quote);

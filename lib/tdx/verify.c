@@ -16,6 +16,7 @@
 #include "core/cleanup.h"
 #include "core/hex.h"
 #include "tdx/ecdsa.h"
+#include "tdx/pck_cache.h"
 
 /* TD attributes: TUD bits 1-7 and SEC bits 8-26 are reserved and must be 0. */
 #define TD_ATTR_RESERVED 0x07fffffeull
@@ -79,10 +80,32 @@ int dcap_quote_pck_info(const struct quote *q, struct pck_ext *ext, enum pck_ca_
 	return ca ? pck_ca_type_of(leaf, ca, e) : 0;
 }
 
-/* Verify the quote's PCK chain; returns the leaf (caller frees). */
-static X509 *verify_pck_chain(const struct quote *q, const struct dcap_collateral *c, time_t now,
-			      struct err *e)
+static time_t asn1_time(const ASN1_TIME *t, time_t fallback)
 {
+	struct tm tm;
+
+	return ASN1_TIME_to_tm(t, &tm) ? timegm(&tm) : fallback;
+}
+
+/*
+ * Verify the quote's PCK chain against the collateral's store (or find it in
+ * the collateral's cache of verified chains); returns the leaf public key and
+ * fills the SGX extension and CA type.
+ */
+static EVP_PKEY *verify_pck_chain(const struct quote *q, const struct dcap_collateral *c, time_t now,
+				  struct pck_ext *ext, enum pck_ca_type *ca, struct err *e)
+{
+	uint8_t digest[32];
+	unsigned int dl = 0;
+
+	if (!EVP_Digest(q->pck_chain_pem, q->pck_chain_len, digest, &dl, EVP_sha256(), NULL)) {
+		err_ssl(e, "SHA-256");
+		return NULL;
+	}
+	EVP_PKEY *hit = pck_cache_get(c->pck_cache, digest, now, ext, ca);
+	if (hit)
+		return hit;
+
 	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain =
 	    pem_chain_parse(q->pck_chain_pem, q->pck_chain_len, e);
 	_cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -103,19 +126,39 @@ static X509 *verify_pck_chain(const struct quote *q, const struct dcap_collatera
 			X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)), depth);
 		return NULL;
 	}
-	X509_up_ref(leaf);
-	return leaf;
+	if (pck_ext_from_cert(leaf, ext, e) < 0 || pck_ca_type_of(leaf, ca, e) < 0) {
+		err_wrap(e, "PCK certificate");
+		return NULL;
+	}
+	/* The verified chain is valid while every certificate in it is. */
+	time_t from = 0, until = (time_t)INT64_MAX;
+	STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(ctx);
+	for (int i = 0; i < sk_X509_num(verified); i++) {
+		X509 *x = sk_X509_value(verified, i);
+		time_t nb = asn1_time(X509_get0_notBefore(x), until),
+		       na = asn1_time(X509_get0_notAfter(x), from);
+		if (nb > from)
+			from = nb;
+		if (na < until)
+			until = na;
+	}
+	EVP_PKEY *pub = X509_get0_pubkey(leaf);
+	if (!pub || !EVP_PKEY_up_ref(pub)) {
+		err_ssl(e, "PCK public key");
+		return NULL;
+	}
+	pck_cache_put(c->pck_cache, digest, pub, ext, *ca, from, until);
+	return pub;
 }
 
-static int check_qe(const struct quote *q, const struct dcap_collateral *c, X509 *pck, struct dcap_result *r,
-		    struct err *e)
+static int check_qe(const struct quote *q, const struct dcap_collateral *c, EVP_PKEY *pck,
+		    struct dcap_result *r, struct err *e)
 {
 	const struct sgx_report *qr = &q->qe_report;
 	const struct dcap_qe_identity *id = &c->qe;
 	uint8_t digest[32];
 
-	int rc =
-	    ecdsa_p256_verify_raw(X509_get0_pubkey(pck), qr->raw, sizeof(qr->raw), q->qe_report_signature, e);
+	int rc = ecdsa_p256_verify_raw(pck, qr->raw, sizeof(qr->raw), q->qe_report_signature, e);
 	if (rc < 0)
 		return err_wrap(e, "QE report signature");
 	if (rc == 0)
@@ -240,11 +283,9 @@ static int verify(const struct quote *q, const struct dcap_collateral *c, time_t
 	if (strcmp(c->qe.id, tdx ? "TD_QE" : "QE") != 0)
 		return err_set(e, "QE Identity is %s, quote needs %s", c->qe.id, tdx ? "TD_QE" : "QE");
 
-	_cleanup_(X509_freep) X509 *pck = verify_pck_chain(q, c, now, e);
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *pck = verify_pck_chain(q, c, now, &r->pck, &r->pck_ca, e);
 	if (!pck)
 		return -1;
-	if (pck_ext_from_cert(pck, &r->pck, e) < 0 || pck_ca_type_of(pck, &r->pck_ca, e) < 0)
-		return err_wrap(e, "PCK certificate");
 	if (memcmp(r->pck.fmspc, c->tcb.fmspc, 6) != 0)
 		return err_set(e, "FMSPC of the PCK certificate does not match the TCB Info");
 	if (memcmp(r->pck.pce_id, c->tcb.pce_id, 2) != 0)

@@ -12,7 +12,16 @@
  * advisory IDs are the union. Only Revoked fails: everything else is reported
  * for the caller's policy.
  *
- * `dcap_verify` is thread-safe for a shared collateral.
+ * `dcap_verify` is thread-safe for a shared collateral. A PCK chain verified
+ * once against a collateral is remembered there (keyed by the SHA-256 of its
+ * PEM text, bounded by the certificates' validity), so warm verifications of
+ * the same platform check only the QE report and quote signatures.
+ *
+ * Usage (a verifier service):
+ *     X509 *root;   dcap_trust_anchor_select(cfg.insecure, cfg.root_ca_tdx, &root, &e);
+ *     pccs_client_new(&pc, cfg.pccs_url, cache_dir, root, &e);          // pccs.h
+ *     pccs_verify_quote(pc, quote, len, time(NULL), &result, &q, &e);   // parse + collateral + verify
+ *     ... tcb_status_name(result.status), result.advisory_ids, q.td.rtmr[3], result.pck.ppid ...
  */
 #ifndef DSTACK_TDX_VERIFY_H
 #define DSTACK_TDX_VERIFY_H

@@ -52,8 +52,11 @@ int lx_error_at(struct toml_parser *p, size_t pos, const char *fmt, ...)
 	va_list ap;
 	int line = 1, col = 1;
 
-	/* Errors happen once per parse: recount from the start so any offset works. */
-	for (size_t i = 0; i < pos && i < p->len; i++) {
+	/* Errors happen once per parse: recount from the start so any offset
+	 * works. A leading byte-order mark is not a column. */
+	size_t i = p->len >= 3 && memcmp(p->src, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+
+	for (; i < pos && i < p->len; i++) {
 		uint8_t c = (uint8_t)p->src[i];
 
 		if (c == '\n') {

@@ -416,6 +416,13 @@ static void test_errors(void)
 	expect_bind_error("a = \"vsock:x\"\n", &addr_f,
 			  "t.toml:1: a: invalid address 'vsock:x': expected vsock:CID or vsock:CID:PORT",
 			  "bad vsock");
+	{
+		static const struct cfg_field wrong_size = {"s", CFG_BOOL, CFG_AT(struct one, port)};
+
+		expect_bind_error("x = 1\n", &wrong_size,
+				  "config schema error: 's': member has size 2, its kind needs 1",
+				  "schema member size checked");
+	}
 	expect_bind_error("x = 1\n", &req_f, "config: missing required key 'needed'", "required key");
 	expect_bind_error("needed = \"a\\u0000b\"\n", &req_f,
 			  "t.toml:1: needed: string contains a NUL character", "NUL in string");

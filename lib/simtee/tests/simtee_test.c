@@ -12,13 +12,16 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "core/cleanup.h"
 #include "core/fileio.h"
+#include "core/hex.h"
 #include "core/tap.h"
 #include "simtee/pki.h"
 #include "simtee/td.h"
 #include "tdx/collateral.h"
+#include "tdx/ecdsa.h"
 #include "tdx/verify.h"
 
 static char dir[256], state[300];
@@ -231,6 +234,102 @@ static void test_extend_and_log(void)
 	   "RTMR3 = 100 chained extends (locking works)");
 }
 
+/* Verify a quote built from `st` against DIR's collateral (optionally with a replaced TCB Info). */
+static int verify_state(const struct simtee_td_state *st, const char *tcb_info, const char *tcb_sig,
+			struct dcap_result *r, struct err *e)
+{
+	struct simtee_pki pki;
+	struct dcap_collateral_raw raw;
+	struct dcap_collateral *c = NULL;
+	struct quote q;
+	uint8_t rd[64] = {0};
+	_cleanup_buf_ struct buf qb = BUF_INIT;
+	_cleanup_(X509_freep) X509 *root = dev_root();
+	int rc = -1;
+
+	if (simtee_pki_load(dir, &pki, e) < 0)
+		return -1;
+	if (simtee_build_quote(&pki, st, rd, &qb, e) < 0 || simtee_pki_collateral(dir, &raw, e) < 0) {
+		simtee_pki_free(&pki);
+		return -1;
+	}
+	simtee_pki_free(&pki);
+	if (tcb_info) {
+		free(raw.tcb_info);
+		free(raw.tcb_info_signature);
+		raw.tcb_info = strdup(tcb_info);
+		raw.tcb_info_signature = strdup(tcb_sig);
+	}
+	if (dcap_collateral_load(&c, &raw, root, time(NULL), e) == 0 &&
+	    quote_parse(&q, qb.data, qb.len, e) == 0) {
+		rc = dcap_verify(&q, c, time(NULL), r, e);
+		quote_free(&q);
+	}
+	dcap_collateral_free(c);
+	dcap_collateral_raw_free(&raw);
+	return rc;
+}
+
+/* TD attribute policy and TCB status folding, on quotes signed for real. */
+static void test_policy(void)
+{
+	struct err e = ERR_INIT;
+	struct simtee_td_state st, t;
+	struct dcap_result r;
+
+	ok(simtee_td_read(state, &st, &e) == 0, "state for policy tests");
+	t = st;
+	t.td_attributes[0] |= 1;
+	ok(verify_state(&t, NULL, NULL, &r, &e) < 0, "debug TD rejected");
+	is_str(e.msg, "Quote verification failed: TD is in debug mode", "debug message");
+	t = st;
+	t.td_attributes[3] = 0;
+	ok(verify_state(&t, NULL, NULL, &r, &e) < 0, "TD without SEPT_VE_DISABLE rejected");
+	is_str(e.msg, "Quote verification failed: TD attribute SEPT_VE_DISABLE is not set", "SEPT message");
+	t = st;
+	t.td_attributes[1] = 0x01;
+	ok(verify_state(&t, NULL, NULL, &r, &e) < 0, "reserved TD attribute bit rejected");
+	ok(strstr(e.msg, "reserved bits set") != NULL, "reserved message: %s", e.msg);
+
+	/* Re-signed TCB Info: platform level OutOfDate is reported, Revoked fails. */
+	struct dcap_collateral_raw raw;
+	char path[512];
+	_cleanup_free_ uint8_t *kd = NULL;
+	size_t kl;
+	snprintf(path, sizeof(path), "%s/tcb_signing.key", dir);
+	ok(simtee_pki_collateral(dir, &raw, &e) == 0 && file_read_all(path, 1 << 16, &kd, &kl, &e) == 0,
+	   "TCB signing key");
+	BIO *bio = BIO_new_mem_buf(kd, (int)kl);
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	const char *statuses[] = {"OutOfDate", "Revoked"};
+	for (int i = 0; i < 2; i++) {
+		_cleanup_buf_ struct buf ti = BUF_INIT;
+		char *last = strstr(raw.tcb_info, "\"tcbStatus\":\"UpToDate\"}]}"), sig_hex[129];
+		uint8_t sig[64];
+		/* The platform level is the last "tcbStatus" in the document. */
+		for (char *p = last; p; p = strstr(p + 1, "\"tcbStatus\":\"UpToDate\"}]}"))
+			last = p;
+		buf_append(&ti, raw.tcb_info, (size_t)(last - raw.tcb_info));
+		buf_printf(&ti, "\"tcbStatus\":\"%s\",\"advisoryIDs\":[\"INTEL-SA-99999\"]}]}", statuses[i]);
+		ok(ecdsa_p256_sign_raw(k, ti.data, ti.len, sig, &e) == 0, "re-sign TCB Info");
+		hex_encode(sig, 64, sig_hex);
+		int rc = verify_state(&st, (const char *)ti.data, sig_hex, &r, &e);
+		if (i == 0) {
+			ok(rc == 0, "OutOfDate platform still verifies (%s)", e.msg);
+			is_str(tcb_status_name(r.status), "OutOfDate", "status reported");
+			ok(r.advisory_ids.n == 1 && strcmp(r.advisory_ids.v[0], "INTEL-SA-99999") == 0,
+			   "advisory reported");
+			dcap_result_free(&r);
+		} else {
+			ok(rc < 0, "Revoked platform rejected");
+			is_str(e.msg, "Quote verification failed: TCB revoked", "revoked message");
+		}
+	}
+	EVP_PKEY_free(k);
+	dcap_collateral_raw_free(&raw);
+}
+
 static void test_tee_interface(void)
 {
 	struct err e = ERR_INIT;
@@ -274,6 +373,7 @@ int main(void)
 	test_pki();
 	test_td_quote();
 	test_extend_and_log();
+	test_policy();
 	test_tee_interface();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);

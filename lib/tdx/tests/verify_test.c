@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/buf.h"
 #include "core/fileio.h"
 #include "core/tap.h"
 #include "tdx/collateral.h"
@@ -159,6 +160,14 @@ static void test_tdx(void)
 	ok(quote_parse(&q, qb, len, &e) == 0, "quote parses");
 	ok(dcap_verify(&q, c, NOW + 3600, &r, &e) == 0, "warm verification succeeds");
 	dcap_result_free(&r);
+	ok(dcap_verify(&q, c, NOW + 7200, &r, &e) == 0,
+	   "second warm verification (cached PCK chain) succeeds");
+	is_hex(r.pck.fmspc, 6, "b0c06f000000", "cached PCK extension");
+	is_int(r.pck_ca, PCK_CA_PLATFORM, "cached CA type");
+	dcap_result_free(&r);
+	q.qe_report_signature[5] ^= 1;
+	ok(dcap_verify(&q, c, NOW + 7200, &r, &e) < 0, "cached chain still checks the QE report signature");
+	q.qe_report_signature[5] ^= 1;
 	ok(dcap_verify(&q, c, NOW + 60 * 86400, &r, &e) < 0, "warm verification past nextUpdate fails");
 	is_str(e.msg, "Quote verification failed: collateral not valid at this time", "expiry message");
 
@@ -216,6 +225,78 @@ static void test_sgx(void)
 	dcap_collateral_raw_free(&raw);
 }
 
+/* Malformed collateral documents and PCK extensions fail cleanly, never crash. */
+static void test_robustness(void)
+{
+	struct dcap_collateral_raw raw;
+	struct dcap_tcb_info ti;
+	struct dcap_qe_identity qi;
+	struct err e = ERR_INIT;
+	int accepted = 0;
+
+	load_raw("tdx_quote_collateral.json", &raw);
+	ok(dcap_tcb_info_parse(raw.tcb_info, &ti, &e) == 0, "TCB Info parses");
+	is_int(ti.n_levels > 0, 1, "TCB levels");
+	is_int(ti.n_modules, 2, "two TDX module identities");
+	is_str(ti.modules[1].id, "TDX_01", "module id");
+	dcap_tcb_info_clear(&ti);
+	size_t n = strlen(raw.tcb_info);
+	for (size_t l = 0; l < n; l += 7) {
+		char *t = strndup(raw.tcb_info, l);
+		if (dcap_tcb_info_parse(t, &ti, &e) == 0) {
+			accepted++;
+			dcap_tcb_info_clear(&ti);
+		}
+		free(t);
+	}
+	is_int(accepted, 0, "every truncated TCB Info rejected");
+	ok(dcap_qe_identity_parse("{\"id\":\"TD_QE\",\"version\":2}", &qi, &e) < 0,
+	   "incomplete QE Identity rejected");
+	ok(strstr(e.msg, "QE Identity: missing string 'issueDate'") != NULL, "names the field: %s", e.msg);
+	ok(dcap_tcb_info_parse("{\"id\":\"TDX\",\"version\":2}", &ti, &e) < 0 && strstr(e.msg, "version 3"),
+	   "TDX TCB Info version 2 rejected");
+
+	/* PCK extension: every truncation of a real one is rejected. */
+	struct quote q;
+	size_t len;
+	_cleanup_free_ uint8_t *qb = load("tdx_quote.bin", &len);
+	ok(quote_parse(&q, qb, len, &e) == 0, "quote");
+	_cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain =
+	    pem_chain_parse(q.pck_chain_pem, q.pck_chain_len, &e);
+	X509 *leaf = sk_X509_value(chain, 0);
+	int idx = -1;
+	for (int i = 0; i < X509_get_ext_count(leaf); i++) {
+		const ASN1_OBJECT *o = X509_EXTENSION_get_object(X509_get_ext(leaf, i));
+		if ((size_t)OBJ_length(o) == sizeof(PCK_SGX_EXT_OID) &&
+		    memcmp(OBJ_get0_data(o), PCK_SGX_EXT_OID, sizeof(PCK_SGX_EXT_OID)) == 0)
+			idx = i;
+	}
+	ok(idx >= 0, "SGX extension present");
+	const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(leaf, idx));
+	const uint8_t *der = ASN1_STRING_get0_data(v);
+	size_t dlen = (size_t)ASN1_STRING_length(v);
+	struct pck_ext x;
+	ok(pck_ext_parse_der(der, dlen, &x, &e) == 0, "extension parses");
+	accepted = 0;
+	for (size_t l = 0; l < dlen; l++) {
+		uint8_t *copy = malloc(l + 1);
+		memcpy(copy, der, l);
+		if (pck_ext_parse_der(copy, l, &x, &e) == 0)
+			accepted++;
+		free(copy);
+	}
+	is_int(accepted, 0, "every truncated SGX extension rejected");
+	/* Round trip through the encoder used by the simulated PKI. */
+	struct pck_ext y;
+	_cleanup_buf_ struct buf enc = BUF_INIT;
+	ok(pck_ext_parse_der(der, dlen, &x, &e) == 0, "reparse");
+	pck_ext_encode(&x, &enc);
+	ok(pck_ext_parse_der(enc.data, enc.len, &y, &e) == 0 && memcmp(&x, &y, sizeof(x)) == 0,
+	   "encode/parse round trip");
+	quote_free(&q);
+	dcap_collateral_raw_free(&raw);
+}
+
 static void test_trust_anchor(void)
 {
 	X509 *x = NULL;
@@ -238,5 +319,6 @@ int main(void)
 	test_tdx();
 	test_sgx();
 	test_trust_anchor();
+	test_robustness();
 	return tap_done();
 }

@@ -211,6 +211,11 @@ static void test_misc(void)
 	ok(!toml_parse(nul, sizeof(nul) - 1, "t.toml", &e) &&
 	       strcmp(e.msg, "t.toml: line 2, column 7: control character U+0000 must be escaped") == 0,
 	   "raw NUL byte rejected with its position: %s", e.msg);
+	ok(!toml_parse("\xEF\xBB\xBF"
+		       "a = ?",
+		       8, "bom", &e) &&
+	       strcmp(e.msg, "bom: line 1, column 5: expected a value") == 0,
+	   "a byte-order mark is not a column: %s", e.msg);
 	doc = toml_parse("", 0, NULL, &e);
 	ok(doc && doc->type == TOML_TABLE && doc->v.list.count == 0, "empty document is an empty table");
 	toml_free(doc);
