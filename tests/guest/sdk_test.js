@@ -101,9 +101,21 @@ async function main() {
   is(big.body.error, 'Report data is too long', 'server refuses 65 bytes: Report data is too long');
   is(big.status, 400, 'error status 400');
 
-  // Attest.
+  // Attest, and the production verifier accepts it (dev root of the simulated TDX).
   const att = await client.attest('abc');
   ok(/^00/.test(att.attestation) && att.attestation.length > 2000, 'attest returns a V0 attestation');
+  const pki = process.env.SIMTEE_DIR;
+  const attFile = `${pki}/../att.hex`;
+  require('fs').writeFileSync(attFile, att.attestation);
+  let report = null;
+  try {
+    report = JSON.parse(require('child_process').execFileSync(process.env.DSTACK,
+      ['verify', '--collateral', `${pki}/collateral.json`, '--root-ca', `${pki}/root_ca.pem`, attFile],
+      { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+  } catch (e) {
+    console.log(`# dstack verify failed: ${e.stdout || e}`);
+  }
+  ok(report && report.is_valid === true, 'dstack verify accepts the agent attestation');
 
   // GetTlsKey: random key per call, chain signed by the app CA.
   const t1 = await client.getTlsKey({ subject: 'app.example', altNames: ['app.example', '127.0.0.1'], usageRaTls: true });

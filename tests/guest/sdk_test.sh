@@ -3,7 +3,7 @@
 # Installs @phala/dstack-sdk (and its peer dependencies @noble/curves and
 # @noble/hashes, which it requires at load time) from npm into the build dir (once), starts the
 # agent on the testdata simulator files and runs sdk_test.js (TAP).
-# Env: AGENT (binary), TESTDATA (shared/testdata/dstack), WORK (build dir).
+# Env: AGENT (binary), DSTACK (the CLI, for `dstack verify`), TESTDATA (shared/testdata/dstack), WORK (build dir).
 set -u
 fail() { echo "not ok 1 - $*"; echo "1..1"; exit 1; }
 command -v node >/dev/null || fail "node not found: install nodejs and npm (scripts/deps/guest.txt)"
@@ -29,7 +29,8 @@ while [ ! -S "$DIR/dstack.sock" ] || [ ! -S "$DIR/tappd.sock" ]; do
 	[ $i -gt 300 ] && { sed 's/^/# /' "$DIR/agent.log"; fail "agent did not start"; }
 	sleep 0.1
 done
-DSTACK_SIMULATOR_ENDPOINT="$DIR/dstack.sock" TAPPD_SIMULATOR_ENDPOINT="$DIR/tappd.sock" \
+SIMTEE_DIR="$DIR/simtee" DSTACK="$DSTACK" \
+	DSTACK_SIMULATOR_ENDPOINT="$DIR/dstack.sock" TAPPD_SIMULATOR_ENDPOINT="$DIR/tappd.sock" \
 	NODE_PATH="$SDK/node_modules" node "$(dirname "$0")/sdk_test.js" 2>"$DIR/node.err"
 rc=$?
 [ $rc -ne 0 ] && { sed 's/^/# /' "$DIR/node.err"; sed 's/^/# agent: /' "$DIR/agent.log" | tail -20; }
