@@ -681,6 +681,129 @@ static void test_kms(void)
 	buf_free(&out);
 }
 
+/*
+ * The real dstack-kms (when built): it runs "in a CVM" whose guest agent is
+ * ours in simulator mode (same dev PKI), auto-bootstraps for localhost, and
+ * a guest boots against it with the KMS provider.
+ */
+static pid_t spawn_in(const char *cwd, const char *log, char *const argv[], const char *const *env)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (cwd && chdir(cwd) < 0)
+			_exit(126);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	uint8_t *d = NULL;
+	size_t n = 0;
+	if (file_read_all(from, 1 << 24, &d, &n, NULL) == 0)
+		file_write_atomic(to, d, n, 0600, NULL);
+	free(d);
+}
+
+static void test_real_kms(const char *kms_bin)
+{
+	char kdir[400], cvm[400], p[600], q[600], log[600], agent_env[600], etc_env[600];
+	char *kargv[] = {(char *)kms_bin, NULL};
+	snprintf(kdir, sizeof(kdir), "%s/rkms", dir);
+	snprintf(cvm, sizeof(cvm), "%s/rkms/cvm", dir);
+	mkdir_p(cvm, 0700, NULL);
+	mkdir_p(kdir, 0700, NULL);
+	/* The KMS's own CVM: the files of the "none" boot, served by our agent. */
+	const char *files[][2] = {{".appkeys.json", "appkeys.json"},
+				  {"app-compose.json", "app-compose.json"},
+				  {".sys-config.json", "sys-config.json"}};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/none/work/%s", dir, files[i][0]);
+		snprintf(q, sizeof(q), "%s/%s", cvm, files[i][1]);
+		copy_file(p, q);
+	}
+	snprintf(log, sizeof(log), "%s/agent.log", kdir);
+	char *aargv[] = {agent_bin, "--simulator", cvm, "--simtee-dir", pki, NULL};
+	pid_t agent = spawn_in(NULL, log, aargv, NULL);
+	snprintf(p, sizeof(p), "%s/dstack.sock", cvm);
+	for (int i = 0; i < 300 && !file_exists(p); i++)
+		usleep(50000);
+	ok(file_exists(p), "real KMS: its guest agent (simulator) is up");
+
+	uint16_t rpc = free_port(), onboard = free_port();
+	char toml[2048];
+	snprintf(
+	    toml, sizeof(toml),
+	    "[rpc]\naddress = \"127.0.0.1\"\nport = %u\n"
+	    "[rpc.tls]\nkey = \"certs/rpc.key\"\ncerts = \"certs/rpc.crt\"\n"
+	    "[rpc.tls.mutual]\nca_certs = \"certs/tmp-ca.crt\"\n"
+	    "[core]\ncert_dir = \"certs\"\n"
+	    "[core.attestation]\ninsecure_allow_external_trust_anchors = true\n"
+	    "[core.attestation.urls]\npccs = \"http://127.0.0.1:%u\"\n"
+	    "[core.attestation.root_ca]\ntdx = \"%s/root_ca.pem\"\n"
+	    "[core.image]\nverify = false\n"
+	    "[core.auth_api]\ntype = \"dev\"\n"
+	    "[core.onboard]\naddress = \"127.0.0.1\"\nport = %u\nauto_bootstrap_domain = \"localhost\"\n",
+	    rpc, pccs_port, pki, onboard);
+	snprintf(q, sizeof(q), "%s/kms.toml", kdir);
+	write_file(q, toml);
+	snprintf(agent_env, sizeof(agent_env), "DSTACK_AGENT_ADDRESS=%s", p);
+	snprintf(etc_env, sizeof(etc_env), "DSTACK_KMS_ETC_DIR=%s/etc", kdir);
+	const char *kenv[] = {agent_env, etc_env, NULL};
+	snprintf(log, sizeof(log), "%s/kms.log", kdir);
+	pid_t kms_pid = spawn_in(kdir, log, kargv, kenv);
+	char url[128];
+	snprintf(url, sizeof(url), "https://localhost:%u/prpc", rpc);
+	struct prpc_client c = {.base = url, .http = {.insecure = true, .timeout_ms = 5000}};
+	json_t *meta = NULL;
+	struct err e = ERR_INIT;
+	for (int i = 0; i < 200 && prpc_client_call_json(&c, "GetMeta", NULL, &meta, &e) < 0; i++)
+		usleep(100000);
+	ok(meta != NULL, "real KMS: up and bootstrapped (%s)", meta ? "" : e.msg);
+	json_decref(meta);
+
+	const char *compose =
+	    "{\"manifest_version\":2,\"name\":\"rk\",\"runner\":\"docker-compose\","
+	    "\"docker_compose_file\":\"services: {}\",\"kms_enabled\":true,\"key_provider\":\"kms\","
+	    "\"storage_fs\":\"zfs\"}";
+	char state[400];
+	struct buf out = {0};
+	make_cvm("realkms", compose, NULL, NULL, 0, state, sizeof(state));
+	/* Point this CVM at the real KMS. */
+	char sys[1024];
+	snprintf(sys, sizeof(sys),
+		 "{\"kms_urls\":[\"https://localhost:%u\"],\"host_api_url\":\"unix:%s\","
+		 "\"vm_config\":\"{\\\"os_image_hash\\\":\\\"%s\\\"}\"}",
+		 rpc, notify_sock, "1111111111111111111111111111111111111111111111111111111111111111");
+	snprintf(q, sizeof(q), "%s/realkms/shared/.sys-config.json", dir);
+	write_file(q, sys);
+	int rc = run_setup("realkms", state, &out);
+	is_int(rc, 0, "real KMS: guest boots with keys from dstack-kms");
+	if (rc) {
+		diag("%s", out.data ? (char *)out.data : "");
+		snprintf(q, sizeof(q), "tail -15 %s/kms.log | sed 's/^/# kms: /' >&2", kdir);
+		if (system(q) != 0)
+			diag("no kms log");
+	} else {
+		check_rtmr3("realkms", state);
+		char *keys = read_text("realkms", ".appkeys.json");
+		ok(keys && strstr(keys, "\"Kms\""), "real KMS: .appkeys.json from the KMS");
+		free(keys);
+	}
+	buf_free(&out);
+	kill(kms_pid, SIGTERM);
+	waitpid(kms_pid, NULL, 0);
+	kill(agent, SIGTERM);
+	waitpid(agent, NULL, 0);
+}
+
 int main(void)
 {
 	struct err e = ERR_INIT;
@@ -701,6 +824,11 @@ int main(void)
 	test_none();
 	test_mr_config();
 	test_kms();
+	const char *kms_bin = getenv("KMS");
+	if (kms_bin && *kms_bin && access(kms_bin, X_OK) == 0)
+		test_real_kms(kms_bin);
+	else
+		diag("dstack-kms not built here: real-KMS boot not run");
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
