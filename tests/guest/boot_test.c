@@ -454,7 +454,7 @@ static void agent_quote_verifies(const char *name)
 	out = NULL;
 
 	/* GetTlsKey: local app CA (none) or the KMS's SignCert (kms). */
-	bool via_kms = strcmp(name, "kms") == 0;
+	bool via_kms = strcmp(name, "kms") == 0 || strcmp(name, "realkms") == 0;
 	in = json_pack("{s:s,s:[s],s:b}", "subject", "app.test", "alt_names", "app.test", "usage_ra_tls", 1);
 	ok(prpc_client_call_json(&c, "GetTlsKey", in, &out, &e) == 0, "%s: GetTlsKey (%s)", name, e.msg);
 	json_t *chain = json_object_get(out, "certificate_chain");
@@ -772,10 +772,27 @@ static void test_real_kms(const char *kms_bin)
 	const char *compose =
 	    "{\"manifest_version\":2,\"name\":\"rk\",\"runner\":\"docker-compose\","
 	    "\"docker_compose_file\":\"services: {}\",\"kms_enabled\":true,\"key_provider\":\"kms\","
-	    "\"storage_fs\":\"zfs\"}";
+	    "\"allowed_envs\":[\"KEEP\"],\"storage_fs\":\"zfs\"}";
 	char state[400];
-	struct buf out = {0};
-	make_cvm("realkms", compose, NULL, NULL, 0, state, sizeof(state));
+	struct buf out = {0}, env = {0};
+	uint8_t ch[32], app_id[20], pk[32];
+	char app_hex[41];
+	compose_hash(compose, strlen(compose), ch);
+	compose_default_app_id(ch, app_id);
+	hex_encode(app_id, 20, app_hex);
+	json_t *in = json_pack("{s:s}", "app_id", app_hex), *pub = NULL;
+	const char *pkh = NULL;
+	ok(prpc_client_call_json(&c, "GetAppEnvEncryptPubKey", in, &pub, &e) == 0 &&
+	       (pkh = json_string_value(json_object_get(pub, "public_key"))) &&
+	       hex_decode_exact(pkh, pk, 32, &e) == 0,
+	   "real KMS: env encryption key (%s)", e.msg);
+	json_decref(in);
+	json_decref(pub);
+	const char *plain =
+	    "{\"env\":[{\"key\":\"KEEP\",\"value\":\"1\"},{\"key\":\"DROP\",\"value\":\"2\"}]}";
+	env_envelope_encrypt(pk, plain, strlen(plain), &env, NULL);
+	make_cvm("realkms", compose, NULL, env.data, env.len, state, sizeof(state));
+	buf_free(&env);
 	/* Point this CVM at the real KMS. */
 	char sys[1024];
 	snprintf(sys, sizeof(sys),
@@ -796,6 +813,10 @@ static void test_real_kms(const char *kms_bin)
 		char *keys = read_text("realkms", ".appkeys.json");
 		ok(keys && strstr(keys, "\"Kms\""), "real KMS: .appkeys.json from the KMS");
 		free(keys);
+		char *dot = read_text("realkms", ".decrypted-env");
+		is_str(dot ? dot : "", "KEEP=1\n", "real KMS: env decrypted, DROP filtered by allowed_envs");
+		free(dot);
+		agent_quote_verifies("realkms");
 	}
 	buf_free(&out);
 	kill(kms_pid, SIGTERM);
