@@ -191,7 +191,13 @@ void kms_fetch_result_free(struct kms_fetch_result *r)
 		secure_zero(r->tmp_ca_key, strlen(r->tmp_ca_key));
 		free(r->tmp_ca_key);
 	}
-	if (r->keys)
+	if (r->keys) {
+		ProtobufCBinaryData *secrets[] = {&r->keys->disk_crypt_key, &r->keys->env_crypt_key,
+						  &r->keys->k256_key};
+		for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+			if (secrets[i]->data)
+				secure_zero(secrets[i]->data, secrets[i]->len);
 		prpc_msg_free(&r->keys->base);
+	}
 	memset(r, 0, sizeof(*r));
 }
