@@ -35,6 +35,8 @@ deps() {
 	for p in "${DEB_PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
+	# npm: bundled with some nodejs builds; Debian's own nodejs needs the npm package.
+	if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 	[ ${#missing[@]} -eq 0 ] && return 0
 	echo "==> installing: ${missing[*]}"
 	as_root apt-get update -qq
