@@ -896,8 +896,11 @@ static void test_crash_restart(void)
 		buf_free(&b);
 	}
 	kms_start(&k5, "DSTACK_KMS_CRASH_AT=6");
-	status = tp_wait_exit(k5.pid, 20);
-	ok(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "KMS killed mid-bootstrap");
+	status = tp_wait_exit(k5.pid, 60);
+	if (!ok(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "KMS killed mid-bootstrap")) {
+		diag("wait status %d (-1 = still running after 60 s)", status);
+		show_log(k5.dir);
+	}
 	kms_start(&k5, NULL);
 	if (!ok(tp_wait_port(k5.pid, k5.rpc, 20), "restart after the kill completes bootstrap and serves"))
 		show_log(k5.dir);
