@@ -184,6 +184,15 @@ int wg_apply(const struct wg_settings *w, const char *text, size_t len, struct e
 {
 	const char *argv[] = {"wg", "syncconf", w->interface, w->config_path, NULL};
 
+	char parent[4096];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", w->config_path);
+	if ((slash = strrchr(parent, '/')) && slash != parent) {
+		*slash = 0;
+		if (mkdir_p(parent, 0700, e) < 0)
+			return err_wrap(e, "create %s", parent);
+	}
 	if (file_write_atomic(w->config_path, text, len, 0600, e) < 0)
 		return err_wrap(e, "write %s", w->config_path);
 	if (!*w->interface)
