@@ -34,6 +34,8 @@ static struct gw_entry *find_instance(struct gateway *gw, const char *iid)
 {
 	struct gw_entry key;
 
+	if (!gw->n_entries)
+		return NULL;
 	snprintf(key.inst.instance_id, sizeof(key.inst.instance_id), "%s", iid);
 	return bsearch(&key, gw->entries, gw->n_entries, sizeof(*gw->entries), entry_cmp);
 }

@@ -639,6 +639,11 @@ int main(int argc, char **argv)
 	test_admin_needs_credentials();
 	test_mtls_register();
 
+	char *log = read_text("gateway.log");
+	ok(!strstr(log, "runtime error") && !strstr(log, "AddressSanitizer") && !strstr(log, "LeakSanitizer"),
+	   "no sanitizer report in the gateway's log");
+	free(log);
+
 	if (!getenv("KEEP_TEST_DIR")) {
 		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
