@@ -538,4 +538,15 @@ out:
 	return rc;
 }
 
-const struct proxy_routes gw_proxy_routes_template = {.resolve = resolve};
+/* gateway.<base>/.dstack/acme-info: the AcmeInfo reply (no ACME account yet);
+ * app-info needs the local guest agent, which is not wired up (404). */
+static char *info_json(void *ctx, const char *what)
+{
+	(void)ctx;
+	if (!strcmp(what, "acme-info"))
+		return strdup("{\"account_uri\":\"\",\"quoted_hist_keys\":[],\"account_quote\":\"\","
+			      "\"account_attestation\":\"\"}");
+	return NULL;
+}
+
+const struct proxy_routes gw_proxy_routes_template = {.resolve = resolve, .info_json = info_json};

@@ -14,6 +14,7 @@
  * argv[1] = path of dstack-gateway.
  */
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -247,9 +248,9 @@ static void write_dev_config(void)
 }
 
 /* Ports, state and no WireGuard link: what a test run changes. */
-static void write_override(const char *name, bool admin_token, bool admin)
+static void write_override_extra(const char *name, bool admin_token, bool admin, const char *extra)
 {
-	char t[2048];
+	char t[4096];
 
 	snprintf(t, sizeof(t),
 		 "port = %u\n"
@@ -260,7 +261,13 @@ static void write_override(const char *name, bool admin_token, bool admin)
 		 "[core.admin]\nenabled = %s\naddress = \"127.0.0.1:%u\"\nauth_token = \"%s\"\n",
 		 rpc_port, dir, dir, proxy_port, debug_port, admin ? "true" : "false", admin_port,
 		 admin_token ? "s3cret-token" : "");
+	strncat(t, extra, sizeof(t) - strlen(t) - 1);
 	write_text(name, t);
+}
+
+static void write_override(const char *name, bool admin_token, bool admin)
+{
+	write_override_extra(name, admin_token, admin, "");
 }
 
 static pid_t start_gw(const char *override, const char *const *env)
@@ -616,6 +623,64 @@ static void test_mtls_register(void)
 	free(none.cert_pem), free(none.key_pem);
 }
 
+/* Basic auth against an htpasswd file (bcrypt), and the recycler. */
+static void test_htpasswd_and_recycle(void)
+{
+	struct crypt_data cd;
+	char line[512], extra[1024], body[256], err[512], pub[64], priv[64], hdr[256];
+	const char *salt = crypt_gensalt("$2b$", 5, NULL, 0);
+	const char *hash;
+	int status;
+	pid_t pid;
+	json_t *r;
+	char *b64;
+
+	memset(&cd, 0, sizeof(cd));
+	hash = crypt_r("hunter2", salt, &cd);
+	ok(hash && !strncmp(hash, "$2b$", 4), "bcrypt hash for the htpasswd file");
+	snprintf(line, sizeof(line), "alice:%s\n", hash ? hash : "");
+	write_text("htpasswd", line);
+	snprintf(extra, sizeof(extra),
+		 "htpasswd_file = \"%s/htpasswd\"\n[core.recycle]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+		 dir);
+	write_override_extra("recycle.toml", false, true, extra);
+	pid = start_gw("recycle.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway with htpasswd only and a 2 s recycle timeout");
+	b64 = base64_encode("alice:hunter2", 13);
+	snprintf(hdr, sizeof(hdr), "Authorization: Basic %s", b64);
+	free(b64);
+	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", hdr, NULL), 200,
+	       "Basic auth with the right password");
+	b64 = base64_encode("alice:hunter3", 13);
+	snprintf(hdr, sizeof(hdr), "Authorization: Basic %s", b64);
+	free(b64);
+	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", hdr, NULL), 401, "wrong password: 401");
+
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"cc01\",\"instance_id\":\"dd01\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "registered an instance that will never handshake (%s)", r ? "" : err);
+	json_decref(r);
+	size_t left = 99;
+	for (int i = 0; i < 100 && left; i++) {
+		usleep(100 * 1000);
+		r = debug_call("GetProxyState", "{}", err, sizeof(err));
+		left = 0;
+		size_t k;
+		json_t *v;
+		json_array_foreach(
+		    json_object_get(r, "instances"), k,
+		    v) if (!strcmp(json_string_value(json_object_get(v, "instance_id")), "dd01")) left++;
+		json_decref(r);
+	}
+	is_int((long long)left, 0, "stale instance recycled after the timeout");
+	char *conf = read_text("wg/wg0.conf");
+	ok(!strstr(conf, pub), "and removed from the peer file");
+	free(conf);
+	stop_gw(pid);
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/gateway-test-XXXXXX";
@@ -638,6 +703,7 @@ int main(int argc, char **argv)
 	test_debug_register_and_restart();
 	test_admin_needs_credentials();
 	test_mtls_register();
+	test_htpasswd_and_recycle();
 
 	char *log = read_text("gateway.log");
 	ok(!strstr(log, "runtime error") && !strstr(log, "AddressSanitizer") && !strstr(log, "LeakSanitizer"),
