@@ -6,7 +6,7 @@
  *
  * Credentials: the token (auth_token, admin_token, or the environment) in
  * `Authorization: Bearer`, `X-Admin-Token`, or on GET only `?token=`; or
- * HTTP Basic checked against an htpasswd file with crypt(3) (bcrypt `$2y$`
+ * HTTP Basic checked against an htpasswd file with crypt_rn(3) (bcrypt `$2y$`
  * and the other libxcrypt hashes). Comparisons are constant time. Failure
  * is 401 with `WWW-Authenticate: Basic realm="dstack-gateway admin"`.
  */
@@ -86,7 +86,9 @@ static bool htpasswd_ok(const char *file, const char *user, const char *pass)
 		if (strcmp(line, user))
 			continue;
 		memset(&cd, 0, sizeof(cd));
-		h = crypt_r(pass, colon + 1, &cd);
+		/* crypt_rn, not crypt_r: sanitizer runtimes intercept crypt_r, which
+		 * then loses libcrypt under --as-needed. */
+		h = crypt_rn(pass, colon + 1, &cd, sizeof(cd));
 		ok = h && h[0] != '*' && str_eq_ct(h, colon + 1);
 		secure_zero(&cd, sizeof(cd));
 	}

@@ -92,6 +92,11 @@ extern const struct proxy_routes gw_proxy_routes_template;
 int gw_mount_main(struct gateway *gw, struct http_server *srv, struct err *e);
 int gw_mount_debug(struct gateway *gw, struct http_server *srv, struct err *e);
 
+/* ---- agent.c (the guest agent of the gateway's own CVM) ---- */
+bool gw_agent_present(void);
+/* GetTlsKey for core.rpc_domain; writes tls.certs, tls.key, tls.mutual.ca_certs. */
+int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e);
+
 /* ---- admin.c ---- */
 int gw_mount_admin(struct gateway *gw, struct http_server *srv, struct err *e);
 

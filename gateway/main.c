@@ -321,9 +321,17 @@ int main(int argc, char **argv)
 		log_init("gateway", lvl);
 	if (gw.cfg.set_ulimit)
 		raise_nofile();
-	if (*gw.cfg.rpc_domain)
-		log_warn("core.rpc_domain is set but certificates are not requested from a guest agent yet: "
-			 "serving tls.certs/tls.key as they are");
+	if (*gw.cfg.rpc_domain && !gw_agent_present()) {
+		log_warn(
+		    "core.rpc_domain is set but no guest agent is reachable: serving tls.certs/tls.key as "
+		    "they are");
+	} else if (*gw.cfg.rpc_domain) {
+		if (gw_agent_fetch_tls(&gw.cfg, &e) < 0) {
+			log_error("RPC certificate for %s: %s", gw.cfg.rpc_domain, err_str(&e));
+			goto out;
+		}
+		log_info("RPC certificate for %s issued by the guest agent", gw.cfg.rpc_domain);
+	}
 	pthread_mutex_init(&gw.lock, NULL);
 	pthread_mutex_init(&gw.wg_lock, NULL);
 	pthread_mutex_init(&gw.stop_lock, NULL);
