@@ -386,6 +386,25 @@ static long admin_req(const char *method, const char *path, const char *header, 
 	return st;
 }
 
+/* Admin POST with a JSON body and the test token. */
+static long admin_post(const char *path, const char *body, char **out)
+{
+	char url[256];
+	const char *hdrs[] = {"Authorization: Bearer s3cret-token", "Content-Type: application/json", NULL};
+	struct http_client_opts o = {0};
+	struct http_response r = {0};
+	long st;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, path);
+	if (http_fetch(&o, "POST", url, hdrs, body, strlen(body), &r, NULL) < 0)
+		return -1;
+	st = r.status;
+	if (out)
+		*out = strdup(r.body.data ? (const char *)r.body.data : "");
+	http_response_free(&r);
+	return st;
+}
+
 static void test_debug_register_and_restart(void)
 {
 	char err[1024] = "", body[512], pub[64], priv[64], pub2[64];
@@ -552,7 +571,26 @@ static void test_mtls_register(void)
 	   r && client_ip(r) ? client_ip(r) : "");
 	json_decref(r);
 	char *b = NULL;
-	admin_req("POST", "/prpc/Admin.GetInstancePortPolicy?json", "Authorization: Bearer s3cret-token", &b);
+	const char *iid = "{\"instance_id\":\"abcdef0001\"}";
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
+	ok(b && strstr(b, "\"source\":\"instance\"") && strstr(b, "\"port\":8080") &&
+	       strstr(b, "\"restrict_mode\":true"),
+	   "the reported port policy is stored: %s", b ? b : "");
+	free(b);
+	is_int(
+	    admin_post(
+		"/prpc/Admin.SetInstancePortPolicy?json",
+		"{\"instance_id\":\"abcdef0001\",\"port_policy\":{\"ports\":[{\"port\":9000,\"pp\":true}]}}",
+		NULL),
+	    200, "SetInstancePortPolicy");
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
+	ok(b && strstr(b, "\"source\":\"admin\"") && strstr(b, "\"port\":9000"), "admin override wins: %s",
+	   b ? b : "");
+	free(b);
+	is_int(admin_post("/prpc/Admin.ClearInstancePortPolicy?json", iid, NULL), 200,
+	       "ClearInstancePortPolicy");
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
+	ok(b && strstr(b, "\"source\":\"instance\""), "back to the instance's policy");
 	free(b);
 	r = debug_call("GetProxyState", "{}", err, sizeof(err));
 	bool found = false;
@@ -618,7 +656,35 @@ static void test_mtls_register(void)
 	is_str(r ? json_string_value(json_object_get(r, "account_uri")) : "x", "",
 	       "AcmeInfo: no account yet");
 	json_decref(r);
-	stop_gw(pid);
+
+	/* a client certificate from another CA fails the TLS handshake */
+	EVP_PKEY *real_key = ca_key;
+	X509 *real_cert = ca_cert;
+	ca_key = ratls_key_generate(NULL);
+	ca_cert = ratls_cert_root_ca(ca_key, NULL);
+	struct client_id foreign = make_client("11223344556677889900aabbccddeeff00112233", "abcdef0009");
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	ca_key = real_key;
+	ca_cert = real_cert;
+	r = main_call(&foreign, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && !strstr(err, "Registration"), "client certificate from a foreign CA: refused by TLS (%s)",
+	   err);
+	json_decref(r);
+	free(foreign.cert_pem), free(foreign.key_pem);
+
+	/* Admin.Exit stops the process cleanly */
+	is_int(admin_post("/prpc/Admin.Exit?json", "{}", NULL), 200, "Admin.Exit");
+	bool exited = false;
+	for (int k = 0; k < 100 && !exited; k++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			exited = true;
+		else
+			usleep(50 * 1000);
+	}
+	ok(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0, "and the gateway exits with status 0");
+	if (!exited)
+		stop_gw(pid);
 	free(good.cert_pem), free(good.key_pem), free(other.cert_pem), free(other.key_pem);
 	free(none.cert_pem), free(none.key_pem);
 }
