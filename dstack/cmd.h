@@ -12,5 +12,8 @@ int cmd_decrypt_env(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
 int cmd_simtee(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_vmm(int argc, char **argv);
+int cmd_hostcfg(int argc, char **argv);
+int cmd_dev(int argc, char **argv);
 
 #endif

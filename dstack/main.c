@@ -22,6 +22,9 @@ static const struct {
     {"derive", cmd_derive, "Derive app keys from a KMS root key (for testing and audits)"},
     {"simtee", cmd_simtee, "Simulated TDX: development PKI and collateral service"},
     {"verify", cmd_verify, "Verify a TDX quote or dstack attestation"},
+    {"vmm", cmd_vmm, "Manage VMs on a dstack-vmm (list, deploy, start, stop, logs, ...)"},
+    {"hostcfg", cmd_hostcfg, "Generate host configuration (kms.toml, gateway.toml, vmm.toml, certs)"},
+    {"dev", cmd_dev, "Run a local dev stack: dev up | down | status"},
 };
 
 static void usage(FILE *f, const char *prog)

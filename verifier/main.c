@@ -177,7 +177,9 @@ static int run(const struct verifier_cfg *cfg, struct err *e)
 			 vo.root_ca_path);
 
 	struct event_base *base = event_base_new();
-	struct http_server *srv = base ? http_server_new(base, NULL, e) : NULL;
+	/* Room for the largest attestation in hex plus the JSON around it. */
+	struct http_server_opts so = {.max_body_bytes = 2 * (size_t)ATTESTATION_MAX_LEN + 65536};
+	struct http_server *srv = base ? http_server_new(base, &so, e) : NULL;
 	struct http_listen_spec spec;
 	uint16_t port = 0;
 	if (!srv) {

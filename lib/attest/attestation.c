@@ -38,6 +38,36 @@ void attestation_free(struct attestation *a)
 	attestation_init(a);
 }
 
+/* Strings held as C strings must not contain NUL (the re-encoding would
+ * differ from the input). */
+static int scale_read_cstr(struct scale_reader *r, char **out, struct err *e)
+{
+	size_t n;
+
+	if (scale_read_str(r, out, &n, e) < 0)
+		return -1;
+	if (strlen(*out) != n) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, "string contains a NUL byte");
+	}
+	return 0;
+}
+
+static int mp_read_cstr(struct mp_reader *r, char **out, struct err *e)
+{
+	size_t n;
+
+	if (mp_read_str_alloc(r, out, &n, e) < 0)
+		return -1;
+	if (strlen(*out) != n) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, "string contains a NUL byte");
+	}
+	return 0;
+}
+
 /* ---- V0: SCALE ---- */
 
 static int v0_decode(struct scale_reader *r, struct attestation *a, struct err *e)
@@ -62,7 +92,7 @@ static int v0_decode(struct scale_reader *r, struct attestation *a, struct err *
 		_cleanup_free_ char *name = NULL;
 
 		if (scale_read_u32(r, &imr, e) < 0 || scale_read_u32(r, &type, e) < 0 ||
-		    scale_read_bytes(r, &digest, &dlen, e) < 0 || scale_read_str(r, &name, NULL, e) < 0 ||
+		    scale_read_bytes(r, &digest, &dlen, e) < 0 || scale_read_cstr(r, &name, e) < 0 ||
 		    scale_read_bytes(r, &payload, &plen, e) < 0 ||
 		    event_log_append(&a->event_log, imr, type, digest, dlen, name, payload, plen,
 				     imr == RUNTIME_EVENT_IMR && type == EVENT_TYPE_RUNTIME ? 1 : 0, e) < 0)
@@ -75,13 +105,13 @@ static int v0_decode(struct scale_reader *r, struct attestation *a, struct err *
 		const uint8_t *payload;
 		size_t plen;
 
-		if (scale_read_str(r, &name, NULL, e) < 0 || scale_read_bytes(r, &payload, &plen, e) < 0 ||
+		if (scale_read_cstr(r, &name, e) < 0 || scale_read_bytes(r, &payload, &plen, e) < 0 ||
 		    event_log_append_runtime(&a->runtime_events, name, payload, plen, 1, e) < 0)
 			return err_wrap(e, "runtime event %zu", i);
 	}
 	if (scale_read_fixed(r, a->report_data, 64, e) < 0)
 		return err_wrap(e, "report_data");
-	if (scale_read_str(r, &a->config, NULL, e) < 0)
+	if (scale_read_cstr(r, &a->config, e) < 0)
 		return err_wrap(e, "config");
 	a->format = ATTESTATION_V0;
 	a->stack = ATTESTATION_STACK_DSTACK;
@@ -199,7 +229,7 @@ static int v1_event_field(struct mp_reader *r, const struct mp_obj *k, void *ctx
 	}
 	if (mp_str_eq(k, "event")) {
 		ONCE(SEEN_NAME);
-		return mp_read_str_alloc(r, &ev->name, NULL, e) < 0 ? -1 : 1;
+		return mp_read_cstr(r, &ev->name, e) < 0 ? -1 : 1;
 	}
 	if (mp_str_eq(k, "event_payload") || mp_str_eq(k, "payload")) {
 		ONCE(SEEN_PAYLOAD);
@@ -212,6 +242,17 @@ static int v1_event_field(struct mp_reader *r, const struct mp_obj *k, void *ctx
 			return -1;
 		if (o.type == MP_NIL)
 			return 0;
+		if (o.type == MP_STR) {
+			/* Tolerate an enum written by name ("V1"/"V2"). */
+			if (mp_read(r, &o, e) < 0)
+				return -1;
+			if (o.v.s.len == 2 && (o.v.s.p[0] == 'V' || o.v.s.p[0] == 'v') &&
+			    (o.v.s.p[1] == '1' || o.v.s.p[1] == '2')) {
+				ev->version = (uint32_t)(o.v.s.p[1] - '0');
+				return 1;
+			}
+			return err_set(e, "unknown event version %.*s", (int)o.v.s.len, o.v.s.p);
+		}
 		return mp_read_u32(r, &ev->version, e) < 0 ? -1 : 1;
 	}
 #undef ONCE
@@ -353,13 +394,13 @@ static int stack_field(struct mp_reader *r, const struct mp_obj *k, void *ctx, s
 		if (p->seen & 4)
 			return err_set(e, "duplicate field");
 		p->seen |= 4;
-		return mp_read_str_alloc(r, &p->a->config, NULL, e) < 0 ? -1 : 1;
+		return mp_read_cstr(r, &p->a->config, e) < 0 ? -1 : 1;
 	}
 	if (mp_str_eq(k, "report_data_payload")) {
 		if (p->seen & 8)
 			return err_set(e, "duplicate field");
 		p->seen |= 8;
-		return mp_read_str_alloc(r, &p->a->report_data_payload, NULL, e) < 0 ? -1 : 1;
+		return mp_read_cstr(r, &p->a->report_data_payload, e) < 0 ? -1 : 1;
 	}
 	return 0;
 }
@@ -561,6 +602,41 @@ int attestation_decode(const uint8_t *data, size_t len, struct attestation *a, s
 			abort();
 	}
 	return 0;
+}
+
+int attestation_from_quote(const uint8_t *quote, size_t quote_len, const char *event_log_json,
+			   size_t json_len, struct attestation *a, struct err *e)
+{
+	struct td_fields td;
+
+	attestation_init(a);
+	if (td_quote_read(quote, quote_len, &td, e) < 0)
+		return -1;
+	if (event_log_from_json_str(event_log_json, json_len, &a->event_log, e) < 0)
+		goto fail;
+	for (size_t i = 0; i < a->event_log.n; i++) {
+		const struct tdx_event *ev = &a->event_log.ev[i];
+
+		if (event_is_runtime(ev) &&
+		    event_log_append(&a->runtime_events, ev->imr, ev->event_type, ev->digest, ev->digest_len,
+				     ev->event, ev->payload, ev->payload_len, ev->version, e) < 0)
+			goto fail;
+	}
+	a->quote = malloc(quote_len + 1);
+	if (!a->quote)
+		abort();
+	memcpy(a->quote, quote, quote_len);
+	a->quote_len = quote_len;
+	memcpy(a->report_data, td.report_data, 64);
+	a->config = strdup("");
+	if (!a->config)
+		abort();
+	a->format = ATTESTATION_V0;
+	a->stack = ATTESTATION_STACK_DSTACK;
+	return 0;
+fail:
+	attestation_free(a);
+	return -1;
 }
 
 int attestation_copy(const struct attestation *src, struct attestation *dst, struct err *e)

@@ -62,6 +62,13 @@ int attestation_encode_v1(const struct attestation *a, struct buf *out, struct e
 /* V0 unless some event is V2 (the reference's choice). */
 int attestation_encode(const struct attestation *a, struct buf *out, struct err *e);
 
+/* The legacy pair: a raw quote plus its event-log JSON (GetQuote replies,
+ * RA-TLS extensions .1.1/.1.2, verifier {quote, event_log}). Runtime events
+ * are the log's RTMR3 runtime events; report_data is the quote's; config
+ * is "". The result has format V0. */
+int attestation_from_quote(const uint8_t *quote, size_t quote_len, const char *event_log_json,
+			   size_t json_len, struct attestation *a, struct err *e);
+
 /* Deep copy (dst must be initialised and empty). */
 int attestation_copy(const struct attestation *src, struct attestation *dst, struct err *e);
 /* Strip for certificate embedding: event_log keeps only runtime events

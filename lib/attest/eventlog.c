@@ -128,27 +128,37 @@ static void sha384_parts(const void *a, size_t alen, const void *b, size_t blen,
 		abort(); /* SHA-384 cannot fail short of memory exhaustion */
 }
 
-int runtime_event_digest(uint32_t version, const char *name, const uint8_t *payload, size_t payload_len,
-			 uint8_t out[RTMR_LEN], struct err *e)
+int runtime_event_hash_input(uint32_t version, const char *name, const uint8_t *payload, size_t payload_len,
+			     struct buf *out, struct err *e)
 {
-	struct buf b = BUF_INIT;
-
 	if (!utf8_valid(name, strlen(name)))
 		return err_set(e, "runtime event name is not UTF-8");
 	if (version == 2) {
-		runtime_event_preimage(name, payload, payload_len, &b);
+		runtime_event_preimage(name, payload, payload_len, out);
 	} else if (version <= 1) {
 		uint32_t type = EVENT_TYPE_RUNTIME;
 		uint8_t le[4] = {(uint8_t)type, (uint8_t)(type >> 8), (uint8_t)(type >> 16),
 				 (uint8_t)(type >> 24)};
 
-		buf_append(&b, le, 4);
-		buf_putc(&b, ':');
-		buf_puts(&b, name);
-		buf_putc(&b, ':');
-		buf_append(&b, payload, payload_len);
+		buf_append(out, le, 4);
+		buf_putc(out, ':');
+		buf_puts(out, name);
+		buf_putc(out, ':');
+		buf_append(out, payload, payload_len);
 	} else {
 		return err_set(e, "unsupported runtime event version %u", version);
+	}
+	return 0;
+}
+
+int runtime_event_digest(uint32_t version, const char *name, const uint8_t *payload, size_t payload_len,
+			 uint8_t out[RTMR_LEN], struct err *e)
+{
+	struct buf b = BUF_INIT;
+
+	if (runtime_event_hash_input(version, name, payload, payload_len, &b, e) < 0) {
+		buf_free(&b);
+		return -1;
 	}
 	sha384_parts(b.data, b.len, "", 0, out);
 	buf_free(&b);
@@ -282,7 +292,9 @@ static int json_hex(const json_t *o, const char *key, uint8_t **out, size_t *len
 	return 0;
 }
 
-/* The preimage must be the canonical JSON of the event and hash to its digest. */
+/* A supplied preimage ("preimage", or "hash_input" as some reference
+ * versions call it; hex) must be the event's own hash input and hash to its
+ * digest. */
 static int check_preimage(const json_t *o, const struct tdx_event *ev, struct err *e)
 {
 	json_t *v = json_object_get(o, "preimage");
@@ -293,18 +305,19 @@ static int check_preimage(const json_t *o, const struct tdx_event *ev, struct er
 	bool same;
 
 	if (!v)
+		v = json_object_get(o, "hash_input");
+	if (!v || json_is_null(v))
 		return 0;
-	if (!json_is_string(v))
-		return err_set(e, "preimage must be a string");
-	if (hex_decode_alloc(json_string_value(v), json_string_length(v), &pre, &pre_len, NULL) < 0) {
-		pre = dup_bytes(json_string_value(v), json_string_length(v));
-		pre_len = json_string_length(v);
-	}
-	runtime_event_preimage(ev->event, ev->payload, ev->payload_len, &want);
+	if (!json_is_string(v) ||
+	    hex_decode_alloc(json_string_value(v), json_string_length(v), &pre, &pre_len, e) < 0)
+		return err_wrap(e, "preimage of event '%s' must be hex", ev->event);
+	if (runtime_event_hash_input(ev->version, ev->event, ev->payload, ev->payload_len, &want, e) < 0)
+		return -1;
 	same = want.len == pre_len && memcmp(want.data, pre, pre_len) == 0;
 	buf_free(&want);
 	if (!same)
-		return err_set(e, "preimage of event '%s' is not its canonical JSON", ev->event);
+		return err_set(e, "preimage of event '%s' does not match its name and payload%s", ev->event,
+			       ev->version == 2 ? " (canonical JSON)" : "");
 	sha384_parts(pre, pre_len, "", 0, d);
 	if (ev->digest_len && (ev->digest_len != RTMR_LEN || memcmp(d, ev->digest, RTMR_LEN) != 0))
 		return err_set(e, "preimage of event '%s' does not hash to its digest", ev->event);
@@ -340,7 +353,7 @@ static int event_from_json(const json_t *o, struct event_log *out, struct err *e
 			     payload_len, version, e) < 0)
 		return -1;
 	if (event_is_runtime(&out->ev[out->n - 1])) {
-		if (version == 2 && check_preimage(o, &out->ev[out->n - 1], e) < 0)
+		if (check_preimage(o, &out->ev[out->n - 1], e) < 0)
 			return -1;
 	}
 	return 0;
@@ -387,8 +400,8 @@ void event_log_strip_for_quote(struct event_log *log)
 	for (size_t i = 0; i < log->n; i++) {
 		struct tdx_event *ev = &log->ev[i];
 
-		if (ev->imr == RUNTIME_EVENT_IMR)
-			drop_digest(ev);
+		if (event_is_runtime(ev))
+			drop_digest(ev); /* recomputable from the payload */
 		else if (!event_is_acpi(ev))
 			drop_payload(ev);
 	}
@@ -401,9 +414,9 @@ void event_log_strip_for_cert(struct event_log *log, bool keep_acpi)
 	for (size_t i = 0; i < log->n; i++) {
 		struct tdx_event *ev = &log->ev[i];
 
-		if (ev->imr == RUNTIME_EVENT_IMR) {
+		if (event_is_runtime(ev)) {
 			drop_digest(ev);
-		} else if (keep_acpi && event_is_acpi(ev)) {
+		} else if (ev->imr == RUNTIME_EVENT_IMR || (keep_acpi && event_is_acpi(ev))) {
 			drop_payload(ev);
 		} else {
 			event_clear(ev);

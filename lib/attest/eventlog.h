@@ -83,6 +83,10 @@ bool event_is_acpi(const struct tdx_event *ev);
 
 /* The V2 preimage: JCS {"name":..,"payload":hex,"type":134217729}. */
 void runtime_event_preimage(const char *name, const uint8_t *payload, size_t payload_len, struct buf *out);
+/* The bytes hashed into the digest: the V1 binary string or the V2 JCS
+ * text (version 0 counts as 1). */
+int runtime_event_hash_input(uint32_t version, const char *name, const uint8_t *payload, size_t payload_len,
+			     struct buf *out, struct err *e);
 /* version 1 or 2 (0 counts as 1). */
 int runtime_event_digest(uint32_t version, const char *name, const uint8_t *payload, size_t payload_len,
 			 uint8_t out[RTMR_LEN], struct err *e);
@@ -109,18 +113,20 @@ int event_log_find_payload(const struct event_log *log, const char *name, const 
  * their preimage (hex of the JCS bytes). */
 json_t *event_to_json(const struct tdx_event *ev);
 json_t *event_log_to_json(const struct event_log *log);
-/* Parse a JSON array of events (e.g. GetQuote's event_log). V2 preimages
- * are checked: they must equal the canonical JSON and hash to the digest. */
+/* Parse a JSON array of events (e.g. GetQuote's event_log). A runtime
+ * event's "preimage" (alias "hash_input"), when present, must be the hex of
+ * its hash input and hash to its digest. */
 int event_log_from_json(const json_t *arr, struct event_log *out, struct err *e);
 int event_log_from_json_str(const char *text, size_t len, struct event_log *out, struct err *e);
 
 /* Stripping (in place).
- * for_quote: GetQuote's log — IMR0-2 events keep their digest but lose
- *   their payload (ACPI events keep theirs); runtime events keep their
- *   payload and lose their digest.
- * for_cert: the certificate-embedded log — only runtime (IMR3) events,
- *   digest dropped; with keep_acpi (measurement-mode vm_config) the three
- *   ACPI events stay too, digest kept, payload dropped. */
+ * for_quote: GetQuote's log — runtime events keep their payload and lose
+ *   their digest (verifiers recompute it); other events keep their digest
+ *   and lose their payload, except the ACPI events.
+ * for_cert: the certificate-embedded log — only IMR3 events (runtime
+ *   events without digest, anything else without payload); with keep_acpi
+ *   (measurement-mode vm_config) the three ACPI events stay too, digest
+ *   kept, payload dropped. */
 void event_log_strip_for_quote(struct event_log *log);
 void event_log_strip_for_cert(struct event_log *log, bool keep_acpi);
 

@@ -141,7 +141,7 @@ X509 *ratls_cert_build(const struct ratls_cert_params *p, EVP_PKEY *key, X509 *i
 {
 	_cleanup_(X509_freep) X509 *cert = X509_new();
 	time_t now = time(NULL);
-	time_t nb = p->not_before ? p->not_before : now;
+	time_t nb = p->not_before ? p->not_before : now - RATLS_CERT_BACKDATE;
 	time_t na = p->not_after ? p->not_after : now + (time_t)RATLS_CERT_DEFAULT_DAYS * 86400;
 	X509V3_CTX ctx;
 	char bc[64];

@@ -13,8 +13,9 @@
  *
  * Every certificate gets KeyUsage digitalSignature (CAs add keyCertSign and
  * cRLSign), a random positive 128-bit serial, Subject/Authority Key
- * Identifiers, and validity [not_before, not_after] (defaults: now and
- * now + 3650 days). SAN strings that parse as IPv4/IPv6 become IP SANs,
+ * Identifiers, and validity [not_before, not_after] (defaults: one hour ago,
+ * so a peer whose clock runs slightly behind still accepts a fresh
+ * certificate, and now + 3650 days). SAN strings that parse as IPv4/IPv6 become IP SANs,
  * the rest DNS names.
  */
 #ifndef DSTACK_RATLS_CERT_H
@@ -32,6 +33,7 @@
 #include "ratls/csr.h"
 
 #define RATLS_CERT_DEFAULT_DAYS 3650
+#define RATLS_CERT_BACKDATE 3600 /* seconds */
 
 struct ratls_cert_params {
 	const char *org; /* O=, NULL for none */

@@ -338,6 +338,17 @@ static int cert_attestation(X509 *cert, const struct ratls_ext *x, struct attest
 	return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free)
+
+bool ratls_cert_has_attestation(X509 *cert)
+{
+	_cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *att = OBJ_txt2obj(RATLS_OID_ATTESTATION, 1);
+	_cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *quote = OBJ_txt2obj(RATLS_OID_QUOTE, 1);
+
+	return cert && att && quote &&
+	       (X509_get_ext_by_OBJ(cert, att, -1) >= 0 || X509_get_ext_by_OBJ(cert, quote, -1) >= 0);
+}
+
 int ratls_verify_peer_cert(struct ratls_verifier *v, X509 *cert, time_t now, struct ratls_verified *out,
 			   struct err *e)
 {

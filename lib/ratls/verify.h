@@ -155,6 +155,10 @@ int ratls_attestation_for_cert(const struct attestation *a, struct buf *out, str
 
 /* ---- peer certificates ---- */
 
+/* Whether the certificate carries an attestation (.8, or legacy .1). A KMS
+ * treats a client certificate without one as "no attestation" (key RPCs then
+ * fail with RATLS_ERR_NO_ATTESTATION) rather than as a bad request. */
+bool ratls_cert_has_attestation(X509 *cert);
 /* Full path: attestation ext, binding to the cert key, verification. */
 int ratls_verify_peer_cert(struct ratls_verifier *v, X509 *cert, time_t now, struct ratls_verified *out,
 			   struct err *e);

@@ -196,6 +196,36 @@ static void test_fixture(const uint8_t *data, size_t len)
 	}
 	attestation_free(&b);
 
+	/* Legacy quote + event log JSON (GetQuote shape: stripped log). */
+	{
+		struct event_log log = EVENT_LOG_INIT;
+		json_t *arr;
+		char *txt;
+		struct app_info ai3;
+
+		event_log_copy(&a.event_log, &log, &e);
+		event_log_strip_for_quote(&log);
+		arr = event_log_to_json(&log);
+		txt = json_dumps(arr, JSON_COMPACT);
+		ok(attestation_from_quote(a.quote, a.quote_len, txt, strlen(txt), &b, &e) == 0 &&
+		       b.event_log.n == 33 && b.runtime_events.n == 9 &&
+		       memcmp(b.report_data, a.report_data, 64) == 0,
+		   "attestation from quote + stripped event log JSON: %s", e.msg);
+		ok(attestation_check_event_log(&b, &e) == 0, "it verifies against the quote: %s", e.msg);
+		ok(attestation_app_info(&b, false, NULL, NULL, 0, &ai3, &e) == 0,
+		   "app info from the legacy pair");
+		is_hex(ai3.mr_aggregated.p, 32, MR_AGGREGATED, "same mr_aggregated");
+		app_info_free(&ai3);
+		attestation_free(&b);
+		ok(attestation_from_quote(a.quote, 100, txt, strlen(txt), &b, &e) < 0,
+		   "short quote rejected: %s", e.msg);
+		ok(attestation_from_quote(a.quote, a.quote_len, "[{", 2, &b, &e) < 0, "bad JSON rejected: %s",
+		   e.msg);
+		free(txt);
+		json_decref(arr);
+		event_log_free(&log);
+	}
+
 	/* Tampering with a runtime event payload breaks the replay. */
 	attestation_copy(&a, &b, &e);
 	b.runtime_events.ev[1].payload[0] ^= 1;
@@ -229,6 +259,15 @@ static void test_rejections(const uint8_t *data, size_t len)
 	copy[len] = 0;
 	ok(attestation_decode(copy, len + 1, &a, &e) < 0 && strstr(e.msg, "trailing"), "trailing byte: %s",
 	   e.msg);
+	{
+		uint8_t *hit = memmem(copy, len, "system-preparing", 16);
+
+		ok(hit != NULL, "fixture contains a system-preparing event");
+		hit[6] = 0;
+		ok(attestation_decode(copy, len, &a, &e) < 0 && strstr(e.msg, "NUL"),
+		   "NUL in an event name: %s", e.msg);
+		hit[6] = '-';
+	}
 	copy[0] = 0x01;
 	ok(attestation_decode(copy, len, &a, &e) < 0, "unknown first byte: %s", e.msg);
 	copy[0] = 0x00;
@@ -288,6 +327,64 @@ static void test_rejections(const uint8_t *data, size_t len)
 		mp_put_map(&b, 0);
 		ok(attestation_decode(b.data, b.len, &a, &e) < 0 && strstr(e.msg, "sev-snp"),
 		   "V1 unsupported platform: %s", e.msg);
+		/* Hand-built V1: data before kind, event versions as int and as name,
+		 * unknown keys skipped, byte vectors as bin or int arrays. */
+		buf_reset(&b);
+		mp_put_map(&b, 4);
+		mp_put_cstr(&b, "stack");
+		mp_put_map(&b, 2);
+		mp_put_cstr(&b, "data");
+		mp_put_map(&b, 4);
+		mp_put_cstr(&b, "runtime_events");
+		mp_put_array(&b, 2);
+		mp_put_map(&b, 3);
+		mp_put_cstr(&b, "event");
+		mp_put_cstr(&b, "app-id");
+		mp_put_cstr(&b, "payload");
+		mp_put_byte_array(&b, "\x01\x02", 2);
+		mp_put_cstr(&b, "version");
+		mp_put_uint(&b, 1);
+		mp_put_map(&b, 3);
+		mp_put_cstr(&b, "event");
+		mp_put_cstr(&b, "x");
+		mp_put_cstr(&b, "payload");
+		mp_put_bin(&b, "y", 1);
+		mp_put_cstr(&b, "version");
+		mp_put_cstr(&b, "V2");
+		mp_put_cstr(&b, "report_data");
+		{
+			uint8_t rd[64] = {7};
+
+			mp_put_bin(&b, rd, 64);
+		}
+		mp_put_cstr(&b, "config");
+		mp_put_cstr(&b, "{}");
+		mp_put_cstr(&b, "future");
+		mp_put_nil(&b);
+		mp_put_cstr(&b, "kind");
+		mp_put_cstr(&b, "dstack");
+		mp_put_cstr(&b, "platform");
+		mp_put_map(&b, 2);
+		mp_put_cstr(&b, "kind");
+		mp_put_cstr(&b, "tdx");
+		mp_put_cstr(&b, "data");
+		mp_put_map(&b, 2);
+		mp_put_cstr(&b, "quote");
+		mp_put_bin(&b, "q", 1);
+		mp_put_cstr(&b, "event_log");
+		mp_put_array(&b, 0);
+		mp_put_cstr(&b, "extra");
+		mp_put_array(&b, 2);
+		mp_put_uint(&b, 1);
+		mp_put_map(&b, 0);
+		mp_put_cstr(&b, "version");
+		mp_put_uint(&b, 1);
+		ok(attestation_decode(b.data, b.len, &a, &e) == 0 && a.runtime_events.n == 2 &&
+		       a.runtime_events.ev[0].version == 1 && a.runtime_events.ev[1].version == 2 &&
+		       a.runtime_events.ev[0].payload_len == 2 && a.report_data[0] == 7 && a.quote_len == 1 &&
+		       strcmp(a.config, "{}") == 0,
+		   "hand-built V1 in another key order decodes: %s", e.msg);
+		attestation_free(&a);
 		buf_free(&b);
 	}
 }

@@ -10,6 +10,7 @@
 
 #include "attest/attestation.h"
 #include "attest/ccel.h"
+#include "attest/cert_eventlog.h"
 #include "attest/eventlog.h"
 #include "core/hex.h"
 #include "core/tap.h"
@@ -167,6 +168,22 @@ static void test_json_and_strip(const char *dir)
 	   "measurement-mode cert strip keeps the 3 ACPI digests");
 	event_log_free(&back);
 
+	{
+		/* A firmware event in IMR3 is not a runtime event: its digest must survive. */
+		struct event_log mixed = EVENT_LOG_INIT;
+		uint8_t d48[48] = {1}, r[48];
+
+		event_log_append(&mixed, 3, 0x1, d48, 48, "", (const uint8_t *)"x", 1, 0, &e);
+		event_log_append_runtime(&mixed, "app-id", (const uint8_t *)"y", 1, 1, &e);
+		event_log_strip_for_quote(&mixed);
+		ok(mixed.ev[0].digest_len == 48 && mixed.ev[0].payload_len == 0 &&
+		       mixed.ev[1].digest_len == 0,
+		   "quote strip keys on the runtime event type, not the IMR");
+		event_log_strip_for_cert(&mixed, false);
+		ok(mixed.n == 2 && event_log_replay_imr(&mixed, 3, NULL, r, &e) == 0,
+		   "mixed IMR3 log still replays");
+		event_log_free(&mixed);
+	}
 	ok(event_log_find_payload(&a.event_log, "app-id", &p, &n, &e) == 0 && n == 20, "app-id lookup");
 	is_hex(p, n, "5bb4ff9a3837357f19dc176407a5709c62eb6c56", "app-id payload");
 	ok(event_log_find_payload(&a.event_log, "nope", &p, &n, &e) < 0, "missing event: %s", e.msg);
@@ -208,12 +225,88 @@ static void test_json_and_strip(const char *dir)
 	event_log_free(&back);
 	free(text);
 	json_decref(js);
+	{
+		/* V1 event with the reference's "hash_input" naming. */
+		const char *good = "[{\"imr\":3,\"event_type\":134217729,\"digest\":\"\",\"event\":\"a\","
+				   "\"event_payload\":\"62\",\"hash_input\":\"010000083a613a62\"}]";
+		const char *bad = "[{\"imr\":3,\"event_type\":134217729,\"digest\":\"\",\"event\":\"a\","
+				  "\"event_payload\":\"62\",\"hash_input\":\"010000083a613a63\"}]";
+		const char *nothex = "[{\"imr\":3,\"event_type\":134217729,\"event\":\"a\","
+				     "\"event_payload\":\"62\",\"preimage\":\"{}\"}]";
+
+		ok(event_log_from_json_str(good, strlen(good), &back, &e) == 0, "V1 hash_input accepted: %s",
+		   e.msg);
+		event_log_free(&back);
+		ok(event_log_from_json_str(bad, strlen(bad), &back, &e) < 0,
+		   "wrong V1 hash_input rejected: %s", e.msg);
+		event_log_free(&back);
+		ok(event_log_from_json_str(nothex, strlen(nothex), &back, &e) < 0,
+		   "non-hex preimage rejected: %s", e.msg);
+		event_log_free(&back);
+	}
 	ok(event_log_from_json_str("{}", 2, &back, &e) < 0, "non-array rejected");
 	ok(event_log_from_json_str("[{\"imr\":9,\"event_type\":1}]", 27, &back, &e) < 0, "imr 9 rejected: %s",
 	   e.msg);
 	event_log_free(&back);
 
 	event_log_free(&v2);
+	attestation_free(&a);
+	free(data);
+}
+
+static void test_cert_ext(const char *dir)
+{
+	size_t len;
+	uint8_t *data = load_fixture(dir, "guest-agent-attestation.bin", &len);
+	struct attestation a;
+	struct event_log log = EVENT_LOG_INIT, back = EVENT_LOG_INIT;
+	struct buf plain = BUF_INIT, gz = BUF_INIT;
+	struct err e = ERR_INIT;
+	uint8_t r1[48], r2[48];
+
+	attestation_decode(data, len, &a, &e);
+	event_log_copy(&a.event_log, &log, &e);
+	event_log_strip_for_cert(&log, false);
+	ok(cert_event_log_encode(&log, false, &plain, &e) == 0 && plain.data[0] == '[',
+	   "plain extension is JSON");
+	ok(strncmp((char *)plain.data, "[{\"imr\":3,\"event_type\":134217729,\"digest\":\"\",", 45) == 0,
+	   "field order imr, event_type, digest, event, event_payload");
+	ok(cert_event_log_encode(&log, true, &gz, &e) == 0 && memcmp(gz.data, "ELGZv1\x1f\x8b", 8) == 0 &&
+	       gz.len < plain.len,
+	   "compressed extension is ELGZv1 + gzip");
+	ok(cert_event_log_decode(plain.data, plain.len, &back, &e) == 0 && back.n == 9, "plain decodes");
+	event_log_free(&back);
+	ok(cert_event_log_decode(gz.data, gz.len, &back, &e) == 0 && back.n == 9, "gzip decodes: %s", e.msg);
+	ok(event_log_replay_imr(&back, 3, NULL, r1, &e) == 0 &&
+	       event_log_replay_imr(&a.event_log, 3, NULL, r2, &e) == 0 && memcmp(r1, r2, 48) == 0,
+	   "decoded extension replays RTMR3");
+	event_log_free(&back);
+	ok(cert_event_log_decode(gz.data, gz.len - 4, &back, &e) < 0, "truncated gzip rejected: %s", e.msg);
+	event_log_free(&back);
+	buf_putc(&gz, 0);
+	ok(cert_event_log_decode(gz.data, gz.len, &back, &e) < 0, "trailing byte rejected: %s", e.msg);
+	event_log_free(&back);
+	gz.data[10] ^= 0xff;
+	ok(cert_event_log_decode(gz.data, gz.len, &back, &e) < 0, "corrupted gzip rejected: %s", e.msg);
+	event_log_free(&back);
+
+	/* A bomb: 64 events with 1 KiB payloads compress well beyond the cap. */
+	event_log_free(&log);
+	{
+		uint8_t zeros[1024] = {0};
+
+		for (int i = 0; i < 64; i++)
+			event_log_append_runtime(&log, "pad", zeros, sizeof(zeros), 1, &e);
+	}
+	buf_reset(&gz);
+	cert_event_log_encode(&log, true, &gz, &e);
+	ok(gz.len < 4096 && cert_event_log_decode(gz.data, gz.len, &back, &e) < 0 && strstr(e.msg, "16384"),
+	   "decompression capped at 16 KiB: %s", e.msg);
+	event_log_free(&back);
+
+	buf_free(&plain);
+	buf_free(&gz);
+	event_log_free(&log);
 	attestation_free(&a);
 	free(data);
 }
@@ -225,5 +318,6 @@ int main(int argc, char **argv)
 	test_ccel(dir);
 	test_runtime_digests(dir);
 	test_json_and_strip(dir);
+	test_cert_ext(dir);
 	return tap_done();
 }

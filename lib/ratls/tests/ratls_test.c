@@ -257,6 +257,16 @@ static void test_csr(void)
 	ratls_csr_free(&d);
 	ok(ratls_csr_decode(2, enc.data, 30, &d, &e) < 0, "truncated CSR rejected: %s", e.msg);
 	ok(ratls_csr_decode(3, enc.data, enc.len, &d, &e) < 0, "api_version 3 rejected");
+	struct buf nb = BUF_INIT;
+	scale_put_str(&nb, RATLS_CSR_CONFIRM);
+	scale_put_bytes(&nb, "\x01", 1);
+	scale_put_option(&nb, false);
+	scale_put_strn(&nb, "a\0b", 3);
+	scale_put_compact(&nb, 0);
+	buf_append(&nb, "\0\0\0\0\0\0", 6);
+	ok(ratls_csr_decode(2, nb.data, nb.len, &d, &e) < 0 && strstr(e.msg, "NUL"),
+	   "NUL in subject rejected: %s", e.msg);
+	buf_free(&nb);
 
 	/* Sign / verify with a real key. */
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *k = ratls_key_generate(&e);
@@ -460,6 +470,43 @@ static void test_simulated(void)
 	app_info_free(&ai);
 	ok(ratls_peer_app_info(NULL, cc, 0, &ai, &e) < 0, "no verifier, no app info ext: %s", e.msg);
 
+	/* Legacy form: .1 quote + .2 ELGZv1 event log. */
+	attestation_decode(att.data, att.len, &a, &e);
+	json_t *evj = event_log_to_json(&a.event_log);
+	char *evs = json_dumps(evj, JSON_COMPACT);
+	struct buf gz = BUF_INIT;
+	ok(ratls_event_log_compress(evs, strlen(evs), &gz, &e) == 0, "event log compresses under 16 KiB (%s)",
+	   e.msg);
+	struct ratls_cert_params legacy = {.cn = "legacy",
+					   .quote = a.quote,
+					   .quote_len = a.quote_len,
+					   .event_log = gz.data,
+					   .event_log_len = gz.len};
+	_cleanup_(X509_freep) X509 *lc1 = ratls_cert_build(&legacy, k, temp, tk, &e);
+	ok(ratls_verify_peer_cert(v, lc1, 0, &pr, &e) == 0, "legacy .1 + ELGZ .2 certificate verifies (%s)",
+	   e.msg);
+	is_int(pr.att.runtime_events.n, 7, "runtime events taken from the legacy log");
+	ratls_verified_free(&pr);
+	free(evs);
+	json_decref(evj);
+	buf_free(&gz);
+	attestation_free(&a);
+
+	/* GetQuote form: quote + stripped event log JSON (boot digests, runtime payloads). */
+	attestation_decode(att.data, att.len, &a, &e);
+	event_log_strip_for_quote(&a.event_log);
+	evj = event_log_to_json(&a.event_log);
+	evs = json_dumps(evj, JSON_COMPACT);
+	struct attestation qa;
+	ok(ratls_attestation_from_quote(a.quote, a.quote_len, evs, strlen(evs), vmc, &qa, &e) == 0,
+	   "attestation from GetQuote output");
+	ok(ratls_verify_attestation(v, &qa, 0, &pr, &e) == 0 && pr.boot_log_ok, "GetQuote form verifies (%s)",
+	   e.msg);
+	ratls_verified_free(&pr);
+	free(evs);
+	json_decref(evj);
+	attestation_free(&a);
+
 	/* Same attestation on another key: binding fails. */
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *other = ratls_key_generate(&e);
 	_cleanup_(X509_freep) X509 *wrong =
@@ -467,6 +514,7 @@ static void test_simulated(void)
 	ok(ratls_verify_peer_cert(v, wrong, 0, &pr, &e) < 0 && strncmp(e.msg, "invalid quote: ", 15) == 0,
 	   "unbound key: %s", e.msg);
 	_cleanup_(X509_freep) X509 *none = ratls_cert_ra_client(other, NULL, 0, temp, tk, &e);
+	ok(!ratls_cert_has_attestation(none) && ratls_cert_has_attestation(cc), "ratls_cert_has_attestation");
 	ok(ratls_verify_peer_cert(v, none, 0, &pr, &e) < 0, "no extension refused");
 	is_str(e.msg, "No attestation provided", "refusal text");
 
@@ -485,6 +533,25 @@ static void test_simulated(void)
 	app_info_free(&ai);
 	ratls_boot_info_free(&bi2);
 	buf_free(&aib);
+
+	/* The same attestation in the V1 (MessagePack) encoding. */
+	struct buf v1 = BUF_INIT;
+	attestation_decode(att.data, att.len, &a, &e);
+	ok(attestation_encode_v1(&a, &v1, &e) == 0 && v1.data[0] != 0, "V1 encoding");
+	attestation_free(&a);
+	ok(ratls_verify_bytes(v, v1.data, v1.len, 0, &r, &e) == 0, "V1 attestation verifies (%s)", e.msg);
+	ratls_verified_free(&r);
+	buf_free(&v1);
+
+	/* V2 runtime events (JCS digests) force the V1 encoding. */
+	char state2[160];
+	snprintf(state2, sizeof(state2), "%s/td-v2.json", tmp);
+	ok(sim_attestation_v(pki, state2, rd, NULL, 2, &v1, &e) == 0 && v1.data[0] != 0,
+	   "V2-event attestation (MessagePack)");
+	ok(ratls_verify_bytes(v, v1.data, v1.len, 0, &r, &e) == 0, "V2 events verify (%s)", e.msg);
+	is_int(r.att.runtime_events.ev[0].version, 2, "event version 2 kept");
+	ratls_verified_free(&r);
+	buf_free(&v1);
 
 	/* Tampered runtime event: RTMR3 mismatch. */
 	attestation_decode(att.data, att.len, &a, &e);

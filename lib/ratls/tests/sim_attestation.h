@@ -27,9 +27,9 @@ static inline int sim_pki(const char *dir, struct err *e)
 }
 
 static inline int sim_event(const char *state, struct attestation *a, const char *name, const void *payload,
-			    size_t len, struct err *e)
+			    size_t len, uint32_t version, struct err *e)
 {
-	if (event_log_append_runtime(&a->runtime_events, name, payload, len, 1, e) < 0)
+	if (event_log_append_runtime(&a->runtime_events, name, payload, len, version, e) < 0)
 		return -1;
 	const struct tdx_event *ev = &a->runtime_events.ev[a->runtime_events.n - 1];
 	if (event_log_append(&a->event_log, ev->imr, ev->event_type, ev->digest, ev->digest_len, ev->event,
@@ -38,9 +38,11 @@ static inline int sim_event(const char *state, struct attestation *a, const char
 	return simtee_td_extend(state, 3, ev->digest, e);
 }
 
-/* A V0 attestation with report_data; the TD state lives in `state`. */
-static inline int sim_attestation(const char *pki_dir, const char *state, const uint8_t report_data[64],
-				  const char *vm_config, struct buf *out, struct err *e)
+/* An attestation with report_data whose runtime events have the given
+ * version (1 → V0 SCALE encoding, 2 → V1 MessagePack); the TD state lives
+ * in `state`. */
+static inline int sim_attestation_v(const char *pki_dir, const char *state, const uint8_t report_data[64],
+				    const char *vm_config, uint32_t v, struct buf *out, struct err *e)
 {
 	struct attestation a;
 	uint8_t compose[32], instance[20];
@@ -54,22 +56,28 @@ static inline int sim_attestation(const char *pki_dir, const char *state, const 
 	if (simtee_td_create(state, NULL, e) < 0 || simtee_td_event_log(state, &ccel, &ccel_len, e) < 0 ||
 	    ccel_parse(ccel, ccel_len, &a.event_log, e) < 0)
 		goto out;
-	if (sim_event(state, &a, "system-preparing", "", 0, e) < 0 ||
-	    sim_event(state, &a, "app-id", SIM_APP_ID, 20, e) < 0 ||
-	    sim_event(state, &a, "compose-hash", compose, 32, e) < 0 ||
-	    sim_event(state, &a, "instance-id", instance, 20, e) < 0 ||
-	    sim_event(state, &a, "boot-mr-done", "", 0, e) < 0 ||
-	    sim_event(state, &a, "key-provider", SIM_KEY_PROVIDER, strlen(SIM_KEY_PROVIDER), e) < 0 ||
-	    sim_event(state, &a, "system-ready", "", 0, e) < 0)
+	if (sim_event(state, &a, "system-preparing", "", 0, v, e) < 0 ||
+	    sim_event(state, &a, "app-id", SIM_APP_ID, 20, v, e) < 0 ||
+	    sim_event(state, &a, "compose-hash", compose, 32, v, e) < 0 ||
+	    sim_event(state, &a, "instance-id", instance, 20, v, e) < 0 ||
+	    sim_event(state, &a, "boot-mr-done", "", 0, v, e) < 0 ||
+	    sim_event(state, &a, "key-provider", SIM_KEY_PROVIDER, strlen(SIM_KEY_PROVIDER), v, e) < 0 ||
+	    sim_event(state, &a, "system-ready", "", 0, v, e) < 0)
 		goto out;
 	if (simtee_td_quote(pki_dir, state, report_data, &a.quote, &a.quote_len, e) < 0)
 		goto out;
 	memcpy(a.report_data, report_data, 64);
 	a.config = strdup(vm_config ? vm_config : "");
-	rc = attestation_encode_v0(&a, out, e);
+	rc = attestation_encode(&a, out, e);
 out:
 	attestation_free(&a);
 	return rc;
+}
+
+static inline int sim_attestation(const char *pki_dir, const char *state, const uint8_t report_data[64],
+				  const char *vm_config, struct buf *out, struct err *e)
+{
+	return sim_attestation_v(pki_dir, state, report_data, vm_config, 1, out, e);
 }
 
 #endif
