@@ -242,9 +242,8 @@ static int check(struct gw_config *c, const struct config *conf, struct err *e)
 		return err_set(e, "core.sync.enabled: cluster sync is not supported by this build");
 	if (c->ktls)
 		log_warn("core.proxy.ktls: kernel TLS is not supported; terminating in user space");
-	if (c->auth_enabled)
-		return err_set(e,
-			       "core.auth.enabled: the registration webhook is not supported by this build");
+	if (c->auth_enabled && (!c->auth_url || !*c->auth_url))
+		return err_set(e, "core.auth.enabled needs core.auth.url");
 	if (c->admin_enabled && !*gw_admin_token(c) && !*c->htpasswd_file && !c->admin_insecure_no_auth)
 		return err_set(
 		    e, "core.admin is enabled without credentials: set core.admin.auth_token (or "

@@ -4,9 +4,8 @@
  * several keys (admin credentials, WireGuard networks).
  *
  * Keys keep the reference's names so existing gateway.toml files load.
- * Sections not implemented yet ([core.sync] enabled, [core.proxy.ktls],
- * [core.auth]) are read and refused or warned about instead of silently
- * ignored.
+ * Sections not implemented yet ([core.sync] enabled, [core.proxy.ktls]) are
+ * read and refused or warned about instead of silently ignored.
  */
 #ifndef DSTACK_GATEWAY_CFG_H
 #define DSTACK_GATEWAY_CFG_H

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "gateway.h"
 #include "gateway_rpc.pb-c.h"
+#include "http/client.h"
 #include "prpc/json.h"
 #include "prpc/server.h"
 #include "ratls/verify.h"
@@ -122,6 +123,30 @@ static char *hex_of(const struct bytes *b)
 	return hex_encode_alloc(b->p ? b->p : (const uint8_t *)"", b->len);
 }
 
+/* [core.auth] webhook (§4.4): POST the AppInfo as JSON; anything but 2xx
+ * (or no answer within core.auth.timeout) refuses the registration. */
+static int auth_webhook(const struct gateway *gw, const struct app_info *ai, struct err *e)
+{
+	_cleanup_json_ json_t *j = app_info_to_json(ai);
+	_cleanup_free_ char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	const char *hdrs[] = {"Content-Type: application/json", NULL};
+	struct http_client_opts o = {.timeout_ms = (long)gw->cfg.auth_timeout_ms,
+				     .connect_timeout_ms = (long)gw->cfg.auth_timeout_ms,
+				     .max_body = 64 * 1024};
+	struct http_response r = {0};
+	long status;
+
+	if (!body)
+		return err_set(e, "out of memory");
+	if (http_fetch(&o, "POST", gw->cfg.auth_url, hdrs, body, strlen(body), &r, e) < 0)
+		return err_wrap(e, "auth webhook");
+	status = r.status;
+	http_response_free(&r);
+	if (status < 200 || status > 299)
+		return err_set(e, "auth webhook refused the app (HTTP %ld)", status);
+	return 0;
+}
+
 static int register_cvm(struct prpc_call *call, const void *in_, void *out_, struct err *e)
 {
 	struct gateway *gw = prpc_call_arg(call);
@@ -140,6 +165,10 @@ static int register_cvm(struct prpc_call *call, const void *in_, void *out_, str
 				  "attestation provided");
 	if (ratls_peer_app_info(gw->verifier, cert, 0, &ai, e) < 0)
 		return err_wrap(e, "Registration denied");
+	if (gw->cfg.auth_enabled && auth_webhook(gw, &ai, e) < 0) {
+		app_info_free(&ai);
+		return err_wrap(e, "Registration denied");
+	}
 	app_id = hex_of(&ai.app_id);
 	instance_id = hex_of(&ai.instance_id);
 	compose_hash = hex_of(&ai.compose_hash);

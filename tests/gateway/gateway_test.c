@@ -39,6 +39,7 @@
 #include "core/hex.h"
 #include "core/tap.h"
 #include "http/client.h"
+#include "http/server.h"
 #include "prpc/client.h"
 #include "ratls/cert.h"
 
@@ -747,6 +748,74 @@ static void test_htpasswd_and_recycle(void)
 	stop_gw(pid);
 }
 
+/* A registration webhook: allows only instance abcdef00aa. */
+static void hook_handler(struct http_request *req, void *arg)
+{
+	size_t len = 0;
+	const uint8_t *b = http_req_body(req, &len);
+	bool allow = b && memmem(b, len, "\"instance_id\":\"abcdef00aa\"", 26);
+
+	(void)arg;
+	http_respond_text(req, allow ? 200 : 403, allow ? "ok" : "denied");
+}
+
+static pid_t start_webhook(uint16_t port)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct event_base *base = event_base_new();
+		struct http_server *srv = http_server_new(base, NULL, NULL);
+		struct http_listen_spec spec;
+
+		http_server_route(srv, "POST", "/app-auth", false, hook_handler, NULL);
+		if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, "127.0.0.1", port, NULL, 0, NULL) < 0 ||
+		    http_server_listen(srv, &spec, NULL, NULL, NULL) < 0)
+			_exit(1);
+		event_base_dispatch(base);
+		_exit(0);
+	}
+	for (int i = 0; i < 100 && !port_open(port); i++)
+		usleep(50 * 1000);
+	return pid;
+}
+
+static void test_auth_webhook(void)
+{
+	uint16_t hook_port = free_port();
+	struct client_id allowed = make_client("99223344556677889900aabbccddeeff00112233", "abcdef00aa");
+	struct client_id denied = make_client("99223344556677889900aabbccddeeff00112233", "abcdef00bb");
+	char extra[512], body[256], err[1024], pub[64], priv[64];
+	pid_t hook = start_webhook(hook_port), pid;
+	int status;
+	json_t *r;
+
+	snprintf(extra, sizeof(extra),
+		 "[core.auth]\nenabled = true\nurl = \"http://127.0.0.1:%u/app-auth\"\ntimeout = \"2s\"\n",
+		 hook_port);
+	write_override_extra("auth.toml", true, true, extra);
+	pid = start_gw("auth.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway with the registration webhook");
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub);
+	r = main_call(&allowed, "RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "webhook answers 200: accepted (%s)", r ? "" : err);
+	json_decref(r);
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub);
+	r = main_call(&denied, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "auth webhook refused the app (HTTP 403)"), "webhook answers 403: refused (%s)",
+	   err);
+	json_decref(r);
+	kill(hook, SIGTERM);
+	waitpid(hook, &status, 0);
+	r = main_call(&allowed, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "auth webhook"), "webhook unreachable: refused (%s)", err);
+	json_decref(r);
+	stop_gw(pid);
+	free(allowed.cert_pem), free(allowed.key_pem), free(denied.cert_pem), free(denied.key_pem);
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/gateway-test-XXXXXX";
@@ -771,6 +840,7 @@ int main(int argc, char **argv)
 	test_debug_register_and_restart();
 	test_admin_needs_credentials();
 	test_mtls_register();
+	test_auth_webhook();
 	test_htpasswd_and_recycle();
 
 	char *log = read_text("gateway.log");
