@@ -4,10 +4,12 @@
 # Two network namespaces created here and removed on exit: "gw" runs
 # dstack-gateway (its WireGuard link, proxy and RPC), "cvm" plays a CVM. A
 # veth pair joins them; nothing touches the host's own interfaces. The CVM
-# registers over the Debug RPC (no TEE here), an admin sets its port
-# policy, the CVM brings up WireGuard (kernel, else wireguard-go) with the
-# returned configuration and serves HTTP on its WireGuard address; then curl
-# inside "gw" reaches it through the TLS proxy by app id and by instance id.
+# registers over mTLS with a client certificate carrying its AppInfo
+# (extension 1.3.6.1.4.1.62397.1.9, built here with openssl; no TEE, so the
+# gateway runs with insecure_skip_attestation) and its port policy, brings up
+# WireGuard (kernel, else wireguard-go) with the returned configuration and
+# serves HTTP on its WireGuard address; then curl inside "gw" reaches it
+# through the TLS proxy by app id and by instance id.
 #
 # Needs root, ip, wg, wireguard-go (or kernel WireGuard), python3, curl,
 # openssl (scripts/deps/gateway-wg.txt); otherwise the test is skipped.
@@ -80,6 +82,7 @@ CVM_PUB=$(echo "$CVM_PRIV" | wg pubkey)
 (umask 077 && echo "$CVM_PRIV" >cvm.key)
 
 cat >gateway.toml <<TOML
+address = "0.0.0.0"
 port = 9201
 [tls]
 key = "certs/gateway-rpc.key"
@@ -88,9 +91,7 @@ certs = "certs/gateway-rpc.crt"
 ca_certs = "certs/root-ca.crt"
 mandatory = false
 [core.debug]
-insecure_enable_debug_rpc = true
 insecure_skip_attestation = true
-address = "0.0.0.0:9212"
 [core.admin]
 enabled = true
 auth_token = "e2e-token"
@@ -118,7 +119,7 @@ ip netns exec "$GWNS" "$GW_BIN" -c gateway.toml >gateway.log 2>&1 &
 GW_PID=$!
 up=1
 for _ in $(seq 100); do
-	if ip netns exec "$GWNS" curl -sf http://127.0.0.1:9212/health >/dev/null; then up=0; break; fi
+	if ip netns exec "$GWNS" curl -sfk https://127.0.0.1:9201/health >/dev/null; then up=0; break; fi
 	sleep 0.1
 done
 ok $up "gateway starts in its namespace"
@@ -127,20 +128,36 @@ ok $? "gateway created WireGuard link $GWIF"
 
 APP=e2e0aa11bb22cc33dd44ee55ff6600778899aabb
 INST=e2e1aa11bb22cc33dd44ee55ff6600778899aabb
-REPLY=$(ip netns exec "$CVMNS" curl -sf http://10.213.0.1:9212/prpc/RegisterCvm?json \
+# AppInfo as rmp-serde writes it: an array of 8 bin fields, wrapped in a DER OCTET STRING
+APPINFO_DER=$(python3 - "$APP" "$INST" <<'PY'
+import sys
+app, inst = sys.argv[1], sys.argv[2]
+fields = [app, "c0ffee", inst, "00" * 32, "00" * 32, "00" * 32, "", ""]
+m = bytes([0x98]) + b"".join(bytes([0xC4, len(bytes.fromhex(f))]) + bytes.fromhex(f) for f in fields)
+hdr = bytes([0x04, len(m)]) if len(m) < 128 else bytes([0x04, 0x81, len(m)])
+print((hdr + m).hex())
+PY
+)
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cvm-tls.key -out cvm.csr \
+	-subj /CN=dstack-guest-agent 2>/dev/null
+openssl x509 -req -in cvm.csr -CA certs/root-ca.crt -CAkey certs/root-ca.key -out cvm-tls.crt -days 2 \
+	-extfile <(printf 'extendedKeyUsage=clientAuth\n1.3.6.1.4.1.62397.1.9=DER:%s\n' "$APPINFO_DER") 2>/dev/null
+ok $? "CVM client certificate with an AppInfo extension"
+REPLY=$(ip netns exec "$CVMNS" curl -sf --cacert certs/root-ca.crt --cert cvm-tls.crt --key cvm-tls.key \
+	--resolve gateway.local:9201:10.213.0.1 https://gateway.local:9201/prpc/RegisterCvm?json \
 	-H 'Content-Type: application/json' \
-	-d "{\"client_public_key\":\"$CVM_PUB\",\"app_id\":\"$APP\",\"instance_id\":\"$INST\"}")
-ok $? "CVM registers from its namespace"
+	-d "{\"client_public_key\":\"$CVM_PUB\",\"port_policy\":{\"restrict_mode\":true,\"ports\":[{\"port\":8080}]}}")
+ok $? "CVM registers over mTLS from its namespace"
 CLIENT_IP=$(echo "$REPLY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["wg"]["client_ip"])')
 SRV=$(echo "$REPLY" | python3 -c 'import json,sys; s=json.load(sys.stdin)["wg"]["servers"][0]; print(s["pk"], s["ip"].split("/")[0], s["endpoint"])')
 read -r SRV_PK SRV_IP SRV_EP <<<"$SRV"
 [ "$CLIENT_IP" = 10.0.0.2 ] && [ "$SRV_PK" = "$GW_PUB" ] && [ "$SRV_EP" = 10.213.0.1:9202 ]
 ok $? "reply: client ip $CLIENT_IP, gateway $SRV_IP at $SRV_EP"
 
-ip netns exec "$GWNS" curl -sf -o /dev/null -H 'Authorization: Bearer e2e-token' -H 'Content-Type: application/json' \
-	--data "{\"instance_id\":\"$INST\",\"port_policy\":{\"restrict_mode\":true,\"ports\":[{\"port\":8080}]}}" \
-	"http://127.0.0.1:9211/prpc/Admin.SetInstancePortPolicy?json"
-ok $? "admin sets the instance's port policy (8080 only)"
+POLICY=$(ip netns exec "$GWNS" curl -sf -H 'Authorization: Bearer e2e-token' -H 'Content-Type: application/json' \
+	--data "{\"instance_id\":\"$INST\"}" "http://127.0.0.1:9211/prpc/Admin.GetInstancePortPolicy?json")
+echo "$POLICY" | grep -q '"source":"instance"' && echo "$POLICY" | grep -q '"port":8080'
+ok $? "identity from the certificate, port policy from the request (8080 only)"
 
 # the CVM side, as the guest would configure it
 ip netns exec "$CVMNS" wg set $CVMIF private-key cvm.key listen-port 9182 \
