@@ -64,7 +64,7 @@ if ! ip -n "$CVMNS" link add $CVMIF type wireguard 2>/dev/null; then
 		skip_all "wireguard-go cannot create a TUN device"
 fi
 
-cd "$WORK"
+cd "$WORK" || exit 1
 mkdir certs
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout certs/root-ca.key \
 	-out certs/root-ca.crt -subj /CN=e2e-root -days 2 2>/dev/null
