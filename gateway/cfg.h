@@ -68,6 +68,9 @@ struct gw_config {
 	uint64_t t_connect, t_handshake, t_cache_top_n, t_handshake_stale, t_dns_resolve, t_idle, t_shutdown,
 	    t_total, t_pp_header, t_write;
 	bool data_timeout_enabled;
+	/* [core.proxy.port_policy_fetch] */
+	uint64_t fetch_timeout, fetch_backoff_initial, fetch_backoff_max;
+	uint32_t fetch_max_retries;
 	/* [core.recycle] */
 	bool recycle_enabled;
 	uint64_t recycle_interval, recycle_timeout;

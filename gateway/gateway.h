@@ -29,6 +29,16 @@
 
 struct ratls_verifier;
 
+/* A pending port-policy fetch (legacy CVMs, Debug registrations). */
+struct gw_fetch {
+	char instance_id[GW_ID_MAX + 1];
+	uint32_t ip;
+	unsigned tries;
+	uint64_t due_ms; /* monotonic */
+	uint64_t backoff_ms;
+};
+#define GW_FETCH_QUEUE 64
+
 struct gw_entry {
 	struct gw_instance inst;
 	uint64_t handshake; /* unix seconds, 0 = never/unknown */
@@ -50,6 +60,12 @@ struct gateway {
 	bool handshakes_known; /* last `wg show` succeeded */
 
 	pthread_mutex_t wg_lock;
+
+	pthread_mutex_t fetch_lock; /* taken after `lock`, never before */
+	struct gw_fetch fetch_q[GW_FETCH_QUEUE];
+	size_t n_fetch;
+	pthread_t fetcher;
+	bool fetcher_running;
 
 	pthread_t housekeeper;
 	bool housekeeper_running;
@@ -87,6 +103,18 @@ void gw_recycle(struct gateway *gw);
 int gw_housekeeper_start(struct gateway *gw, struct err *e);
 void gw_housekeeper_stop(struct gateway *gw);
 extern const struct proxy_routes gw_proxy_routes_template;
+
+/* ---- policy_fetch.c ---- */
+/* Queue a fetch of the instance's policy from its agent (deduplicated,
+ * non-blocking; caller may hold `lock`). */
+void gw_fetch_enqueue(struct gateway *gw, const char *instance_id, uint32_t ip);
+/* Policy from a guest agent Info reply (tcb_info.app_compose.port_policy). */
+int gw_policy_from_agent_info(const char *json, struct gw_port_policy *out, struct err *e);
+/* Store a policy the instance reported (or its agent returned), unless one is already known. */
+int gw_set_reported_policy(struct gateway *gw, const char *instance_id, const struct gw_port_policy *p,
+			   struct err *e);
+int gw_fetcher_start(struct gateway *gw, struct err *e);
+void gw_fetcher_stop(struct gateway *gw);
 
 /* ---- rpc.c ---- */
 int gw_mount_main(struct gateway *gw, struct http_server *srv, struct err *e);

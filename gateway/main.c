@@ -229,6 +229,8 @@ static int start_core(struct gateway *gw, struct err *e)
 		return err_wrap(e, "proxy");
 	log_info("proxy listening on %s:%u (base domain %s)", pc.listen_addr, proxy_engine_port(gw->proxy),
 		 pc.base_domain ? pc.base_domain : "-");
+	if (gw_fetcher_start(gw, e) < 0)
+		return -1;
 	return gw_housekeeper_start(gw, e);
 }
 
@@ -334,6 +336,7 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_init(&gw.lock, NULL);
 	pthread_mutex_init(&gw.wg_lock, NULL);
+	pthread_mutex_init(&gw.fetch_lock, NULL);
 	pthread_mutex_init(&gw.stop_lock, NULL);
 	pthread_cond_init(&gw.stop_cond, NULL);
 	if (!(gw.base = event_base_new())) {
@@ -348,6 +351,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	gw_housekeeper_stop(&gw);
+	gw_fetcher_stop(&gw);
 	if (gw.proxy)
 		proxy_engine_free(gw.proxy);
 	if (gw.verifier)

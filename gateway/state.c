@@ -293,6 +293,40 @@ out:
 	return rc;
 }
 
+int gw_set_reported_policy(struct gateway *gw, const char *iid, const struct gw_port_policy *policy,
+			   struct err *e)
+{
+	struct gw_instance rec = {0};
+	struct gw_entry *cur;
+	int rc = -1;
+
+	pthread_mutex_lock(&gw->lock);
+	if (!(cur = find_instance(gw, iid))) {
+		err_set(e, "instance %.128s is gone", iid);
+		goto out;
+	}
+	if (cur->inst.policy.present) { /* the instance reported one meanwhile: it wins */
+		rc = 0;
+		goto out;
+	}
+	if (gw_instance_copy(&rec, &cur->inst) < 0 || gw_port_policy_copy(&rec.policy, policy) < 0) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	rec.policy.present = true;
+	if (gw->store->ops->put_instance(gw->store, &rec, e) < 0 || reload(gw, e) < 0)
+		goto out;
+	rc = 0;
+	if (gw->proxy) {
+		proxy_engine_invalidate(gw->proxy, rec.app_id);
+		proxy_engine_invalidate(gw->proxy, rec.instance_id);
+	}
+out:
+	pthread_mutex_unlock(&gw->lock);
+	gw_instance_clear(&rec);
+	return rc;
+}
+
 int gw_snapshot(struct gateway *gw, struct gw_entry **out, size_t *n, struct err *e)
 {
 	struct gw_entry *v;
@@ -427,7 +461,7 @@ void gw_housekeeper_stop(struct gateway *gw)
 		return;
 	pthread_mutex_lock(&gw->stop_lock);
 	gw->stopping = true;
-	pthread_cond_signal(&gw->stop_cond);
+	pthread_cond_broadcast(&gw->stop_cond);
 	pthread_mutex_unlock(&gw->stop_lock);
 	pthread_join(gw->housekeeper, NULL);
 	gw->housekeeper_running = false;
@@ -435,14 +469,16 @@ void gw_housekeeper_stop(struct gateway *gw)
 
 /* ---- proxy routing ---- */
 
-/* Effective policy for `port`: true if allowed, *pp set. */
-static bool policy_allows(const struct gw_instance *in, uint16_t port, bool *pp)
+/* Effective policy for `port`: true if allowed, *pp set. Caller holds lock. */
+static bool policy_allows(struct gateway *gw, const struct gw_instance *in, uint16_t port, bool *pp)
 {
 	const struct gw_port_policy *p = in->admin_policy.present ? &in->admin_policy : &in->policy;
 
 	*pp = false;
-	if (!p->present)
-		return false; /* unknown policy: fail closed */
+	if (!p->present) {
+		gw_fetch_enqueue(gw, in->instance_id, in->ip);
+		return false; /* unknown policy: fail closed until fetched */
+	}
 	for (size_t i = 0; i < p->n_ports; i++)
 		if (p->ports[i].port == port) {
 			*pp = p->ports[i].pp;
@@ -486,7 +522,7 @@ static int resolve(void *ctx, const char *id, uint16_t port, struct proxy_candid
 	pthread_mutex_lock(&gw->lock);
 	if ((one = find_instance(gw, id))) {
 		snprintf(out->app_id, sizeof(out->app_id), "%s", one->inst.app_id);
-		if (policy_allows(&one->inst, port, &pp)) {
+		if (policy_allows(gw, &one->inst, port, &pp)) {
 			add_candidate(out, &one->inst, port, pp);
 			rc = 0;
 		} else {
@@ -523,7 +559,7 @@ static int resolve(void *ctx, const char *id, uint16_t port, struct proxy_candid
 		}
 	}
 	for (size_t i = 0; i < n && out->n < PROXY_MAX_CANDIDATES; i++) {
-		if (policy_allows(&list[i]->inst, port, &pp))
+		if (policy_allows(gw, &list[i]->inst, port, &pp))
 			add_candidate(out, &list[i]->inst, port, pp);
 		else
 			denied = true;

@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "attest/appinfo.h"
 #include "codec/base64.h"
@@ -816,6 +817,111 @@ static void test_auth_webhook(void)
 	free(allowed.cert_pem), free(allowed.key_pem), free(denied.cert_pem), free(denied.key_pem);
 }
 
+/* A guest agent's Info with a compose that allows port 8080 with PROXY protocol. */
+static void agent_info_handler(struct http_request *req, void *arg)
+{
+	const char *body =
+	    "{\"app_id\":\"ee01\",\"tcb_info\":\"{\\\"app_compose\\\":\\\"{\\\\\\\"port_policy\\\\\\\":"
+	    "{\\\\\\\"restrict_mode\\\\\\\":true,\\\\\\\"ports\\\\\\\":[{\\\\\\\"port\\\\\\\":8080,"
+	    "\\\\\\\"pp\\\\\\\":true}]}}\\\"}\"}";
+
+	(void)arg;
+	http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+static pid_t start_agent(const char *host, uint16_t port)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct event_base *base = event_base_new();
+		struct http_server *srv = http_server_new(base, NULL, NULL);
+		struct http_listen_spec spec;
+
+		http_server_route(srv, NULL, "/prpc/Info", false, agent_info_handler, NULL);
+		if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, host, port, NULL, 0, NULL) < 0 ||
+		    http_server_listen(srv, &spec, NULL, NULL, NULL) < 0)
+			_exit(1);
+		event_base_dispatch(base);
+		_exit(0);
+	}
+	usleep(300 * 1000);
+	return pid;
+}
+
+/* Send a ClientHello for `sni` to the proxy (the handshake itself may fail). */
+static void touch_proxy(const char *sni)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons(proxy_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {2, 0};
+	SSL *ssl;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && (ssl = SSL_new(ctx))) {
+		SSL_set_fd(ssl, fd);
+		SSL_set_tlsext_host_name(ssl, sni);
+		SSL_connect(ssl);
+		SSL_free(ssl);
+	}
+	close(fd);
+	SSL_CTX_free(ctx);
+}
+
+/* A Debug registration has no policy: the first connection queues a fetch
+ * from the CVM's agent (here on 127.0.0.2, the address plan being 127/8). */
+static void test_policy_fetch(void)
+{
+	uint16_t agent_port = free_port();
+	char body[256], err[512], pub[64], priv[64], *b = NULL;
+	pid_t agent = start_agent("127.0.0.2", agent_port), pid;
+	int status;
+	json_t *r;
+
+	char t[2048];
+
+	snprintf(t, sizeof(t),
+		 "port = %u\n"
+		 "[core.wg]\ninterface = \"\"\nconfig_path = \"%s/wg/fetch.conf\"\nip = \"127.0.0.1/8\"\n"
+		 "reserved_net = [\"127.0.0.1/32\"]\nclient_ip_range = \"127.0.0.0/24\"\n"
+		 "[core.sync]\ndata_dir = \"%s/state-fetch\"\n"
+		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 2\nagent_port = %u\n"
+		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
+		 "[core.admin]\nenabled = true\naddress = \"127.0.0.1:%u\"\nauth_token = \"s3cret-token\"\n",
+		 rpc_port, dir, dir, proxy_port, agent_port, debug_port, admin_port);
+	write_text("fetch.toml", t);
+	pid = start_gw("fetch.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway with a loopback address plan");
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"ee01\",\"instance_id\":\"ff01\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	is_str(r ? client_ip(r) : "", "127.0.0.2", "Debug registration at 127.0.0.2");
+	json_decref(r);
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", "{\"instance_id\":\"ff01\"}", &b);
+	ok(b && strstr(b, "\"source\":\"none\""), "no policy yet (fail-closed): %s", b ? b : "");
+	free(b);
+	b = NULL;
+	bool fetched = false;
+	for (int i = 0; i < 50 && !fetched; i++) {
+		touch_proxy("ff01-8080.app.localhost");
+		usleep(200 * 1000);
+		free(b);
+		b = NULL;
+		admin_post("/prpc/Admin.GetInstancePortPolicy?json", "{\"instance_id\":\"ff01\"}", &b);
+		fetched = b && strstr(b, "\"source\":\"instance\"");
+	}
+	ok(fetched && strstr(b, "\"port\":8080") && strstr(b, "\"pp\":true") &&
+	       strstr(b, "\"restrict_mode\":true"),
+	   "a connection attempt fetched the policy from the agent: %s", b ? b : "");
+	free(b);
+	stop_gw(pid);
+	kill(agent, SIGTERM);
+	waitpid(agent, &status, 0);
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/gateway-test-XXXXXX";
@@ -841,6 +947,7 @@ int main(int argc, char **argv)
 	test_admin_needs_credentials();
 	test_mtls_register();
 	test_auth_webhook();
+	test_policy_fetch();
 	test_htpasswd_and_recycle();
 
 	char *log = read_text("gateway.log");
