@@ -897,7 +897,8 @@ static void test_crash_restart(void)
 	}
 	kms_start(&k5, "DSTACK_KMS_CRASH_AT=6");
 	status = tp_wait_exit(k5.pid, 60);
-	if (!ok(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "KMS killed mid-bootstrap")) {
+	if (!ok(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		"KMS killed mid-bootstrap")) {
 		diag("wait status %d (-1 = still running after 60 s)", status);
 		show_log(k5.dir);
 	}
