@@ -3,7 +3,7 @@
 # so its hash, and the app id, change whenever server.py does).
 import json, pathlib
 here = pathlib.Path(__file__).parent
-script = "exec python3 - <<'HELLO_PY'\n" + (here / "server.py").read_text() + "HELLO_PY\n"
+script = "PY=/usr/bin/python3; [ -x \"$PY\" ] || PY=python3\nexec \"$PY\" - <<'HELLO_PY'\n" + (here / "server.py").read_text() + "HELLO_PY\n"
 compose = {
     "manifest_version": 2,
     "name": "hello",
