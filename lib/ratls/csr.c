@@ -74,20 +74,34 @@ void ratls_csr_encode_v1(const struct ratls_csr *c, const uint8_t *quote, size_t
 	scale_put_bytes(out, event_log_json, strlen(event_log_json));
 }
 
+/* A String without embedded NUL bytes (they would truncate names in certificates). */
+static int read_cstr(struct scale_reader *r, char **out, struct err *e)
+{
+	size_t len;
+
+	if (scale_read_str(r, out, &len, e) < 0)
+		return -1;
+	if (strlen(*out) != len) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, "string contains a NUL byte");
+	}
+	return 0;
+}
+
 static int read_head(struct scale_reader *r, bool v2, struct ratls_csr *c, struct err *e)
 {
 	struct ratls_cert_config *k = &c->config;
 	bool present;
 	size_t n;
 
-	if (scale_read_str(r, &c->confirm, NULL, e) < 0)
+	if (read_cstr(r, &c->confirm, e) < 0)
 		return err_wrap(e, "confirm");
 	if (scale_read_bytes_alloc(r, &c->pubkey, &c->pubkey_len, e) < 0)
 		return err_wrap(e, "pubkey");
-	if (scale_read_option(r, &present, e) < 0 ||
-	    (present && scale_read_str(r, &k->org_name, NULL, e) < 0))
+	if (scale_read_option(r, &present, e) < 0 || (present && read_cstr(r, &k->org_name, e) < 0))
 		return err_wrap(e, "org_name");
-	if (scale_read_str(r, &k->subject, NULL, e) < 0)
+	if (read_cstr(r, &k->subject, e) < 0)
 		return err_wrap(e, "subject");
 	if (scale_read_len(r, 1, &n, e) < 0)
 		return err_wrap(e, "subject_alt_names");
@@ -97,7 +111,7 @@ static int read_head(struct scale_reader *r, bool v2, struct ratls_csr *c, struc
 	if (!k->sans)
 		return err_set(e, "out of memory");
 	for (; k->n_sans < n; k->n_sans++)
-		if (scale_read_str(r, &k->sans[k->n_sans], NULL, e) < 0)
+		if (read_cstr(r, &k->sans[k->n_sans], e) < 0)
 			return err_wrap(e, "subject_alt_names");
 	if (scale_read_bool(r, &k->usage_server_auth, e) < 0 ||
 	    scale_read_bool(r, &k->usage_client_auth, e) < 0 || scale_read_bool(r, &k->ext_quote, e) < 0)

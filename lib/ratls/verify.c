@@ -15,6 +15,7 @@
 #include "codec/pem.h"
 #include "core/cleanup.h"
 #include "core/hex.h"
+#include "ratls/csr.h"
 #include "ratls/ext.h"
 #include "ratls/verify.h"
 #include "tdx/collateral.h"
@@ -142,7 +143,16 @@ static void check_boot_log(struct ratls_verified *r)
 int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, time_t now,
 			     struct ratls_verified *out, struct err *e)
 {
+	enum ratls_stage stage;
+
+	return ratls_verify_attestation_staged(v, a, now, out, &stage, e);
+}
+
+int ratls_verify_attestation_staged(struct ratls_verifier *v, struct attestation *a, time_t now,
+				    struct ratls_verified *out, enum ratls_stage *stage, struct err *e)
+{
 	memset(out, 0, sizeof(*out));
+	*stage = RATLS_STAGE_QUOTE;
 	out->att = *a;
 	attestation_init(a);
 	if (now == 0)
@@ -151,6 +161,7 @@ int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, ti
 	if (dcap_step(v, out, now, e) < 0)
 		goto fail;
 	const struct td_report *td = &out->quote.td;
+	*stage = RATLS_STAGE_TD_POLICY;
 	if (td->td_attributes[0] & 1) {
 		err_set(e, "debug mode is not allowed");
 		goto fail;
@@ -163,6 +174,7 @@ int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, ti
 		err_set(e, "invalid mr_service_td");
 		goto fail;
 	}
+	*stage = RATLS_STAGE_EVENT_LOG;
 	if (td_quote_read(out->att.quote, out->att.quote_len, &out->td, e) < 0)
 		goto fail;
 	if (attestation_replay_rtmr3(&out->att, false, out->rtmr3_replayed, e) < 0) {
@@ -178,6 +190,7 @@ int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, ti
 		goto fail;
 	}
 	check_boot_log(out);
+	*stage = RATLS_STAGE_OK;
 	return 0;
 fail:
 	ratls_verified_free(out);
@@ -369,5 +382,53 @@ int ratls_peer_app_info(struct ratls_verifier *v, X509 *cert, time_t now, struct
 	}
 	int rc = attestation_app_info(&r.att, false, NULL, r.dcap.pck.ppid, sizeof(r.dcap.pck.ppid), out, e);
 	ratls_verified_free(&r);
+	return rc;
+}
+
+/* ---- SignCert ---- */
+
+int ratls_signcert_check(struct ratls_verifier *v, uint32_t api_version, const uint8_t *csr_bytes,
+			 size_t csr_len, const uint8_t *sig, size_t sig_len, time_t now,
+			 struct ratls_csr *csr, struct ratls_verified *out, struct err *e)
+{
+	struct attestation a;
+	uint8_t want[64];
+
+	memset(out, 0, sizeof(*out));
+	if (ratls_csr_decode(api_version, csr_bytes, csr_len, csr, e) < 0)
+		return -1;
+	if (ratls_csr_verify(csr, csr_bytes, csr_len, sig, sig_len, e) < 0)
+		goto fail;
+	if (attestation_decode(csr->attestation, csr->attestation_len, &a, e) < 0) {
+		err_wrap(e, "invalid quote: decode attestation");
+		goto fail;
+	}
+	ratls_spki_report_data(csr->pubkey, csr->pubkey_len, want);
+	if (memcmp(want, a.report_data, 64) != 0) {
+		attestation_free(&a);
+		err_set(e, "invalid quote: attestation report data does not bind the CSR key");
+		goto fail;
+	}
+	if (ratls_verify_attestation(v, &a, now, out, e) < 0) {
+		err_wrap(e, "invalid quote");
+		goto fail;
+	}
+	return 0;
+fail:
+	ratls_csr_free(csr);
+	return -1;
+}
+
+int ratls_attestation_for_cert(const struct attestation *a, struct buf *out, struct err *e)
+{
+	struct attestation c;
+
+	attestation_init(&c);
+	if (attestation_copy(a, &c, e) < 0)
+		return -1;
+	int rc = attestation_strip_for_cert(&c, e);
+	if (rc == 0)
+		rc = attestation_encode(&c, out, e);
+	attestation_free(&c);
 	return rc;
 }

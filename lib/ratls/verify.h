@@ -92,6 +92,17 @@ int ratls_verify_bytes(struct ratls_verifier *v, const uint8_t *att, size_t len,
 int ratls_verify_attestation(struct ratls_verifier *v, struct attestation *a, time_t now,
 			     struct ratls_verified *out, struct err *e);
 
+/* Which step refused an attestation (for reports). */
+enum ratls_stage {
+	RATLS_STAGE_OK,
+	RATLS_STAGE_QUOTE,     /* parse / collateral / DCAP */
+	RATLS_STAGE_TD_POLICY, /* debug TD, MRSIGNERSEAM, MRSERVICETD */
+	RATLS_STAGE_EVENT_LOG, /* RTMR3 replay, report_data */
+};
+/* ratls_verify_attestation that also says which step failed (*stage). */
+int ratls_verify_attestation_staged(struct ratls_verifier *v, struct attestation *a, time_t now,
+				    struct ratls_verified *out, enum ratls_stage *stage, struct err *e);
+
 /*
  * The attestation of a raw quote + event log JSON (legacy form): runtime
  * events are the log's IMR3 runtime events, report_data the quote's,
@@ -123,6 +134,24 @@ void ratls_boot_info_free(struct ratls_boot_info *bi);
  * appId, composeHash, instanceId, deviceId, keyProviderInfo, tcbStatus,
  * advisoryIds}; hex lowercase without 0x. */
 json_t *ratls_boot_info_to_json(const struct ratls_boot_info *bi);
+
+/* ---- SignCert intake (kms.md §4) ---- */
+
+struct ratls_csr;
+/*
+ * Decode the CSR for api_version, check the confirm word and the signature
+ * with the embedded key, then require the CSR's attestation to bind that
+ * key (report_data = SHA-512("ratls-cert:" ‖ pubkey)) and verify it. On
+ * success *csr and *out are filled (free both). The caller then builds
+ * BootInfo in boot-time mode: ratls_boot_info(out, vm_config, true, ...).
+ */
+int ratls_signcert_check(struct ratls_verifier *v, uint32_t api_version, const uint8_t *csr_bytes,
+			 size_t csr_len, const uint8_t *sig, size_t sig_len, time_t now,
+			 struct ratls_csr *csr, struct ratls_verified *out, struct err *e);
+
+/* The certificate form of an attestation: a copy stripped for embedding
+ * (attestation_strip_for_cert), encoded (V0 unless V2 events). */
+int ratls_attestation_for_cert(const struct attestation *a, struct buf *out, struct err *e);
 
 /* ---- peer certificates ---- */
 

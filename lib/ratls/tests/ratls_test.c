@@ -23,6 +23,8 @@
 #include "ratls/ext.h"
 #include "ratls/verify.h"
 #include "sim_attestation.h"
+#include "tdx/ecdsa.h"
+#include "tdx/pck.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free)
 
@@ -334,6 +336,52 @@ static void test_dcap_fixture(void)
 	   "dev root refused without the insecure flag: %s", e.msg);
 }
 
+/*
+ * guest-agent-attestation.bin carries a real Intel quote whose PCK
+ * certificate was issued in January 2026, after the fixture collateral
+ * (June-July 2025) expired: no instant satisfies both, so full DCAP needs
+ * fresh PCCS collateral. What can be checked offline is checked here.
+ */
+static void test_guest_agent_fixture(void)
+{
+	struct err e = ERR_INIT;
+	size_t alen, clen;
+	_cleanup_free_ uint8_t *att = load("dstack/guest-agent-attestation.bin", &alen);
+	_cleanup_free_ uint8_t *coll = load("dcap/tdx_quote_collateral.json", &clen);
+	struct ratls_verifier *v = NULL;
+	struct ratls_verifier_opts o = {.collateral_json = (char *)coll, .collateral_json_len = clen};
+	struct ratls_verified r;
+	struct attestation a;
+	struct quote q;
+
+	ratls_verifier_new(&v, &o, &e);
+	ok(ratls_verify_bytes(v, att, alen, DCAP_NOW, &r, &e) < 0 && strstr(e.msg, "not yet valid"),
+	   "guest-agent quote: PCK cert newer than the fixture collateral: %s", e.msg);
+	ratls_verifier_free(v);
+
+	ok(attestation_decode(att, alen, &a, &e) == 0, "fixture decodes");
+	ok(attestation_check_event_log(&a, &e) == 0, "event log replays to RTMR0-3, report_data matches");
+	ok(quote_parse(&q, a.quote, a.quote_len, &e) == 0, "quote parses");
+	EVP_PKEY *ak = ecdsa_p256_pub_from_raw(q.att_key, &e);
+	is_int(ecdsa_p256_verify_raw(ak, q.signed_data, q.signed_len, q.signature, &e), 1,
+	       "quote body signed by its attestation key");
+	EVP_PKEY_free(ak);
+	STACK_OF(X509) *chain = pem_chain_parse(q.pck_chain_pem, q.pck_chain_len, &e);
+	X509 *root = dcap_intel_root_ca();
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, root);
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_STORE_CTX_init(ctx, st, sk_X509_value(chain, 0), chain);
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)1772323200); /* 2026-03-01 */
+	ok(X509_verify_cert(ctx) == 1, "PCK chain leads to the Intel SGX root (at 2026-03-01)");
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(root);
+	sk_X509_pop_free(chain, X509_free);
+	quote_free(&q);
+	attestation_free(&a);
+}
+
 static void test_simulated(void)
 {
 	struct err e = ERR_INIT;
@@ -455,6 +503,105 @@ static void test_simulated(void)
 	buf_free(&att);
 }
 
+/* KMS SignCert flow: CSR → check → App CA + leaf → the leaf verifies as a peer. */
+static void test_signcert(void)
+{
+	struct err e = ERR_INIT;
+	char pki[128], state[128], cpath[160], root[160];
+	uint8_t rd[64], app_id[20];
+	struct buf att = BUF_INIT, csr_bytes = BUF_INIT, sig = BUF_INIT, stripped = BUF_INIT, aib = BUF_INIT;
+
+	snprintf(pki, sizeof(pki), "%s/pki", tmp);
+	snprintf(state, sizeof(state), "%s/td2.json", tmp);
+	snprintf(cpath, sizeof(cpath), "%s/collateral.json", pki);
+	snprintf(root, sizeof(root), "%s/root_ca.pem", pki);
+	size_t clen;
+	_cleanup_free_ uint8_t *coll = NULL;
+	file_read_all(cpath, 1 << 20, &coll, &clen, &e);
+	struct ratls_verifier *v = NULL;
+	struct ratls_verifier_opts o = {.root_ca_path = root,
+					.insecure_allow_external_trust_anchors = true,
+					.collateral_json = (char *)coll,
+					.collateral_json_len = clen};
+	ratls_verifier_new(&v, &o, &e);
+
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *lk = ratls_key_generate(&e);
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *other = ratls_key_generate(&e);
+	ratls_key_report_data(lk, rd, &e);
+	ok(sim_attestation(pki, state, rd, NULL, &att, &e) == 0, "attestation bound to the CSR key");
+	char *sans[] = {"app.local", "127.0.0.1"};
+	struct ratls_csr c = {.config = {.subject = "app",
+					 .sans = sans,
+					 .n_sans = 2,
+					 .usage_server_auth = true,
+					 .usage_client_auth = true,
+					 .ext_quote = true,
+					 .ext_app_info = true},
+			      .attestation = att.data,
+			      .attestation_len = att.len};
+	der_write_public_key(lk, &c.pubkey, &c.pubkey_len, &e);
+	ratls_csr_encode(&c, &csr_bytes);
+	ratls_csr_sign(lk, csr_bytes.data, csr_bytes.len, &sig, &e);
+
+	struct ratls_csr got;
+	struct ratls_verified r;
+	ok(ratls_signcert_check(v, 2, csr_bytes.data, csr_bytes.len, sig.data, sig.len, 0, &got, &r, &e) == 0,
+	   "SignCert check passes (%s)", e.msg);
+	struct ratls_boot_info bi;
+	ok(ratls_boot_info(&r, NULL, true, &bi, &e) == 0, "boot-time BootInfo");
+	memcpy(app_id, bi.app.app_id.p, 20);
+	ok(ratls_attestation_for_cert(&r.att, &stripped, &e) == 0, "stripped attestation");
+	struct app_info ai;
+	attestation_app_info(&r.att, false, NULL, r.dcap.pck.ppid, 16, &ai, &e);
+	app_info_encode(&ai, &aib);
+	app_info_free(&ai);
+
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *rk = ratls_key_generate(&e);
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = ratls_key_generate(&e);
+	_cleanup_(X509_freep) X509 *rootc = ratls_cert_root_ca(rk, &e);
+	_cleanup_(X509_freep) X509 *appca = ratls_cert_app_ca(ak, app_id, 20, rootc, rk, &e);
+	_cleanup_(X509_freep) X509 *leaf = ratls_cert_app_leaf(&got, app_id, 20, stripped.data, stripped.len,
+							       aib.data, aib.len, appca, ak, &e);
+	ok(leaf != NULL, "app leaf (%s)", e.msg);
+	ok(X509_get_extended_key_usage(leaf) == (XKU_SSL_SERVER | XKU_SSL_CLIENT), "EKU server+client");
+	struct ratls_verified pr;
+	ok(ratls_verify_peer_cert(v, leaf, 0, &pr, &e) == 0, "leaf's embedded attestation verifies (%s)",
+	   e.msg);
+	ratls_verified_free(&pr);
+	struct app_info li;
+	ok(ratls_peer_app_info(NULL, leaf, 0, &li, &e) == 0 && li.app_id.len == 20 &&
+	       memcmp(li.app_id.p, app_id, 20) == 0,
+	   "leaf AppInfo extension");
+	app_info_free(&li);
+	ratls_boot_info_free(&bi);
+	ratls_verified_free(&r);
+	ratls_csr_free(&got);
+
+	/* Signed by another key. */
+	buf_reset(&sig);
+	ratls_csr_sign(other, csr_bytes.data, csr_bytes.len, &sig, &e);
+	ok(ratls_signcert_check(v, 2, csr_bytes.data, csr_bytes.len, sig.data, sig.len, 0, &got, &r, &e) < 0,
+	   "CSR signed by another key: %s", e.msg);
+	/* CSR for another key carrying this attestation. */
+	free(c.pubkey);
+	der_write_public_key(other, &c.pubkey, &c.pubkey_len, &e);
+	buf_reset(&csr_bytes);
+	ratls_csr_encode(&c, &csr_bytes);
+	buf_reset(&sig);
+	ratls_csr_sign(other, csr_bytes.data, csr_bytes.len, &sig, &e);
+	ok(ratls_signcert_check(v, 2, csr_bytes.data, csr_bytes.len, sig.data, sig.len, 0, &got, &r, &e) <
+		   0 &&
+	       strstr(e.msg, "does not bind"),
+	   "attestation for another key: %s", e.msg);
+	free(c.pubkey);
+	ratls_verifier_free(v);
+	buf_free(&att);
+	buf_free(&csr_bytes);
+	buf_free(&sig);
+	buf_free(&stripped);
+	buf_free(&aib);
+}
+
 int main(int argc, char **argv)
 {
 	testdata = argc > 1 ? argv[1] : "../shared/testdata";
@@ -465,7 +612,9 @@ int main(int argc, char **argv)
 	test_profiles();
 	test_csr();
 	test_dcap_fixture();
+	test_guest_agent_fixture();
 	test_simulated();
+	test_signcert();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
