@@ -395,7 +395,12 @@ static int rpc_json(const char *url, json_t *in, json_t **out, struct err *e)
 	if (http_fetch(&o, "POST", url, hdr, body, strlen(body), &r, e) < 0)
 		return err_wrap(e, "%s", url);
 	json_error_t je;
-	json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, &je);
+	json_t *j = json_loadb((const char *)r.body.data, r.body.len, JSON_DECODE_ANY, &je);
+	if (r.status == 200 && !json_is_object(j)) {
+		/* google.protobuf.Empty replies: whatever the body, success */
+		json_decref(j);
+		j = json_object();
+	}
 	if (r.status != 200 || !j || !json_is_object(j)) {
 		json_t *msg = j ? json_object_get(j, "error") : NULL;
 		err_set(e, "%s: HTTP %ld: %s", url, r.status,
@@ -445,6 +450,30 @@ static int encrypt_env(const struct dev *d, const char *app_id_hex, struct buf *
 	return rc < 0 ? err_wrap(e, "%s", d->env_path) : 0;
 }
 
+/*
+ * The image of simulated CVMs: the VMM's process backend runs the app from
+ * the compose on the host and never boots the kernel, but an image entry
+ * (metadata.json naming a kernel and an initrd) is still required.
+ */
+static int ensure_dev_image(const struct dev *d, struct err *e)
+{
+	static const char md[] =
+	    "{\"cmdline\": \"console=ttyS0\", \"kernel\": \"bzImage\", "
+	    "\"initrd\": \"initramfs.cpio.gz\", \"version\": \"0.6.0\", \"is_dev\": true}\n";
+	if (strcmp(d->image, "dstack-dev"))
+		return 0;
+	_cleanup_free_ char *dir = pathf("%s/vmm/image/dstack-dev", d->dir);
+	_cleanup_free_ char *mdp = pathf("%s/metadata.json", dir);
+	_cleanup_free_ char *k = pathf("%s/bzImage", dir), *i = pathf("%s/initramfs.cpio.gz", dir);
+	if (file_exists(mdp))
+		return 0;
+	if (mkdir_p(dir, 0755, e) < 0 || file_write_atomic(k, "", 0, 0644, e) < 0 ||
+	    file_write_atomic(i, "", 0, 0644, e) < 0 || file_write_atomic(mdp, md, strlen(md), 0644, e) < 0)
+		return err_wrap(e, "dev image");
+	printf("  vmm          created the simulated-CVM image %s\n", dir);
+	return 0;
+}
+
 static int deploy_app(const struct dev *d, char app_id_hex[41], struct err *e)
 {
 	uint8_t *compose = NULL, hash[32], app_id[20];
@@ -473,7 +502,7 @@ static int deploy_app(const struct dev *d, char app_id_hex[41], struct err *e)
 		    json_pack("{s:s, s:s, s:s%, s:i, s:i, s:i, s:s, s:s, s:[s], s:[s], s:s}", "name", name,
 			      "image", d->image, "compose_file", (const char *)compose, n, "vcpu", 1,
 			      "memory", 512, "disk_size", 1, "encrypted_env", blob_hex, "app_id", app_id_hex,
-			      "kms_urls", kms, "gateway_urls", gw, "simulated_tee", "tdx");
+			      "kms_urls", kms, "gateway_urls", gw, "simulated_tee", "dstack-tdx");
 		_cleanup_json_ json_t *resp = NULL;
 		if (!req) {
 			rc = err_set(e, "out of memory");
@@ -559,6 +588,43 @@ static void print_urls(const struct dev *d, const char *app_id)
 	}
 }
 
+/* Instances of app_id in the gateway's admin Status, or -1. */
+static int gateway_hosts(const struct dev *d, const char *app_id)
+{
+	_cleanup_free_ char *tok_path = pathf("%s/certs/gateway-admin.token", d->dir);
+	_cleanup_free_ char *url = pathf("http://127.0.0.1:%u/prpc/Status?json", d->c.gateway_admin_port);
+	uint8_t *tok = NULL;
+	size_t n;
+	if (file_read_all(tok_path, 128, &tok, &n, NULL) < 0)
+		return -1;
+	tok[strcspn((char *)tok, "\r\n")] = '\0';
+	char *auth = pathf("Authorization: Bearer %s", (char *)tok);
+	secure_zero(tok, n);
+	free(tok);
+	const char *hdr[] = {auth, NULL};
+	struct http_client_opts o = {.connect_timeout_ms = 2000, .timeout_ms = 5000};
+	struct http_response r = {0};
+	int count = -1;
+	if (http_fetch(&o, "GET", url, hdr, NULL, 0, &r, NULL) == 0 && r.status == 200) {
+		json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+		json_t *h = json_object_get(j, "hosts");
+		size_t i;
+		json_t *v;
+		count = 0;
+		json_array_foreach(h, i, v)
+		{
+			const char *a = json_string_value(json_object_get(v, "app_id"));
+			if (a && !strcmp(a, app_id))
+				count++;
+		}
+		json_decref(j);
+	}
+	http_response_free(&r);
+	secure_zero(auth, strlen(auth));
+	free(auth);
+	return count;
+}
+
 static int wait_app(const struct dev *d, const char *app_id, struct err *e)
 {
 	_cleanup_free_ char *url = hostcfg_app_url(&d->c, app_id, 0, 0);
@@ -575,10 +641,21 @@ static int wait_app(const struct dev *d, const char *app_id, struct err *e)
 		buf_free(&b);
 		sleep_ms(1000);
 	}
-	return err_set(e,
-		       "the app did not answer at %s within %d s (see %s/logs/vmm.log and the VM logs "
-		       "under %s/vmm/vm/)",
-		       url, d->app_timeout_s, d->dir, d->dir);
+	/* Say which step is missing: registration with the gateway, or the
+	 * data path to a registered instance. */
+	int hosts = gateway_hosts(d, app_id);
+	if (hosts == 0)
+		return err_set(
+		    e,
+		    "the app did not answer at %s within %d s: no instance of app %s registered with the "
+		    "gateway (the CVM's boot did not reach RegisterCvm; see the VM logs under %s/vmm/vm/ "
+		    "and %s/logs/gateway.log)",
+		    url, d->app_timeout_s, app_id, d->dir, d->dir);
+	return err_set(
+	    e,
+	    "the app did not answer at %s within %d s although %d instance(s) are registered with the "
+	    "gateway (WireGuard handshake? see %s/logs/gateway.log and the VM logs under %s/vmm/vm/)",
+	    url, d->app_timeout_s, hosts, d->dir, d->dir);
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -670,36 +747,66 @@ static void remove_vms(const struct dev *d)
 	unlink(p);
 }
 
-/* wireguard-go daemons serving our interface (they outlive the gateway). */
-static void stop_wireguard_go(const char *iface, int grace_s)
+/* Does /proc/<pid> belong to this stack: its working directory is inside
+ * the state dir (the supervisor, process-backend VMs and their apps), or it
+ * is a wireguard-go daemon serving our interface (it outlives the gateway)? */
+static bool ours(const struct dev *d, int pid)
 {
-	DIR *proc = opendir("/proc");
-	struct dirent *de;
-	if (!proc)
-		return;
-	while ((de = readdir(proc))) {
-		int pid = atoi(de->d_name);
-		if (pid <= 1)
-			continue;
-		char p[64], cmd[512];
-		snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
-		FILE *f = fopen(p, "re");
-		if (!f)
-			continue;
-		size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-		fclose(f);
-		cmd[n] = '\0';
-		const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
-		if (strcmp(base, "wireguard-go"))
-			continue;
-		/* argv: wireguard-go [-f] IFACE */
-		for (size_t i = strlen(cmd) + 1; i < n; i += strlen(cmd + i) + 1)
-			if (!strcmp(cmd + i, iface)) {
-				stop_pid("wireguard-go", pid, grace_s);
-				break;
-			}
+	char p[64], cwd[PATH_MAX], cmd[512];
+	snprintf(p, sizeof p, "/proc/%d/cwd", pid);
+	ssize_t n = readlink(p, cwd, sizeof cwd - 1);
+	size_t dl = strlen(d->dir);
+	if (n > 0) {
+		cwd[n] = '\0';
+		if (!strncmp(cwd, d->dir, dl) && (cwd[dl] == '\0' || cwd[dl] == '/'))
+			return true;
 	}
-	closedir(proc);
+	snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return false;
+	size_t len = fread(cmd, 1, sizeof cmd - 1, f);
+	fclose(f);
+	cmd[len] = '\0';
+	const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
+	if (strcmp(base, "wireguard-go"))
+		return false;
+	for (size_t i = strlen(cmd) + 1; i < len; i += strlen(cmd + i) + 1)
+		if (!strcmp(cmd + i, d->c.gateway_wg_interface))
+			return true;
+	return false;
+}
+
+/* Stop what the components left behind: the VMM's supervisor (it keeps VMs
+ * across VMM restarts by design), process-backend VMs and their apps, the
+ * gateway's wireguard-go. Only processes tied to this state dir. */
+static void sweep(const struct dev *d)
+{
+	for (int round = 0; round < 3; round++) {
+		DIR *proc = opendir("/proc");
+		struct dirent *de;
+		int found = 0;
+		if (!proc)
+			return;
+		while ((de = readdir(proc))) {
+			int pid = atoi(de->d_name);
+			if (pid <= 1 || pid == getpid() || proc_start_time(pid) == 0 || !ours(d, pid))
+				continue;
+			char name[64] = "process", p[64];
+			snprintf(p, sizeof p, "/proc/%d/comm", pid);
+			FILE *f = fopen(p, "re");
+			if (f) {
+				if (fgets(name, sizeof name, f))
+					name[strcspn(name, "\n")] = '\0';
+				fclose(f);
+			}
+			stop_pid(name, pid, d->grace_s);
+			found++;
+		}
+		closedir(proc);
+		if (!found)
+			break;
+	}
 }
 
 static void remove_link(const struct dev *d)
@@ -733,7 +840,7 @@ static int dev_down(struct dev *d)
 			stop_pid(comps[i].name, pid, d->grace_s);
 		unlink(pp);
 	}
-	stop_wireguard_go(d->c.gateway_wg_interface, d->grace_s);
+	sweep(d);
 	remove_link(d);
 	_cleanup_free_ char *aid = state_file(d, "app-id");
 	unlink(aid);
@@ -830,7 +937,7 @@ static int dev_up(struct dev *d)
 		snprintf(app_id, sizeof app_id, "%.40s", (char *)t);
 		free(t);
 		printf("  app          already deployed\n");
-	} else if (deploy_app(d, app_id, &e) < 0) {
+	} else if (ensure_dev_image(d, &e) < 0 || deploy_app(d, app_id, &e) < 0) {
 		goto fail;
 	}
 	if (wait_app(d, app_id, &e) < 0)
