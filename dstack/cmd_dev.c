@@ -644,6 +644,12 @@ static int wait_app(const struct dev *d, const char *app_id, struct err *e)
 	/* Say which step is missing: registration with the gateway, or the
 	 * data path to a registered instance. */
 	int hosts = gateway_hosts(d, app_id);
+	if (hosts < 0)
+		return err_set(
+		    e,
+		    "the app did not answer at %s within %d s, and the gateway admin API did not answer "
+		    "(see %s/logs/gateway.log)",
+		    url, d->app_timeout_s, d->dir);
 	if (hosts == 0)
 		return err_set(
 		    e,
@@ -665,8 +671,13 @@ static int load_config(struct dev *d, bool generate, struct err *e)
 	_cleanup_free_ char *script = pathf("%s/build-config.sh", d->dir);
 	if (generate) {
 		char *argv[] = {"hostcfg", "--dir", d->dir, NULL};
-		if (!file_exists(script) && cmd_hostcfg(3, argv) != 0)
-			return err_set(e, "dstack hostcfg failed");
+		if (!file_exists(script)) {
+			if (cmd_hostcfg(3, argv) != 0)
+				return err_set(e, "dstack hostcfg failed");
+			printf("dstack dev up: using these defaults now; after editing build-config.sh, "
+			       "`dstack dev "
+			       "down` and `dstack dev up` apply the change.\n");
+		}
 		if (cmd_hostcfg(3, argv) != 0)
 			return err_set(e, "dstack hostcfg failed");
 	}
