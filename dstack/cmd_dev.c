@@ -1081,7 +1081,7 @@ int cmd_dev(int argc, char **argv)
 		return 2;
 	}
 	struct err e = ERR_INIT;
-	if (mkdir_p(dir_arg, 0755, &e) < 0) {
+	if (!strcmp(verb, "up") && mkdir_p(dir_arg, 0755, &e) < 0) {
 		fprintf(stderr, "dstack dev: %s\n", err_str(&e));
 		return 1;
 	}
@@ -1095,6 +1095,10 @@ int cmd_dev(int argc, char **argv)
 	self[sl] = '\0';
 	d.dstack = self;
 	d.dir = realpath(dir_arg, NULL);
+	if (!d.dir) {
+		fprintf(stderr, "dstack dev %s: no dev stack in %s (run `dstack dev up`)\n", verb, dir_arg);
+		return 1;
+	}
 	d.src_dir = find_src_dir(self_dir);
 	if (!d.compose_path && (compose = default_example(&d, "app-compose.json")))
 		d.compose_path = compose;
