@@ -37,8 +37,13 @@ without=()
 [ -n "$VMM" ] || without+=(--without vmm)
 
 # Ports, interface and subnet of our own, so parallel stacks do not collide.
-r=$((RANDOM % 400))
-base=$((30000 + r * 20))
+# Below the kernel's ephemeral range (32768+), and free right now.
+for try in 1 2 3 4 5 6 7 8 9 10; do
+	r=$((RANDOM % 500))
+	base=$((20000 + r * 20))
+	busy=$(ss -Htaun 2>/dev/null | awk '{print $5}' | sed 's/.*://' | awk -v lo=$base -v hi=$((base + 9)) '$1 >= lo && $1 <= hi' | head -1)
+	[ -z "$busy" ] && break
+done
 cat >"$T/build-config.sh" <<CFG
 KMS_DOMAIN=kms.localhost
 GATEWAY_DOMAIN=gateway.localhost
