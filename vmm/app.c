@@ -275,6 +275,12 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 
 	if (vmm_image_check_bootable(&vm->img, e) < 0)
 		return -1;
+	if (a->launch_hook) {
+		int h = a->launch_hook(a, vm, a->launch_hook_arg, e);
+
+		if (h != 0)
+			return h < 0 ? -1 : 0;
+	}
 	if (vmm_plan_resources(&vm->m, &a->host, &plan, e) < 0)
 		return -1;
 	if (read_compose(vm, &cp, e) < 0)

@@ -129,6 +129,11 @@ struct vmm_app {
 	struct vmm_pci_dev *pci;
 	size_t n_pci;
 	pthread_mutex_t lock;
+	/* Alternative VM backend (the process backend of vmm/backend/): called at
+	 * launch with the lock held; returns 1 when it launched the VM, 0 to fall
+	 * through to QEMU, -1 on error. NULL = QEMU only. */
+	int (*launch_hook)(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err *e);
+	void *launch_hook_arg;
 };
 
 /* cfg must outlive the app. sv_sock: supervisor socket path. */
