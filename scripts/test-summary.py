@@ -15,6 +15,7 @@ import sys
 logs = sys.argv[1:] or ["build/meson-logs/testlog.json"]
 passed = failed = skipped = 0
 failures = []
+todos = []
 lines = []
 for log in logs:
     try:
@@ -27,11 +28,14 @@ for line in lines:
     t = json.loads(line)
     out = t.get("stdout") or ""
     oks = re.findall(r"^ok \d+", out, re.M)
-    skips = re.findall(r"^ok \d+.*# SKIP", out, re.M | re.I)
-    bad = re.findall(r"^not ok \d+.*$", out, re.M)
+    # A TAP "# TODO" or "# SKIP" result is neither a pass nor a failure: it is
+    # counted and listed as skipped, never silently folded into the passes.
+    skips = re.findall(r"^(?:not )?ok \d+.*# (?:SKIP|TODO).*$", out, re.M | re.I)
+    bad = [b for b in re.findall(r"^not ok \d+.*$", out, re.M) if not re.search(r"# (?:SKIP|TODO)", b, re.I)]
     if oks or bad:
-        passed += len(oks) - len(skips)
+        passed += len(oks) - len([x for x in skips if x.startswith("ok")])
         skipped += len(skips)
+        todos += [f"{t['name']}: {x}" for x in skips]
         failed += len(bad)
         failures += [f"{t['name']}: {b}" for b in bad]
         if t["result"] not in ("OK", "EXPECTEDFAIL") and not bad:
@@ -45,6 +49,8 @@ for line in lines:
         failed += 1
         failures.append(f"{t['name']}: {t['result']} (exit {t.get('returncode')})")
 
+for x in todos:
+    print("SKIPPED", x)
 for f in failures:
     print("FAILED", f)
 tail = f", {skipped} skipped" if skipped else ""
