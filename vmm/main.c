@@ -159,7 +159,7 @@ static int serve(const char *file, struct vmm_config *cfg)
 	log_info("API listening on %s", cfg->address);
 
 	/* Host API on vsock: optional here, the process backend uses per-VM unix sockets. */
-	vsock_api = (struct vmm_host_api){&rpc, 0};
+	vsock_api = (struct vmm_host_api){.rpc = &rpc};
 	{
 		_cleanup_free_ char *addr = xasprintf("%s:%u", cfg->host_api.address, cfg->host_api.port);
 		struct err ve = ERR_INIT;

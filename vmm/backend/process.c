@@ -57,7 +57,7 @@ static struct vmm_proc_sock *host_sock(struct vmm_proc_backend *b, struct vmm_vm
 	if (!s)
 		abort();
 	s->vm_id = xstrdup(vm->m.id);
-	s->api = (struct vmm_host_api){b->rpc, vm->cid};
+	s->api = (struct vmm_host_api){.rpc = b->rpc, .cid = vm->cid};
 	s->srv = http_server_new(b->base, NULL, e);
 	if (!s->srv)
 		goto fail;

@@ -127,7 +127,8 @@ static void follow_tick(evutil_socket_t fd, short what, void *arg)
 static void logs_route(struct http_request *req, void *arg)
 {
 	struct vmm_rpc *rpc = arg;
-	_cleanup_json_ json_t *q = query_json(req), *info = NULL;
+	_cleanup_json_ json_t *q = query_json(req);
+	_cleanup_json_ json_t *info = NULL;
 	_cleanup_free_ char *dir = NULL, *path = NULL;
 	const char *id = qstr(q, "id"), *file, *lines_s = qstr(q, "lines");
 	struct err e = ERR_INIT;
