@@ -939,6 +939,130 @@ static int update_ports(struct vmm_cli *c, int argc, char **argv)
 		       "update-ports");
 }
 
+static int lsgpu(struct vmm_cli *c, int argc, char **argv)
+{
+	struct err e = ERR_INIT;
+	_cleanup_json_ json_t *r = NULL;
+	json_t *g;
+	size_t i;
+
+	(void)argc, (void)argv;
+	if (call(c, "ListGpus", NULL, &r, &e) < 0)
+		return die("lsgpu", &e);
+	if (c->json) {
+		print_json(r);
+		return 0;
+	}
+	printf("%-14s  %-10s  %-5s  %s\n", "Slot", "Product", "Free", "Description");
+	json_array_foreach(json_object_get(r, "gpus"), i, g)
+	    printf("%-14s  %-10s  %-5s  %s\n", js(g, "slot"), js(g, "product_id"),
+		   json_is_true(json_object_get(g, "is_free")) ? "yes" : "no", js(g, "description"));
+	return 0;
+}
+
+static int resize(struct vmm_cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {{"vcpu", required_argument, NULL, 'c'},
+					  {"memory", required_argument, NULL, 'm'},
+					  {"disk", required_argument, NULL, 'd'},
+					  {"image", required_argument, NULL, 'i'},
+					  {0}};
+	json_t *req = json_object();
+	struct err e = ERR_INIT;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (opt == 'c')
+			json_object_set_new(req, "vcpu", json_integer(atoi(optarg)));
+		else if (opt == 'm')
+			json_object_set_new(req, "memory", json_integer(parse_size_mb(optarg, false)));
+		else if (opt == 'd')
+			json_object_set_new(req, "disk_size", json_integer(parse_size_mb(optarg, true)));
+		else if (opt == 'i')
+			json_object_set_new(req, "image", json_string(optarg));
+		else {
+			json_decref(req);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		json_decref(req);
+		fprintf(
+		    stderr,
+		    "usage: dstack vmm resize <vm-id> [--vcpu N] [--memory 2G] [--disk 40G] [--image I]\n");
+		return 2;
+	}
+	json_object_set_new(req, "id", json_string(argv[optind]));
+	if (call(c, "ResizeVm", req, NULL, &e) < 0)
+		return die("resize", &e);
+	if (!c->json)
+		printf("resize: ok\n");
+	return 0;
+}
+
+static int update_user_config(struct vmm_cli *c, int argc, char **argv)
+{
+	_cleanup_free_ char *t = NULL;
+	size_t len;
+	struct err e = ERR_INIT;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: dstack vmm update-user-config <vm-id> <file>\n");
+		return 2;
+	}
+	if (read_text(argv[2], &t, &len, &e) < 0)
+		return die("update-user-config", &e);
+	return upgrade(c, json_pack("{s:s,s:s}", "id", argv[1], "user_config", t), "update-user-config");
+}
+
+static int vmm_ls(struct vmm_cli *c, int argc, char **argv)
+{
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	_cleanup_free_ char *dir =
+	    x && *x ? xfmt("%s/dstack-vmm", x) : xfmt("/run/user/%u/dstack-vmm", getuid());
+	json_t *all = json_array();
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	(void)argc, (void)argv;
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+		_cleanup_free_ uint8_t *raw = NULL;
+		size_t len;
+		json_t *j;
+		json_int_t pid;
+
+		if (!strstr(de->d_name, ".json"))
+			continue;
+		p = xfmt("%s/%s", dir, de->d_name);
+		if (file_read_all(p, 1 << 16, &raw, &len, NULL) < 0)
+			continue;
+		j = json_loadb((const char *)raw, len, 0, NULL);
+		pid = json_integer_value(json_object_get(j, "pid"));
+		if (!j || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM)) {
+			json_decref(j);
+			continue;
+		}
+		json_array_append_new(all, j);
+	}
+	if (d)
+		closedir(d);
+	if (c->json) {
+		print_json(all);
+	} else {
+		json_t *j;
+		size_t i;
+
+		printf("%-36s  %-8s  %-28s  %s\n", "ID", "PID", "Address", "Working dir");
+		json_array_foreach(all, i, j) printf("%-36s  %-8d  %-28s  %s\n", js(j, "id"),
+						     (int)json_integer_value(json_object_get(j, "pid")),
+						     js(j, "address"), js(j, "working_dir"));
+	}
+	json_decref(all);
+	return 0;
+}
+
 static int stop(struct vmm_cli *c, int argc, char **argv)
 {
 	bool force = argc > 2 && (!strcmp(argv[1], "-f") || !strcmp(argv[1], "--force"));
@@ -1060,7 +1184,11 @@ int cmd_vmm(int argc, char **argv)
 		    {"update-env", update_env},
 		    {"update-app-compose", update_app_compose},
 		    {"update-ports", update_ports},
-		    {"kms", kms_cmd}};
+		    {"kms", kms_cmd},
+		    {"lsgpu", lsgpu},
+		    {"resize", resize},
+		    {"update-user-config", update_user_config},
+		    {"vmm", vmm_ls}};
 	if (!strcmp(argv[0], "start") || !strcmp(argv[0], "remove")) {
 		rc = id_call(&c, !strcmp(argv[0], "start") ? "StartVm" : "RemoveVm", argc, argv);
 		free(c.url);
