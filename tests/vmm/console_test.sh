@@ -11,7 +11,7 @@ if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null; then
   echo "1..0 # SKIP chromium or node not installed (scripts/deps/vmm-web.txt)"; exit 0
 fi
 PW=""
-for d in "${NODE_PATH:-}" "$OUT/node_modules" /tmp/vmmrpc-npm/node_modules /usr/lib/node_modules; do
+for d in "${NODE_PATH:-}" "$OUT/node_modules" /usr/lib/node_modules; do
   [ -n "$d" ] && [ -d "$d/playwright-core" ] && PW=$d && break
 done
 if [ -z "$PW" ]; then

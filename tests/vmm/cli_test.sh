@@ -1,0 +1,88 @@
+#!/bin/bash
+# cli_test.sh — `dstack vmm` against a real dstack-vmm (process backend) found
+# through its discovery file on a unix socket: compose, app-id, deploy with a
+# port mapping, lsvm (table and --json), logs, update-ports, stop, remove,
+# `dstack-vmm run --dry-run`, and an env deploy refused because the stand-in
+# KMS key carries no valid signature (nothing created).
+# usage: cli_test.sh <dstack-vmm> <supervisor> <dstack>
+set -u
+VMM=$1 SV=$2 D=$3
+T=$(mktemp -d /tmp/vmm-cli-XXXXXX)
+HP=$((12000 + $$ % 2000)) AP=$((27000 + $$ % 2000)) KMS=$((19500 + $$ % 400))
+n=0
+ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
+cleanup() {
+  [ -n "${VPID:-}" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
+  [ -f "$T/sv.pid" ] && kill "$(cat "$T/sv.pid")" 2>/dev/null
+  [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+export XDG_RUNTIME_DIR=$T HOME=$T
+unset DSTACK_VMM_URL DSTACK_VMM_TOKEN
+mkdir -p "$T/img/dstack-0.5.3" "$T/run"
+: > "$T/img/dstack-0.5.3/bzImage"; : > "$T/img/dstack-0.5.3/initramfs.cpio.gz"
+echo '{"kernel":"bzImage","initrd":"initramfs.cpio.gz","cmdline":"x","version":"0.5.3","shared_ro":true}' \
+  > "$T/img/dstack-0.5.3/metadata.json"
+cat > "$T/kms.py" <<PY
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        body = json.dumps({"public_key": "11" * 32, "signature": "22" * 65, "timestamp": 5, "signature_v1": "22" * 65}).encode()
+        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(('127.0.0.1', $KMS), H).serve_forever()
+PY
+python3 "$T/kms.py" & KPID=$!
+cat > "$T/vmm.toml" <<TOML
+address = "unix:$T/vmm.sock"
+kms_url = "http://127.0.0.1:$KMS"
+run_path = "$T/run"
+[image]
+path = "$T/img"
+[cvm]
+backend = "process"
+[cvm.port_mapping]
+enabled = true
+[supervisor]
+exe = "$SV"
+sock = "$T/sv.sock"
+pid_file = "$T/sv.pid"
+log_file = "$T/sv.log"
+TOML
+cd "$T"
+"$VMM" -c vmm.toml 2> vmm.log & VPID=$!
+for _ in $(seq 100); do [ -S vmm.sock ] && curl -s -o /dev/null --unix-socket vmm.sock http://x/prpc/Version && break; sleep 0.1; done
+echo "echo cli-app-up; exec python3 -m http.server $AP --bind 127.0.0.1" > app.sh
+ok "compose writes a bash app-compose.json and prints its hash" \
+  '"$D" vmm compose --name cliapp --bash-script app.sh --output app-compose.json | grep -q "^Compose hash: [0-9a-f]\{64\}$"'
+ok "app-id is the first 20 bytes of sha256(compose)" \
+  '[ "$("$D" vmm app-id app-compose.json)" = "$(sha256sum app-compose.json | cut -c1-40)" ]'
+ok "lsimage (found through the discovery file)" '"$D" vmm lsimage | grep -q "dstack-0.5.3"'
+ok "deploy prints the VM id" \
+  '"$D" vmm deploy --name cliapp --image dstack-0.5.3 --compose app-compose.json --port tcp:$HP:$AP --memory 1G --disk 1G > deploy.out && grep -q "^Created VM with ID: " deploy.out'
+ID=$(sed -n 's/^Created VM with ID: //p' deploy.out)
+for _ in $(seq 100); do "$D" vmm lsvm | grep "$ID" | grep -q "running  *done" && break; sleep 0.1; done
+ok "lsvm table shows it running, boot done" '"$D" vmm lsvm | grep "$ID" | grep -q "running  *done"'
+ok "lsvm --json is the vms array" \
+  '"$D" vmm lsvm --json | python3 -c "import json,sys; v=json.load(sys.stdin); sys.exit(0 if v[0][\"id\"]==\"$ID\" else 1)"'
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.1; done
+ok "the app answers on the mapped host port" 'curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$HP/" | grep -q 200'
+ok "logs --channel stdout shows the app output" '"$D" vmm logs "$ID" -n 50 --channel stdout | grep -q cli-app-up'
+ok "update-ports" '"$D" vmm update-ports "$ID" --port tcp:$((HP + 1)):$AP >/dev/null && "$D" vmm info "$ID" --json | grep -q "\"host_port\": $((HP + 1))"'
+ok "stop -f" '"$D" vmm stop -f "$ID" >/dev/null && "$D" vmm info "$ID" | grep -q "Status: *stopped"'
+ok "remove" '"$D" vmm remove "$ID" >/dev/null'
+for _ in $(seq 60); do [ "$("$D" vmm lsvm --json)" = "[]" ] && break; sleep 0.1; done
+ok "no VMs left" '[ "$("$D" vmm lsvm --json)" = "[]" ]'
+echo "A=1" > env
+ok "deploy --env-file refuses a KMS key whose signature does not verify" \
+  '! "$D" vmm deploy --name e --image dstack-0.5.3 --compose app-compose.json --env-file env --kms-url http://127.0.0.1:$KMS < /dev/null 2> env.err && grep -qi "signature\|signer" env.err'
+ok "and created nothing" '[ "$("$D" vmm lsvm --json)" = "[]" ]'
+ok "kms add / list" '"$D" vmm kms add 02$(printf "ab%.0s" $(seq 32)) && "$D" vmm kms list | grep -q "^02abab"'
+ok "vmm ls lists the running VMM" '"$D" vmm vmm ls | grep -q "unix:$T/vmm.sock"'
+ok "unknown VM: clear error" '! "$D" vmm info 00000000-0000-0000-0000-000000000000 2>&1 | grep -q "Segmentation"'
+python3 -c "import json; print(json.dumps({'name':'r','image':'dstack-0.5.3','compose_file':open('app-compose.json').read(),'vcpu':1,'memory':512,'disk_size':1}))" > vm.json
+ok "dstack-vmm run --dry-run validates and writes the work dir" \
+  '"$VMM" -c vmm.toml run vm.json --workdir "$T/runonce" --dry-run | grep -q "^validated " && ls "$T"/runonce/*/vm-manifest.json >/dev/null'
+echo "1..$n"
