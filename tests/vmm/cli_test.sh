@@ -15,6 +15,7 @@ cleanup() {
   [ -n "${VPID:-}" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
   [ -f "$T/sv.pid" ] && kill "$(cat "$T/sv.pid")" 2>/dev/null
   [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null
+  [ -n "${KPPID:-}" ] && kill "$KPPID" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -35,6 +36,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(('127.0.0.1', $KMS), H).serve_forever()
 PY
 python3 "$T/kms.py" & KPID=$!
+# stand-in key provider: u32 BE length + JSON both ways
+KPP=$((19950 + $$ % 40))
+cat > "$T/kp.py" <<PY
+import socket, struct, json
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $KPP)); s.listen(4)
+while True:
+    c, _ = s.accept()
+    n = struct.unpack('>I', c.recv(4, socket.MSG_WAITALL))[0]
+    q = json.loads(c.recv(n, socket.MSG_WAITALL))['quote']
+    r = json.dumps({"encrypted_key": [x ^ 0xff for x in q], "provider_quote": [1, 2, 3]}).encode()
+    c.sendall(struct.pack('>I', len(r)) + r); c.close()
+PY
+python3 "$T/kp.py" & KPPID=$!
 cat > "$T/vmm.toml" <<TOML
 address = "unix:$T/vmm.sock"
 kms_url = "http://127.0.0.1:$KMS"
@@ -45,6 +60,10 @@ path = "$T/img"
 backend = "process"
 [cvm.port_mapping]
 enabled = true
+[key_provider]
+enabled = true
+address = "127.0.0.1"
+port = $KPP
 [supervisor]
 exe = "$SV"
 sock = "$T/sv.sock"
@@ -70,6 +89,15 @@ ok "lsvm --json is the vms array" \
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.1; done
 ok "the app answers on the mapped host port" 'curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$HP/" | grep -q 200'
 ok "logs --channel stdout shows the app output" '"$D" vmm logs "$ID" -n 50 --channel stdout | grep -q cli-app-up'
+HS="$T/run/$ID/host-api.sock"
+ok "the VM's .sys-config.json names its host API socket" 'grep -q "unix:$HS:/api" "$T/run/$ID/shared/.sys-config.json"'
+ok "host API Info over the VM's socket" 'curl -s --unix-socket "$HS" "http://x/api/Info?json" -d "{}" | grep -q "dstack VMM"'
+ok "host API Notify boot.error shows up in the VM" \
+  'curl -s --unix-socket "$HS" "http://x/api/Notify?json" -d "{\"event\":\"boot.error\",\"payload\":\"disk on fire\"}" >/dev/null && "$D" vmm info "$ID" | grep -q "Boot error: *disk on fire"'
+ok "host API GetSealingKey goes to the key provider with length-prefixed JSON" \
+  'curl -s --unix-socket "$HS" "http://x/api/GetSealingKey?json" -d "{\"quote\":\"0001ff\"}" | grep -q "\"encrypted_key\":\"fffe00\",\"provider_quote\":\"010203\""'
+ok "host API refuses callers that are not a VM on the shared listener" \
+  '[ "$(curl -s -o /dev/null -w "%{http_code}" --unix-socket vmm.sock "http://x/api/Info")" = 404 ]'
 ok "update-ports" '"$D" vmm update-ports "$ID" --port tcp:$((HP + 1)):$AP >/dev/null && "$D" vmm info "$ID" --json | grep -q "\"host_port\": $((HP + 1))"'
 ok "stop -f" '"$D" vmm stop -f "$ID" >/dev/null && "$D" vmm info "$ID" | grep -q "Status: *stopped"'
 ok "remove" '"$D" vmm remove "$ID" >/dev/null'
@@ -85,4 +113,22 @@ ok "unknown VM: clear error" '! "$D" vmm info 00000000-0000-0000-0000-0000000000
 python3 -c "import json; print(json.dumps({'name':'r','image':'dstack-0.5.3','compose_file':open('app-compose.json').read(),'vcpu':1,'memory':512,'disk_size':1}))" > vm.json
 ok "dstack-vmm run --dry-run validates and writes the work dir" \
   '"$VMM" -c vmm.toml run vm.json --workdir "$T/runonce" --dry-run | grep -q "^validated " && ls "$T"/runonce/*/vm-manifest.json >/dev/null'
+# the same VMM restarted with authentication on a TCP listener
+kill "$VPID"; wait "$VPID" 2>/dev/null
+AP2=$((23500 + $$ % 1000))
+sed -i "s#^address = .*#address = \"tcp:127.0.0.1:$AP2\"#" vmm.toml
+printf '[auth]\nenabled = true\ntokens = ["t0k"]\n' >> vmm.toml
+"$VMM" -c vmm.toml 2>> vmm.log & VPID=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$AP2/" && break; sleep 0.1; done
+U=http://127.0.0.1:$AP2
+ok "auth: no credentials → 401 with a Basic challenge" \
+  'curl -s -D - -o /dev/null "$U/prpc/Version" | grep -qi "^HTTP/1.1 401" && curl -s -D - -o /dev/null "$U/prpc/Version" | grep -qi "WWW-Authenticate: Basic realm=\"dstack-vmm API\""'
+ok "auth: Bearer token" '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer t0k" "$U/prpc/Version")" = 200 ]'
+ok "auth: X-Admin-Token" '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "X-Admin-Token: t0k" "$U/prpc/Version")" = 200 ]'
+ok "auth: GET ?token=" '[ "$(curl -s -o /dev/null -w "%{http_code}" "$U/prpc/Version?token=t0k")" = 200 ]'
+ok "auth: wrong token" '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer t0kk" "$U/prpc/Version")" = 401 ]'
+ok "auth: every reply carries X-App-Version and X-Accel-Buffering" \
+  'curl -s -D - -o /dev/null "$U/prpc/Version?token=t0k" | grep -qi "^X-App-Version: v0.6.0 (git:" && curl -s -D - -o /dev/null "$U/prpc/Version?token=t0k" | grep -qi "^X-Accel-Buffering: no"'
+ok "dstack vmm --token works, without it fails" \
+  '"$D" vmm --url "$U" --token t0k lsvm --json >/dev/null && ! "$D" vmm --url "$U" lsvm 2>/dev/null'
 echo "1..$n"
