@@ -88,6 +88,11 @@ ok "lsvm --json is the vms array" \
   '"$D" vmm lsvm --json | python3 -c "import json,sys; v=json.load(sys.stdin); sys.exit(0 if v[0][\"id\"]==\"$ID\" else 1)"'
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.1; done
 ok "the app answers on the mapped host port" 'curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$HP/" | grep -q 200'
+if [ "$(id -u)" = 0 ]; then
+  ok "as root the app runs in its own network namespace" '"$D" vmm logs "$ID" -n 50 --channel stdout | grep -q "own network namespace"'
+  ok "so its port is not reachable on the host, only through the mapping" \
+    '[ "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$AP/")" != 200 ]'
+fi
 ok "logs --channel stdout shows the app output" '"$D" vmm logs "$ID" -n 50 --channel stdout | grep -q cli-app-up'
 HS="$T/run/$ID/host-api.sock"
 ok "the VM's .sys-config.json names its host API socket" 'grep -q "unix:$HS:/api" "$T/run/$ID/shared/.sys-config.json"'
