@@ -103,6 +103,11 @@ ok "host API GetSealingKey goes to the key provider with length-prefixed JSON" \
   'curl -s --unix-socket "$HS" "http://x/api/GetSealingKey?json" -d "{\"quote\":\"0001ff\"}" | grep -q "\"encrypted_key\":\"fffe00\",\"provider_quote\":\"010203\""'
 ok "host API refuses callers that are not a VM on the shared listener" \
   '[ "$(curl -s -o /dev/null -w "%{http_code}" --unix-socket vmm.sock "http://x/api/Info")" = 404 ]'
+( sleep 0.7; printf '\033[31mred-marker\033[0m\n' >> "$T/run/$ID/stdout.log" ) &
+timeout 2 curl -s -N --unix-socket vmm.sock "http://x/logs?id=$ID&ch=stdout&lines=1&follow=true" > follow.out
+ok "logs follow streams new output, ANSI escapes stripped" 'grep -q "^red-marker$" follow.out'
+timeout 1 curl -s -N --unix-socket vmm.sock "http://x/logs?id=$ID&ch=stdout&lines=1&follow=true&ansi=true" > follow2.out
+ok "ansi=true keeps the escapes" 'grep -q "$(printf "\033")\[31mred-marker" follow2.out'
 ok "update-ports" '"$D" vmm update-ports "$ID" --port tcp:$((HP + 1)):$AP >/dev/null && "$D" vmm info "$ID" --json | grep -q "\"host_port\": $((HP + 1))"'
 ok "stop -f" '"$D" vmm stop -f "$ID" >/dev/null && "$D" vmm info "$ID" | grep -q "Status: *stopped"'
 ok "remove" '"$D" vmm remove "$ID" >/dev/null'
