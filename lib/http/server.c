@@ -17,6 +17,8 @@
  * the client reads the reply instead of a reset.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -867,6 +869,13 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		abort();
 	c->srv = srv;
 	peer_name(fd, c->peer, sizeof(c->peer));
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		/* Replies are written in one go; Nagle would hold the tail back
+		 * waiting for the client's delayed ACK (~40 ms per request). */
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (l->tls) {
 		c->ssl = SSL_new(l->tls);
 		if (!c->ssl) {

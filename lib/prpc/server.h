@@ -40,6 +40,7 @@
 #include <openssl/x509.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "http/server.h"
 

@@ -326,10 +326,10 @@ static void test_compose(void)
 {
 	struct vmm_compose c;
 	struct err e = ERR_INIT;
-	const char *bad[] = {"{}", "{\"manifest_version\":\"03\",\"name\":\"a\",\"runner\":\"x\"}",
-			     "{\"manifest_version\":2,\"runner\":\"x\"}", "[",
-			     "{\"manifest_version\":2,\"name\":\"a\","
-			     "\"runner\":\"x\",\"key_provider\":\"bogus\"}"};
+	const char *bad[] = {
+	    "{}", "{\"manifest_version\":\"03\",\"name\":\"a\",\"runner\":\"x\"}",
+	    "{\"manifest_version\":2,\"runner\":\"x\"}", "[",
+	    "{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"x\",\"key_provider\":\"bogus\"}"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		ok(vmm_compose_parse(bad[i], strlen(bad[i]), &c, &e) < 0, "invalid compose %zu rejected", i);
 	const char *g = "{\"manifest_version\":1,\"name\":\"a\",\"runner\":\"x\",\"tproxy_enabled\":true,"

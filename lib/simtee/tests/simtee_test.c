@@ -295,7 +295,7 @@ static void test_policy(void)
 	struct dcap_collateral_raw raw;
 	char path[512];
 	_cleanup_free_ uint8_t *kd = NULL;
-	size_t kl;
+	size_t kl = 0;
 	snprintf(path, sizeof(path), "%s/tcb_signing.key", dir);
 	ok(simtee_pki_collateral(dir, &raw, &e) == 0 && file_read_all(path, 1 << 16, &kd, &kl, &e) == 0,
 	   "TCB signing key");

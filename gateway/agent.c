@@ -1,0 +1,112 @@
+/*
+ * agent.c — start-up calls to the guest agent of the gateway's own CVM
+ * (gateway.md §1): with core.rpc_domain set, GetTlsKey issues the RPC
+ * certificate (RA-TLS, server + client usage, with AppInfo) and the gateway
+ * writes chain → tls.certs, key → tls.key and the chain's last certificate
+ * (the KMS root) → tls.mutual.ca_certs, all 0600; Info gives the gateway's
+ * own app id (GetPeers checks callers against it).
+ *
+ * The agent is reached over $DSTACK_AGENT_ADDRESS (unix path, unix:PATH or
+ * an http:// base URL), else /var/run/dstack/dstack.sock, else
+ * /var/run/dstack.sock. Outside a CVM no socket exists: the caller then keeps
+ * the configured files.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cleanup.h"
+#include "core/fileio.h"
+#include "core/mem.h"
+#include "gateway.h"
+#include "prpc/client.h"
+
+static void agent_client(struct prpc_client *c, char *path, size_t n)
+{
+	const char *env = getenv("DSTACK_AGENT_ADDRESS");
+
+	memset(c, 0, sizeof(*c));
+	c->http.timeout_ms = 60000;
+	if (env && (!strncmp(env, "http://", 7) || !strncmp(env, "https://", 8))) {
+		c->base = env;
+		return;
+	}
+	if (env && *env)
+		snprintf(path, n, "%s", !strncmp(env, "unix:", 5) ? env + 5 : env);
+	else if (file_exists("/var/run/dstack/dstack.sock"))
+		snprintf(path, n, "/var/run/dstack/dstack.sock");
+	else
+		snprintf(path, n, "/var/run/dstack.sock");
+	c->base = "http://localhost";
+	c->http.unix_socket = path;
+}
+
+bool gw_agent_present(void)
+{
+	struct prpc_client c;
+	char path[256];
+
+	agent_client(&c, path, sizeof(path));
+	return c.http.unix_socket == NULL || file_exists(path);
+}
+
+/* host of "https://host:port/path" (empty when none). */
+static void url_host(const char *url, char *out, size_t n)
+{
+	const char *p = strstr(url, "://");
+	size_t len;
+
+	out[0] = 0;
+	if (!p)
+		return;
+	p += 3;
+	len = strcspn(p, ":/");
+	if (len < n) {
+		memcpy(out, p, len);
+		out[len] = 0;
+	}
+}
+
+int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e)
+{
+	struct prpc_client c;
+	char path[256], host[256];
+	_cleanup_json_ json_t *in = NULL, *out = NULL;
+	_cleanup_buf_ struct buf chain = BUF_INIT;
+	json_t *certs, *v, *alt;
+	const char *key;
+	size_t i, n;
+	int rc;
+
+	agent_client(&c, path, sizeof(path));
+	url_host(cfg->my_url, host, sizeof(host));
+	alt = json_pack("[s]", cfg->rpc_domain);
+	if (*host && strcmp(host, cfg->rpc_domain))
+		json_array_append_new(alt, json_string(host));
+	in = json_pack("{s:s,s:o,s:b,s:b,s:b,s:b}", "subject", "dstack-gateway", "alt_names", alt,
+		       "usage_ra_tls", 1, "usage_server_auth", 1, "usage_client_auth", 1, "with_app_info", 1);
+	if (!in)
+		return err_set(e, "out of memory");
+	if (prpc_client_call_json(&c, "GetTlsKey", in, &out, e) < 0)
+		return err_wrap(e, "guest agent GetTlsKey");
+	key = json_string_value(json_object_get(out, "key"));
+	certs = json_object_get(out, "certificate_chain");
+	n = json_array_size(certs);
+	if (!key || !n)
+		return err_set(e, "guest agent GetTlsKey: reply has no key or certificate chain");
+	json_array_foreach(certs, i, v)
+	{
+		if (!json_is_string(v))
+			return err_set(e, "guest agent GetTlsKey: bad certificate chain");
+		buf_puts(&chain, json_string_value(v));
+		if (chain.len && chain.data[chain.len - 1] != '\n')
+			buf_putc(&chain, '\n');
+	}
+	const char *root = json_string_value(json_array_get(certs, n - 1));
+	if (file_write_atomic(cfg->tls_certs, chain.data, chain.len, 0600, e) < 0 ||
+	    file_write_atomic(cfg->tls_ca_certs, root, strlen(root), 0600, e) < 0)
+		return err_wrap(e, "write the RPC certificate");
+	rc = file_write_atomic(cfg->tls_key, key, strlen(key), 0600, e);
+	secure_zero((char *)key, strlen(key));
+	return rc < 0 ? err_wrap(e, "write the RPC key") : 0;
+}

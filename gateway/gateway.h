@@ -1,0 +1,131 @@
+/*
+ * gateway.h — the dstack-gateway program's shared state and the seams
+ * between its files: state.c (registry of CVMs, registration rules, proxy
+ * routing, WireGuard sync, housekeeping), rpc.c (Gateway and Debug
+ * services), admin.c (Admin service, auth, dashboard), main.c (start-up).
+ *
+ * Locking: `lock` guards the in-memory registry, the handshake table and
+ * every store call; it is held only for short, non-blocking work because the
+ * proxy's worker threads take it to resolve backends. `wg_lock` serialises
+ * registry changes with their `wg syncconf`, so the peer file is applied in
+ * the order the changes happened, without holding `lock` while a process
+ * runs.
+ */
+#ifndef DSTACK_GATEWAY_GATEWAY_H
+#define DSTACK_GATEWAY_GATEWAY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "cfg.h"
+#include "http/server.h"
+#include "ipnet.h"
+#include "proxy/proxy.h"
+#include "store.h"
+#include "wg.h"
+
+struct ratls_verifier;
+
+/* A pending port-policy fetch (legacy CVMs, Debug registrations). */
+struct gw_fetch {
+	char instance_id[GW_ID_MAX + 1];
+	uint32_t ip;
+	unsigned tries;
+	uint64_t due_ms; /* monotonic */
+	uint64_t backoff_ms;
+};
+#define GW_FETCH_QUEUE 64
+
+struct gw_entry {
+	struct gw_instance inst;
+	uint64_t handshake; /* unix seconds, 0 = never/unknown */
+};
+
+struct gateway {
+	struct gw_config cfg;
+	struct ip_pool pool;
+	struct wg_settings wg;
+	struct gw_store *store;
+	struct proxy_engine *proxy;
+	struct ratls_verifier *verifier; /* NULL with insecure_skip_attestation */
+	struct event_base *base;
+	uint8_t uuid[16];
+
+	pthread_mutex_t lock;
+	struct gw_entry *entries; /* sorted by instance id */
+	size_t n_entries;
+	bool handshakes_known; /* last `wg show` succeeded */
+
+	pthread_mutex_t wg_lock;
+
+	pthread_mutex_t fetch_lock; /* taken after `lock`, never before */
+	struct gw_fetch fetch_q[GW_FETCH_QUEUE];
+	size_t n_fetch;
+	pthread_t fetcher;
+	bool fetcher_running;
+
+	pthread_t housekeeper;
+	bool housekeeper_running;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;
+};
+
+/* ---- state.c ---- */
+int gw_state_init(struct gateway *gw, struct err *e);
+void gw_state_free(struct gateway *gw);
+/* Render and apply the peer file from the registry. */
+int gw_sync_wg(struct gateway *gw, struct err *e);
+
+struct gw_registration {
+	const char *app_id, *instance_id, *compose_hash, *public_key; /* ids lowercase hex */
+	const struct gw_port_policy *policy;                          /* NULL = not reported */
+};
+/* The rules of gateway.md §4.5–4.6; *ip gets the client's address. */
+int gw_register(struct gateway *gw, const struct gw_registration *r, uint32_t *ip, struct err *e);
+/* Status "up"/"down" of this node. */
+int gw_node_status(struct gateway *gw, char *out, size_t size, struct err *e);
+int gw_set_node_status(struct gateway *gw, uint32_t id, const char *status, struct err *e);
+/* Admin override: policy NULL clears it. */
+int gw_set_admin_policy(struct gateway *gw, const char *instance_id, const struct gw_port_policy *policy,
+			struct err *e);
+/* A copy of the registry (lock taken inside); free with free() after
+ * gw_instance_clear of each inst. */
+int gw_snapshot(struct gateway *gw, struct gw_entry **out, size_t *n, struct err *e);
+void gw_snapshot_free(struct gw_entry *v, size_t n);
+/* Refresh handshakes now (`wg show`); used by the timer and Admin.Status. */
+void gw_refresh_handshakes(struct gateway *gw);
+/* Remove stale instances (recycle rules, §6). */
+void gw_recycle(struct gateway *gw);
+int gw_housekeeper_start(struct gateway *gw, struct err *e);
+void gw_housekeeper_stop(struct gateway *gw);
+extern const struct proxy_routes gw_proxy_routes_template;
+
+/* ---- policy_fetch.c ---- */
+/* Queue a fetch of the instance's policy from its agent (deduplicated,
+ * non-blocking; caller may hold `lock`). */
+void gw_fetch_enqueue(struct gateway *gw, const char *instance_id, uint32_t ip);
+/* Policy from a guest agent Info reply (tcb_info.app_compose.port_policy). */
+int gw_policy_from_agent_info(const char *json, struct gw_port_policy *out, struct err *e);
+/* Store a policy the instance reported (or its agent returned), unless one is already known. */
+int gw_set_reported_policy(struct gateway *gw, const char *instance_id, const struct gw_port_policy *p,
+			   struct err *e);
+int gw_fetcher_start(struct gateway *gw, struct err *e);
+void gw_fetcher_stop(struct gateway *gw);
+
+/* ---- rpc.c ---- */
+int gw_mount_main(struct gateway *gw, struct http_server *srv, struct err *e);
+int gw_mount_debug(struct gateway *gw, struct http_server *srv, struct err *e);
+
+/* ---- agent.c (the guest agent of the gateway's own CVM) ---- */
+bool gw_agent_present(void);
+/* GetTlsKey for core.rpc_domain; writes tls.certs, tls.key, tls.mutual.ca_certs. */
+int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e);
+
+/* ---- admin.c ---- */
+int gw_mount_admin(struct gateway *gw, struct http_server *srv, struct err *e);
+
+#endif

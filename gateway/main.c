@@ -1,0 +1,367 @@
+/*
+ * main.c — dstack-gateway: load gateway.toml, open the state store, bring
+ * up WireGuard and the proxy engine, then serve the Gateway RPC over TLS
+ * (client certificates optional, verified against tls.mutual.ca_certs), the
+ * Admin and Debug services when enabled, until SIGTERM/SIGINT or Admin.Exit
+ * (gateway.md §1).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <openssl/ssl.h>
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "gateway.h"
+#include "ratls/verify.h"
+
+#ifndef DSTACK_VERSION
+#define DSTACK_VERSION "dev"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: dstack-gateway [-c FILE] [--print-defaults]\n"
+		   "\n"
+		   "dstack gateway: registers CVMs over RA-TLS, peers with them over WireGuard and\n"
+		   "routes <app_id>[-<port>][s|g].<base_domain> TLS traffic to them.\n"
+		   "\n"
+		   "  -c, --config FILE     configuration layered over /etc/gateway/gateway.toml and\n"
+		   "                        ./gateway.toml\n"
+		   "      --print-defaults  print the built-in configuration and exit\n"
+		   "  -h, --help            this help\n"
+		   "  -V, --version         print the version\n"
+		   "\n"
+		   "Environment: DSTACK_GATEWAY_ADMIN_TOKEN / ADMIN_API_TOKEN (admin token).\n"
+		   "See docs/gateway.md.\n");
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open file limit");
+	}
+}
+
+static SSL_CTX *make_tls(const struct gw_config *cfg, struct err *e)
+{
+	_cleanup_(SSL_CTX_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx)
+		return err_ssl(e, "SSL_CTX_new"), NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certs) != 1)
+		return err_ssl(e, "tls.certs %s", cfg->tls_certs), NULL;
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1)
+		return err_ssl(e, "tls.key %s", cfg->tls_key), NULL;
+	if (*cfg->tls_ca_certs) {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_certs, NULL) != 1)
+			return err_ssl(e, "tls.mutual.ca_certs %s", cfg->tls_ca_certs), NULL;
+		SSL_CTX_set_verify(
+		    ctx, SSL_VERIFY_PEER | (cfg->tls_mandatory ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+		SSL_CTX_set_verify_depth(ctx, 4);
+	}
+	return TAKE_PTR(ctx);
+}
+
+static int listen_addr(struct http_server *srv, const struct cfg_addr *a, uint16_t port, SSL_CTX *tls,
+		       const char *what, struct err *e)
+{
+	struct http_listen_spec spec;
+	uint16_t bound = 0;
+
+	if (a->kind == CFG_ADDR_UNIX) {
+		if (http_listen_spec_set(&spec, HTTP_LISTEN_UNIX, NULL, 0, a->path, 0, e) < 0)
+			return err_wrap(e, "%s listener", what);
+		spec.mode = 0600;
+		if (http_server_listen(srv, &spec, tls, NULL, e) < 0)
+			return err_wrap(e, "%s listener unix:%s", what, a->path);
+		log_info("%s listening on unix:%s", what, a->path);
+		return 0;
+	}
+	if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, a->host, port, NULL, 0, e) < 0 ||
+	    http_server_listen(srv, &spec, tls, &bound, e) < 0)
+		return err_wrap(e, "%s listener %s:%u", what, a->host, port);
+	log_info("%s listening on %s:%u", what, a->host, bound);
+	return 0;
+}
+
+static int splice_from_json(json_t *j, struct proxy_splice *s, struct err *e)
+{
+	json_t *b, *d, *r;
+
+	if (!j)
+		return 0;
+	if (!json_is_object(j))
+		return err_set(e, "core.proxy.tcp_splice: expected a table");
+	s->enabled = true;
+	if ((b = json_object_get(j, "after_bytes"))) {
+		if (json_is_integer(b) && json_integer_value(b) >= 0)
+			s->after_bytes = (uint64_t)json_integer_value(b);
+		else if (!json_is_string(b) || cfg_parse_size(json_string_value(b), &s->after_bytes, e) < 0)
+			return err_wrap(e, "core.proxy.tcp_splice.after_bytes");
+	}
+	if ((d = json_object_get(j, "after_duration"))) {
+		if (json_is_integer(d) && json_integer_value(d) >= 0)
+			s->after_ms = (uint64_t)json_integer_value(d) * 1000;
+		else if (!json_is_string(d) || cfg_parse_duration(json_string_value(d), &s->after_ms, e) < 0)
+			return err_wrap(e, "core.proxy.tcp_splice.after_duration");
+	}
+	if ((r = json_object_get(j, "release_idle_pipes")))
+		s->release_idle_pipes = json_is_true(r);
+	return 0;
+}
+
+static int proxy_settings(const struct gw_config *c, struct proxy_config *p, struct err *e)
+{
+	proxy_config_defaults(p);
+	p->listen_addr = c->listen_addr;
+	p->listen_port_lo = c->listen_port.first;
+	p->listen_port_hi = c->listen_port.last;
+	p->workers = c->proxy_workers;
+	p->buffer_size = (size_t)c->buffer_size;
+	p->connect_top_n = c->connect_top_n;
+	p->max_connections_per_app = c->max_connections_per_app;
+	p->inbound_pp_enabled = c->inbound_pp_enabled;
+	p->connection_rebalance = c->connection_rebalance;
+	p->tls_versions = 0;
+	for (size_t i = 0; i < c->tls_versions.count; i++) {
+		const char *v = c->tls_versions.items[i];
+		if (!strcmp(v, "1.2"))
+			p->tls_versions |= PROXY_TLS12;
+		else if (!strcmp(v, "1.3"))
+			p->tls_versions |= PROXY_TLS13;
+		else
+			return err_set(e, "core.proxy.tls_versions: unknown version '%.16s' (1.2 or 1.3)", v);
+	}
+	if (!p->tls_versions)
+		return err_set(e, "core.proxy.tls_versions: at least one version is required");
+	p->base_domain = c->base_domain && *c->base_domain ? c->base_domain : NULL;
+	p->cert_chain = c->cert_chain && *c->cert_chain ? c->cert_chain : NULL;
+	p->cert_key = c->cert_key && *c->cert_key ? c->cert_key : NULL;
+	p->app_address_ns_prefix = c->ns_prefix;
+	p->app_address_ns_compat = c->ns_compat;
+	if (c->dns_servers.count > PROXY_MAX_DNS_SERVERS)
+		return err_set(e, "core.proxy.app_address_dns_servers: at most %d servers",
+			       PROXY_MAX_DNS_SERVERS);
+	for (size_t i = 0; i < c->dns_servers.count; i++)
+		p->dns_servers[i] = c->dns_servers.items[i];
+	p->insecure_localhost_backend = c->localhost_backend;
+	p->timeouts.connect = (uint32_t)c->t_connect;
+	p->timeouts.handshake = (uint32_t)c->t_handshake;
+	p->timeouts.cache_top_n = (uint32_t)c->t_cache_top_n;
+	p->timeouts.handshake_stale = (uint32_t)c->t_handshake_stale;
+	p->timeouts.dns_resolve = (uint32_t)c->t_dns_resolve;
+	p->timeouts.data_timeout_enabled = c->data_timeout_enabled;
+	p->timeouts.idle = c->t_idle;
+	p->timeouts.shutdown = c->t_shutdown;
+	p->timeouts.total = c->t_total;
+	p->timeouts.pp_header = (uint32_t)c->t_pp_header;
+	return splice_from_json(c->tcp_splice, &p->tcp_splice, e);
+}
+
+static int load_stored_certs(struct gateway *gw, struct err *e)
+{
+	struct gw_cert *v = NULL;
+	size_t n = 0;
+
+	if (gw->store->ops->list_certs(gw->store, &v, &n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct err ce = ERR_INIT;
+		if (proxy_engine_set_cert_pem(gw->proxy, v[i].domain, v[i].chain_pem, strlen(v[i].chain_pem),
+					      v[i].key_pem, strlen(v[i].key_pem), &ce) < 0)
+			log_warn("stored certificate for %s: %s", v[i].domain, err_str(&ce));
+	}
+	gw_certs_free(v, n);
+	return 0;
+}
+
+static int start_core(struct gateway *gw, struct err *e)
+{
+	struct gw_config *c = &gw->cfg;
+	struct proxy_config pc;
+	struct proxy_routes routes = gw_proxy_routes_template;
+	struct err we = ERR_INIT;
+
+	if (ip_pool_init(&gw->pool, c->wg_ip, (const char *const *)c->wg_reserved_net.items,
+			 c->wg_reserved_net.count, c->wg_client_ip_range, e) < 0)
+		return -1;
+	gw->wg = (struct wg_settings){c->wg_interface, c->wg_private_key, c->wg_listen_port, c->wg_ip,
+				      c->wg_config_path};
+	if (!(gw->store = gw_store_sqlite_open(c->data_dir, e)))
+		return -1;
+	if (gw->store->ops->node_uuid(gw->store, gw->uuid, e) < 0 || gw_state_init(gw, e) < 0)
+		return -1;
+	if (!c->skip_attestation) {
+		struct ratls_verifier_opts vo = {
+		    .pccs_url = c->pccs_url && *c->pccs_url ? c->pccs_url : NULL,
+		    .root_ca_path = c->root_ca_tdx && *c->root_ca_tdx ? c->root_ca_tdx : NULL,
+		    .insecure_allow_external_trust_anchors = c->allow_external_trust_anchors,
+		};
+		if (ratls_verifier_new(&gw->verifier, &vo, e) < 0)
+			return err_wrap(e, "attestation verifier");
+	} else {
+		log_warn("core.debug.insecure_skip_attestation: CVM identities come from the AppInfo "
+			 "certificate extension only");
+	}
+	if (proxy_settings(c, &pc, e) < 0)
+		return -1;
+	routes.ctx = gw;
+	if (proxy_engine_new(&pc, &routes, &gw->proxy, e) < 0)
+		return err_wrap(e, "proxy");
+	if (load_stored_certs(gw, e) < 0)
+		return -1;
+	if (wg_link_setup(&gw->wg, &we) < 0)
+		log_error("%s (continuing without a WireGuard link)", err_str(&we));
+	err_clear(&we);
+	if (gw_sync_wg(gw, &we) < 0)
+		log_warn("wireguard: %s", err_str(&we));
+	if (proxy_engine_start(gw->proxy, e) < 0)
+		return err_wrap(e, "proxy");
+	log_info("proxy listening on %s:%u (base domain %s)", pc.listen_addr, proxy_engine_port(gw->proxy),
+		 pc.base_domain ? pc.base_domain : "-");
+	if (gw_fetcher_start(gw, e) < 0)
+		return -1;
+	return gw_housekeeper_start(gw, e);
+}
+
+static int serve(struct gateway *gw, struct err *e)
+{
+	struct http_server_opts o = {.workers = gw->cfg.workers, .app_version = DSTACK_VERSION};
+	struct http_server *srv = NULL, *admin = NULL, *debug = NULL;
+	_cleanup_(SSL_CTX_freep) SSL_CTX *tls = NULL;
+	int rc = -1;
+
+	if (!(tls = make_tls(&gw->cfg, e)))
+		return -1;
+	if (!(srv = http_server_new(gw->base, &o, e)))
+		return -1;
+	if (gw_mount_main(gw, srv, e) < 0 ||
+	    listen_addr(srv, &gw->cfg.address, gw->cfg.port, tls, "rpc (TLS)", e) < 0 ||
+	    http_server_handle_signals(srv, e) < 0)
+		goto out;
+	if (gw->cfg.admin_enabled) {
+		if (!(admin = http_server_new(gw->base, &o, e)) || gw_mount_admin(gw, admin, e) < 0 ||
+		    listen_addr(admin, &gw->cfg.admin_address, gw->cfg.admin_address.port, NULL, "admin", e) <
+			0)
+			goto out;
+		if (!*gw_admin_token(&gw->cfg) && !*gw->cfg.htpasswd_file)
+			log_warn(
+			    "core.admin.insecure_no_auth: the admin API is open to anyone who can reach it");
+	}
+	if (gw->cfg.debug_enabled) {
+		log_warn("core.debug.insecure_enable_debug_rpc: registration without attestation is open");
+		if (!(debug = http_server_new(gw->base, &o, e)) || gw_mount_debug(gw, debug, e) < 0 ||
+		    listen_addr(debug, &gw->cfg.debug_address, gw->cfg.debug_address.port, NULL, "debug", e) <
+			0)
+			goto out;
+	}
+	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION, gw->n_entries);
+	event_base_dispatch(gw->base);
+	rc = 0;
+out:
+	if (debug)
+		http_server_free(debug);
+	if (admin)
+		http_server_free(admin);
+	http_server_free(srv);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+						 {"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
+						 {"print-defaults", no_argument, NULL, 'D'},
+						 {NULL, 0, NULL, 0}};
+	const char *file = NULL;
+	static struct gateway gw;
+	struct err e = ERR_INIT;
+	enum log_level lvl;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dstack-gateway %s\n", DSTACK_VERSION);
+			return 0;
+		case 'D':
+			fputs(gw_default_toml, stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_init("gateway", LOG_LVL_INFO);
+	if (gw_config_load(&gw.cfg, file, &e) < 0) {
+		log_error("config: %s", err_str(&e));
+		return 1;
+	}
+	if (log_level_parse(gw.cfg.log_level, &lvl) == 0)
+		log_init("gateway", lvl);
+	if (gw.cfg.set_ulimit)
+		raise_nofile();
+	if (*gw.cfg.rpc_domain && !gw_agent_present()) {
+		log_warn(
+		    "core.rpc_domain is set but no guest agent is reachable: serving tls.certs/tls.key as "
+		    "they are");
+	} else if (*gw.cfg.rpc_domain) {
+		if (gw_agent_fetch_tls(&gw.cfg, &e) < 0) {
+			log_error("RPC certificate for %s: %s", gw.cfg.rpc_domain, err_str(&e));
+			goto out;
+		}
+		log_info("RPC certificate for %s issued by the guest agent", gw.cfg.rpc_domain);
+	}
+	pthread_mutex_init(&gw.lock, NULL);
+	pthread_mutex_init(&gw.wg_lock, NULL);
+	pthread_mutex_init(&gw.fetch_lock, NULL);
+	pthread_mutex_init(&gw.stop_lock, NULL);
+	pthread_cond_init(&gw.stop_cond, NULL);
+	if (!(gw.base = event_base_new())) {
+		log_error("event_base_new failed");
+		goto out;
+	}
+	if (start_core(&gw, &e) < 0 || serve(&gw, &e) < 0) {
+		log_error("%s", err_str(&e));
+		goto out;
+	}
+	log_info("dstack-gateway stopped");
+	rc = 0;
+out:
+	gw_housekeeper_stop(&gw);
+	gw_fetcher_stop(&gw);
+	if (gw.proxy)
+		proxy_engine_free(gw.proxy);
+	if (gw.verifier)
+		ratls_verifier_free(gw.verifier);
+	gw_state_free(&gw);
+	if (gw.store)
+		gw.store->ops->close(gw.store);
+	ip_pool_free(&gw.pool);
+	if (gw.base)
+		event_base_free(gw.base);
+	gw_config_free(&gw.cfg);
+	return rc;
+}

@@ -1,0 +1,967 @@
+/*
+ * gateway_test.c — dstack-gateway as a real process on loopback.
+ *
+ * The test writes the development gateway.toml of the task (in the working
+ * directory, layer 3) plus an override given with -c (ports, state dir, no
+ * WireGuard link) and generated certificates: a root CA, the RPC server
+ * certificate, a wildcard certificate and RA-TLS client certificates built
+ * with lib/ratls, one carrying an AppInfo extension (1.3.6.1.4.1.62397.1.9)
+ * and one carrying no identity. It then checks: start-up and layering,
+ * Debug RegisterCvm (address allocation, wg(8) peer file), state across a
+ * restart, admin authentication (and refusal to start without
+ * credentials), and RegisterCvm over mTLS with the §4.5 rejections.
+ *
+ * argv[1] = path of dstack-gateway.
+ */
+#include <arpa/inet.h>
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "attest/appinfo.h"
+#include "codec/base64.h"
+#include "core/buf.h"
+#include "core/fileio.h"
+#include "core/hex.h"
+#include "core/tap.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "prpc/client.h"
+#include "ratls/cert.h"
+
+#define BAIL_OUT(...)                                                                                        \
+	do {                                                                                                 \
+		printf("Bail out! ");                                                                        \
+		printf(__VA_ARGS__);                                                                         \
+		printf("\n");                                                                                \
+		exit(1);                                                                                     \
+	} while (0)
+
+static const char *gw_bin;
+static char dir[256];
+static uint16_t rpc_port, admin_port, debug_port, proxy_port;
+static char gw_pub[64], gw_priv[64];
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port;
+
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0)
+		port = 0;
+	else
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool port_open(uint16_t port)
+{
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return rc == 0;
+}
+
+static void write_text(const char *name, const char *text)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (file_write_atomic(p, text, strlen(text), 0600, NULL) < 0)
+		BAIL_OUT("cannot write %s", p);
+}
+
+static char *read_text(const char *name)
+{
+	char p[512];
+	uint8_t *data = NULL;
+	size_t len = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (file_read_all(p, 1 << 20, &data, &len, NULL) < 0)
+		return strdup("");
+	return (char *)data;
+}
+
+static char *pem_cert(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p, *out;
+	long n;
+
+	PEM_write_bio_X509(b, x);
+	n = BIO_get_mem_data(b, &p);
+	out = strndup(p, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+static char *pem_key(EVP_PKEY *k)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p, *out;
+	long n;
+
+	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(b, &p);
+	out = strndup(p, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+/* A WireGuard key pair (X25519, base64). */
+static void wg_keypair(char pub[64], char priv[64])
+{
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+	uint8_t raw[32];
+	size_t len = 32;
+	char *s;
+
+	EVP_PKEY_keygen_init(c);
+	EVP_PKEY_keygen(c, &k);
+	EVP_PKEY_get_raw_public_key(k, raw, &len);
+	s = base64_encode(raw, 32);
+	snprintf(pub, 64, "%s", s);
+	free(s);
+	len = 32;
+	EVP_PKEY_get_raw_private_key(k, raw, &len);
+	s = base64_encode(raw, 32);
+	snprintf(priv, 64, "%s", s);
+	free(s);
+	EVP_PKEY_free(k);
+	EVP_PKEY_CTX_free(c);
+}
+
+struct client_id {
+	char *cert_pem, *key_pem;
+};
+
+static EVP_PKEY *ca_key;
+static X509 *ca_cert;
+
+/* A client certificate signed by the root CA; app/instance NULL = no identity extension. */
+static struct client_id make_client(const char *app_hex, const char *instance_hex)
+{
+	struct client_id out = {0};
+	struct app_info ai = {0};
+	struct buf enc = BUF_INIT;
+	EVP_PKEY *k = ratls_key_generate(NULL);
+	struct ratls_cert_params p = {.cn = "dstack-app", .client_auth = true};
+	X509 *x;
+
+	if (app_hex) {
+		hex_decode_alloc(app_hex, strlen(app_hex), &ai.app_id.p, &ai.app_id.len, NULL);
+		hex_decode_alloc(instance_hex, strlen(instance_hex), &ai.instance_id.p, &ai.instance_id.len,
+				 NULL);
+		hex_decode_alloc("c0ffee", 6, &ai.compose_hash.p, &ai.compose_hash.len, NULL);
+		ai.mr_system.p = calloc(1, 32);
+		ai.mr_system.len = 32;
+		ai.mr_aggregated.p = calloc(1, 32);
+		ai.mr_aggregated.len = 32;
+		app_info_encode(&ai, &enc);
+		p.app_info = enc.data;
+		p.app_info_len = enc.len;
+	}
+	x = ratls_cert_build(&p, k, ca_cert, ca_key, NULL);
+	if (!x)
+		BAIL_OUT("client certificate");
+	out.cert_pem = pem_cert(x);
+	out.key_pem = pem_key(k);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	app_info_free(&ai);
+	buf_free(&enc);
+	return out;
+}
+
+static void make_certs(void)
+{
+	EVP_PKEY *rpc_key = ratls_key_generate(NULL), *wild_key = ratls_key_generate(NULL);
+	const char *rpc_sans[] = {"gateway.local", "localhost", "127.0.0.1"};
+	const char *wild_sans[] = {"*.app.localhost"};
+	struct ratls_cert_params rp = {
+	    .cn = "gateway.local", .sans = rpc_sans, .n_sans = 3, .server_auth = true};
+	struct ratls_cert_params wp = {
+	    .cn = "*.app.localhost", .sans = wild_sans, .n_sans = 1, .server_auth = true};
+	X509 *rpc, *wild;
+	char *s;
+
+	ca_key = ratls_key_generate(NULL);
+	ca_cert = ratls_cert_root_ca(ca_key, NULL);
+	rpc = ratls_cert_build(&rp, rpc_key, ca_cert, ca_key, NULL);
+	wild = ratls_cert_build(&wp, wild_key, NULL, NULL, NULL);
+	if (!ca_cert || !rpc || !wild)
+		BAIL_OUT("certificates");
+	mkdir(strcat(strcpy((char[512]){0}, dir), "/certs"), 0700);
+	write_text("certs/root-ca.crt", s = pem_cert(ca_cert));
+	free(s);
+	write_text("certs/gateway-rpc.crt", s = pem_cert(rpc));
+	free(s);
+	write_text("certs/gateway-rpc.key", s = pem_key(rpc_key));
+	free(s);
+	write_text("certs/wildcard.crt", s = pem_cert(wild));
+	free(s);
+	write_text("certs/wildcard.key", s = pem_key(wild_key));
+	free(s);
+	X509_free(rpc);
+	X509_free(wild);
+	EVP_PKEY_free(rpc_key);
+	EVP_PKEY_free(wild_key);
+}
+
+/* The development config of the task, verbatim apart from the keys. */
+static void write_dev_config(void)
+{
+	char t[2048];
+
+	snprintf(
+	    t, sizeof(t),
+	    "[tls]\nkey = \"certs/gateway-rpc.key\"\ncerts = \"certs/gateway-rpc.crt\"\n"
+	    "[tls.mutual]\nca_certs = \"certs/root-ca.crt\"\nmandatory = false\n"
+	    "[core]\nrpc_domain = \"gateway.local\"\n"
+	    "[core.debug]\ninsecure_skip_attestation = true\nkey_file = \"\"\n"
+	    "[core.wg]\npublic_key = \"%s\"\nprivate_key = \"%s\"\nip = \"10.0.0.1/24\"\nlisten_port = 9202\n"
+	    "[core.proxy]\ncert_chain = \"certs/wildcard.crt\"\ncert_key = \"certs/wildcard.key\"\n"
+	    "base_domain = \"app.localhost\"\nlisten_port = 9204\n",
+	    gw_pub, gw_priv);
+	write_text("gateway.toml", t);
+}
+
+/* Ports, state and no WireGuard link: what a test run changes. */
+static void write_override_extra(const char *name, bool admin_token, bool admin, const char *extra)
+{
+	char t[4096];
+
+	snprintf(t, sizeof(t),
+		 "port = %u\n"
+		 "[core.wg]\ninterface = \"\"\nconfig_path = \"%s/wg/wg0.conf\"\n"
+		 "[core.sync]\ndata_dir = \"%s/state\"\n"
+		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 2\n"
+		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
+		 "[core.admin]\nenabled = %s\naddress = \"127.0.0.1:%u\"\nauth_token = \"%s\"\n",
+		 rpc_port, dir, dir, proxy_port, debug_port, admin ? "true" : "false", admin_port,
+		 admin_token ? "s3cret-token" : "");
+	strncat(t, extra, sizeof(t) - strlen(t) - 1);
+	write_text(name, t);
+}
+
+static void write_override(const char *name, bool admin_token, bool admin)
+{
+	write_override_extra(name, admin_token, admin, "");
+}
+
+static pid_t start_gw(const char *override, const char *const *env)
+{
+	char log[512], cfgp[512];
+	pid_t pid;
+
+	snprintf(log, sizeof(log), "%s/gateway.log", dir);
+	snprintf(cfgp, sizeof(cfgp), "%s/%s", dir, override);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		for (const char *const *p = env; p && *p; p++)
+			putenv((char *)*p);
+		if (chdir(dir) < 0)
+			_exit(126);
+		execl(gw_bin, gw_bin, "-c", cfgp, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait for the debug port; false if the process exited (*status set). */
+static bool wait_ready(pid_t pid, int *status)
+{
+	for (int i = 0; i < 400; i++) {
+		if (port_open(debug_port) && port_open(rpc_port))
+			return true;
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return false;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+static void stop_gw(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return;
+		usleep(50 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
+static json_t *debug_call(const char *method, const char *body_json, char *err, size_t err_size)
+{
+	char base[128];
+	struct prpc_client c = {.base = base};
+	json_t *in = json_loads(body_json, 0, NULL), *out = NULL;
+	struct err e = ERR_INIT;
+
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u/prpc", debug_port);
+	if (prpc_client_call_json(&c, method, in, &out, &e) < 0) {
+		snprintf(err, err_size, "%s", err_str(&e));
+		out = NULL;
+	}
+	json_decref(in);
+	return out;
+}
+
+static json_t *main_call(const struct client_id *id, const char *method, const char *body_json, char *err,
+			 size_t err_size)
+{
+	char base[128];
+	struct prpc_client c = {.base = base};
+	json_t *in = json_loads(body_json, 0, NULL), *out = NULL;
+	struct err e = ERR_INIT;
+
+	snprintf(base, sizeof(base), "https://127.0.0.1:%u/prpc", rpc_port);
+	c.http.insecure = true;
+	if (id) {
+		c.http.cert_pem = id->cert_pem;
+		c.http.key_pem = id->key_pem;
+	}
+	err[0] = 0;
+	if (prpc_client_call_json(&c, method, in, &out, &e) < 0) {
+		snprintf(err, err_size, "%s", err_str(&e));
+		out = NULL;
+	}
+	json_decref(in);
+	return out;
+}
+
+static const char *client_ip(json_t *r)
+{
+	return json_string_value(json_object_get(json_object_get(r, "wg"), "client_ip"));
+}
+
+/* Admin request: returns the HTTP status; body in *body (may be NULL). */
+static long admin_req(const char *method, const char *path, const char *header, char **body)
+{
+	char url[256];
+	const char *hdrs[] = {header, "Content-Type: application/json", NULL};
+	struct http_client_opts o = {0};
+	struct http_response r = {0};
+	long st;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, path);
+	if (http_fetch(&o, method, url, header ? hdrs : hdrs + 1, strcmp(method, "GET") ? "{}" : NULL,
+		       strcmp(method, "GET") ? 2 : 0, &r, NULL) < 0)
+		return -1;
+	st = r.status;
+	if (body)
+		*body = strdup(r.body.data ? (const char *)r.body.data : "");
+	http_response_free(&r);
+	return st;
+}
+
+/* Admin POST with a JSON body and the test token. */
+static long admin_post(const char *path, const char *body, char **out)
+{
+	char url[256];
+	const char *hdrs[] = {"Authorization: Bearer s3cret-token", "Content-Type: application/json", NULL};
+	struct http_client_opts o = {0};
+	struct http_response r = {0};
+	long st;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, path);
+	if (http_fetch(&o, "POST", url, hdrs, body, strlen(body), &r, NULL) < 0)
+		return -1;
+	st = r.status;
+	if (out)
+		*out = strdup(r.body.data ? (const char *)r.body.data : "");
+	http_response_free(&r);
+	return st;
+}
+
+static void test_debug_register_and_restart(void)
+{
+	char err[1024] = "", body[512], pub[64], priv[64], pub2[64];
+	json_t *r;
+	pid_t pid;
+	int status = 0;
+
+	write_override("override.toml", true, true);
+	pid = start_gw("override.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway starts with the dev config + override");
+	char *log = read_text("gateway.log");
+	ok(strstr(log, "core.debug.key_file is obsolete") != NULL,
+	   "old key core.debug.key_file accepted with a warning");
+	free(log);
+
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb01\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "Debug RegisterCvm accepted (%s)", err);
+	is_str(client_ip(r), "10.0.0.2", "first client gets the first free host 10.0.0.2");
+	json_t *srv = json_array_get(json_object_get(json_object_get(r, "wg"), "servers"), 0);
+	is_str(json_string_value(json_object_get(srv, "pk")), gw_pub,
+	       "reply names the gateway's WireGuard key");
+	is_str(json_string_value(json_object_get(srv, "ip")), "10.0.0.1/24",
+	       "gateway ip is sent with its prefix");
+	is_int(json_integer_value(json_object_get(json_object_get(r, "agent"), "internal_port")), 8090,
+	       "agent internal_port = proxy.agent_port");
+	json_decref(r);
+
+	char *conf = read_text("wg/wg0.conf");
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\nPersistentKeepalive = 25\n", pub);
+	ok(strstr(conf, want) != NULL, "peer rendered in wg(8) format");
+	snprintf(want, sizeof(want), "[Interface]\nPrivateKey = %s\nListenPort = 9202\n", gw_priv);
+	ok(strncmp(conf, want, strlen(want)) == 0, "interface section with private key and listen port");
+	free(conf);
+	struct stat sb;
+	char p[512];
+	snprintf(p, sizeof(p), "%s/wg/wg0.conf", dir);
+	ok(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600, "wg config file is 0600");
+
+	/* §4.5 rejections */
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb02\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "already used by instance bb01"), "key owned by another instance refused: %s",
+	   err);
+	json_decref(r);
+	wg_keypair(pub2, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa09\",\"instance_id\":\"bb01\"}", pub2);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "registered to another app"), "instance bound to another app refused: %s", err);
+	json_decref(r);
+	r = debug_call("RegisterCvm",
+		       "{\"client_public_key\":\"AAAA\",\"app_id\":\"aa01\",\"instance_id\":\"bb03\"}", err,
+		       sizeof(err));
+	ok(!r && strstr(err, "base64 of 32 bytes"), "WG key that is not 32 bytes refused: %s", err);
+	json_decref(r);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"\",\"instance_id\":\"bb03\"}", pub2);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "invalid app id"), "empty app id refused: %s", err);
+	json_decref(r);
+
+	/* a second instance of the same app */
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb02\"}", pub2);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	is_str(r ? client_ip(r) : "", "10.0.0.3", "second instance gets 10.0.0.3");
+	json_decref(r);
+
+	/* restart: state survives */
+	stop_gw(pid);
+	pid = start_gw("override.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway restarts");
+	r = debug_call("GetProxyState", "{}", err, sizeof(err));
+	is_int((long long)json_array_size(json_object_get(r, "instances")), 2,
+	       "both registrations survive the restart");
+	json_decref(r);
+	conf = read_text("wg/wg0.conf");
+	ok(strstr(conf, "AllowedIPs = 10.0.0.3/32") && strstr(conf, "AllowedIPs = 10.0.0.2/32"),
+	   "peer file re-rendered at start");
+	free(conf);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb01\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	is_str(r ? client_ip(r) : "", "10.0.0.2", "re-registration keeps the address");
+	json_decref(r);
+
+	/* admin auth */
+	char *b = NULL;
+	is_int(admin_req("POST", "/prpc/Admin.Status?json", NULL, NULL), 401,
+	       "Admin.Status without a token: 401");
+	is_int(admin_req("POST", "/prpc/Admin.Status?json", "Authorization: Bearer wrong", NULL), 401,
+	       "wrong token: 401");
+	is_int(admin_req("POST", "/prpc/Admin.Status?json", "Authorization: Bearer s3cret-token", &b), 200,
+	       "Bearer token: 200");
+	ok(b && strstr(b, "\"instance_id\":\"bb01\"") && strstr(b, "\"ip\":\"10.0.0.2\""),
+	   "Status lists the CVMs");
+	free(b);
+	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", "X-Admin-Token: s3cret-token", &b), 200,
+	       "X-Admin-Token: 200");
+	ok(b && strstr(b, "\"registered\":2"), "GetMeta counts registrations: %s", b ? b : "");
+	free(b);
+	is_int(admin_req("GET", "/prpc/Status?token=s3cret-token", NULL, NULL), 200, "GET ?token=: 200");
+	is_int(admin_req("POST", "/prpc/Status?token=s3cret-token", NULL, NULL), 401, "?token= is GET-only");
+	is_int(admin_req("GET", "/?token=s3cret-token", NULL, &b), 200, "dashboard served");
+	ok(b && strstr(b, "/prpc/Admin.") && strstr(b, "<script>"), "dashboard calls /prpc/Admin.*");
+	free(b);
+	is_int(admin_req("GET", "/", NULL, NULL), 401, "dashboard needs the token too");
+
+	/* admin port policy override */
+	is_int(admin_req("POST", "/prpc/Admin.SetInstancePortPolicy?json",
+			 "Authorization: Bearer s3cret-token", NULL),
+	       400, "SetInstancePortPolicy of an unknown instance fails");
+	stop_gw(pid);
+}
+
+static void test_admin_needs_credentials(void)
+{
+	int status = 0;
+	pid_t pid;
+	char *log;
+
+	write_override("noauth.toml", false, true);
+	pid = start_gw("noauth.toml", NULL);
+	ok(!wait_ready(pid, &status) && WIFEXITED(status) && WEXITSTATUS(status) != 0,
+	   "admin enabled without credentials: refuses to start");
+	log = read_text("gateway.log");
+	ok(strstr(log, "core.admin is enabled without credentials") != NULL, "and says why");
+	free(log);
+	const char *env[] = {"DSTACK_GATEWAY_ADMIN_TOKEN=from-env", NULL};
+	pid = start_gw("noauth.toml", env);
+	ok(wait_ready(pid, &status), "token from DSTACK_GATEWAY_ADMIN_TOKEN is enough");
+	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", "Authorization: Bearer from-env", NULL), 200,
+	       "and is accepted");
+	stop_gw(pid);
+}
+
+static void test_mtls_register(void)
+{
+	struct client_id good = make_client("11223344556677889900aabbccddeeff00112233", "abcdef0001");
+	struct client_id other = make_client("11223344556677889900aabbccddeeff00112233", "abcdef0002");
+	struct client_id none = make_client(NULL, NULL);
+	char err[1024], body[512], pub[64], priv[64];
+	int status;
+	json_t *r;
+	pid_t pid;
+
+	write_override("override.toml", true, true);
+	pid = start_gw("override.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway up for mTLS tests");
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"port_policy\":{\"restrict_mode\":true,\"ports\":[{\"port\":"
+		 "8080,\"pp\":false}]}}",
+		 pub);
+	r = main_call(&good, "RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "RegisterCvm with an AppInfo client certificate accepted (%s)", err);
+	ok(r && client_ip(r) && !strncmp(client_ip(r), "10.0.0.", 7), "and gets an address (%s)",
+	   r && client_ip(r) ? client_ip(r) : "");
+	json_decref(r);
+	char *b = NULL;
+	const char *iid = "{\"instance_id\":\"abcdef0001\"}";
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
+	ok(b && strstr(b, "\"source\":\"instance\"") && strstr(b, "\"port\":8080") &&
+	       strstr(b, "\"restrict_mode\":true"),
+	   "the reported port policy is stored: %s", b ? b : "");
+	free(b);
+	is_int(
+	    admin_post(
+		"/prpc/Admin.SetInstancePortPolicy?json",
+		"{\"instance_id\":\"abcdef0001\",\"port_policy\":{\"ports\":[{\"port\":9000,\"pp\":true}]}}",
+		NULL),
+	    200, "SetInstancePortPolicy");
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
+	ok(b && strstr(b, "\"source\":\"admin\"") && strstr(b, "\"port\":9000"), "admin override wins: %s",
+	   b ? b : "");
+	free(b);
+	is_int(admin_post("/prpc/Admin.ClearInstancePortPolicy?json", iid, NULL), 200,
+	       "ClearInstancePortPolicy");
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
+	ok(b && strstr(b, "\"source\":\"instance\""), "back to the instance's policy");
+	free(b);
+	r = debug_call("GetProxyState", "{}", err, sizeof(err));
+	bool found = false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(r, "instances"), i,
+			   v) if (!strcmp(json_string_value(json_object_get(v, "instance_id")), "abcdef0001"))
+	    found = !strcmp(json_string_value(json_object_get(v, "app_id")),
+			    "11223344556677889900aabbccddeeff00112233");
+	ok(found, "identity taken from the certificate's AppInfo");
+	json_decref(r);
+
+	r = main_call(NULL, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "neither app-info nor attestation"), "no client certificate: refused (%s)", err);
+	json_decref(r);
+	r = main_call(&none, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "neither app-info nor attestation"),
+	   "certificate without identity: refused (%s)", err);
+	json_decref(r);
+	r = main_call(&other, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "already used by instance abcdef0001"),
+	   "WG key of another instance: refused (%s)", err);
+	json_decref(r);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"port_policy\":{\"ports\":[{\"port\":0}]}}", pub);
+	r = main_call(&good, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "port"), "policy port 0: refused (%s)", err);
+	json_decref(r);
+
+	/* node down */
+	const char *hdr = "Authorization: Bearer s3cret-token";
+	char url_body[] = "";
+	(void)url_body;
+	{
+		char urlp[128];
+		snprintf(urlp, sizeof(urlp), "/prpc/Admin.SetNodeStatus?json");
+		struct http_client_opts o = {0};
+		struct http_response resp = {0};
+		char url[256];
+		const char *hdrs[] = {hdr, "Content-Type: application/json", NULL};
+		const char *down = "{\"id\":0,\"status\":\"down\"}";
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, urlp);
+		http_fetch(&o, "POST", url, hdrs, down, strlen(down), &resp, NULL);
+		is_int(resp.status, 200, "Admin.SetNodeStatus down");
+		http_response_free(&resp);
+		snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub);
+		r = main_call(&good, "RegisterCvm", body, err, sizeof(err));
+		ok(!r && strstr(err, "node is down"), "node down: refused (%s)", err);
+		json_decref(r);
+		const char *up = "{\"id\":0,\"status\":\"up\"}";
+		memset(&resp, 0, sizeof(resp));
+		http_fetch(&o, "POST", url, hdrs, up, strlen(up), &resp, NULL);
+		http_response_free(&resp);
+		r = main_call(&good, "RegisterCvm", body, err, sizeof(err));
+		ok(r != NULL, "node up again: accepted (%s)", err);
+		json_decref(r);
+	}
+	r = main_call(NULL, "Info", "{}", err, sizeof(err));
+	is_str(r ? json_string_value(json_object_get(r, "base_domain")) : "", "app.localhost",
+	       "Info: base domain");
+	json_decref(r);
+	r = main_call(NULL, "AcmeInfo", "{}", err, sizeof(err));
+	is_str(r ? json_string_value(json_object_get(r, "account_uri")) : "x", "",
+	       "AcmeInfo: no account yet");
+	json_decref(r);
+
+	/* a client certificate from another CA fails the TLS handshake */
+	EVP_PKEY *real_key = ca_key;
+	X509 *real_cert = ca_cert;
+	ca_key = ratls_key_generate(NULL);
+	ca_cert = ratls_cert_root_ca(ca_key, NULL);
+	struct client_id foreign = make_client("11223344556677889900aabbccddeeff00112233", "abcdef0009");
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	ca_key = real_key;
+	ca_cert = real_cert;
+	r = main_call(&foreign, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && !strstr(err, "Registration"), "client certificate from a foreign CA: refused by TLS (%s)",
+	   err);
+	json_decref(r);
+	free(foreign.cert_pem), free(foreign.key_pem);
+
+	/* Admin.Exit stops the process cleanly */
+	is_int(admin_post("/prpc/Admin.Exit?json", "{}", NULL), 200, "Admin.Exit");
+	bool exited = false;
+	for (int k = 0; k < 100 && !exited; k++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			exited = true;
+		else
+			usleep(50 * 1000);
+	}
+	ok(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0, "and the gateway exits with status 0");
+	if (!exited)
+		stop_gw(pid);
+	free(good.cert_pem), free(good.key_pem), free(other.cert_pem), free(other.key_pem);
+	free(none.cert_pem), free(none.key_pem);
+}
+
+/* Basic auth against an htpasswd file (bcrypt), and the recycler. */
+static void test_htpasswd_and_recycle(void)
+{
+	struct crypt_data cd;
+	char line[512], extra[1024], body[256], err[512], pub[64], priv[64], hdr[256];
+	const char *salt = crypt_gensalt("$2b$", 5, NULL, 0);
+	const char *hash;
+	int status;
+	pid_t pid;
+	json_t *r;
+	char *b64;
+
+	memset(&cd, 0, sizeof(cd));
+	hash = crypt_rn("hunter2", salt, &cd, sizeof(cd));
+	ok(hash && !strncmp(hash, "$2b$", 4), "bcrypt hash for the htpasswd file");
+	snprintf(line, sizeof(line), "alice:%s\n", hash ? hash : "");
+	write_text("htpasswd", line);
+	snprintf(extra, sizeof(extra),
+		 "htpasswd_file = \"%s/htpasswd\"\n[core.recycle]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+		 dir);
+	write_override_extra("recycle.toml", false, true, extra);
+	pid = start_gw("recycle.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway with htpasswd only and a 2 s recycle timeout");
+	b64 = base64_encode("alice:hunter2", 13);
+	snprintf(hdr, sizeof(hdr), "Authorization: Basic %s", b64);
+	free(b64);
+	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", hdr, NULL), 200,
+	       "Basic auth with the right password");
+	b64 = base64_encode("alice:hunter3", 13);
+	snprintf(hdr, sizeof(hdr), "Authorization: Basic %s", b64);
+	free(b64);
+	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", hdr, NULL), 401, "wrong password: 401");
+
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"cc01\",\"instance_id\":\"dd01\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "registered an instance that will never handshake (%s)", r ? "" : err);
+	json_decref(r);
+	size_t left = 99;
+	for (int i = 0; i < 100 && left; i++) {
+		usleep(100 * 1000);
+		r = debug_call("GetProxyState", "{}", err, sizeof(err));
+		left = 0;
+		size_t k;
+		json_t *v;
+		json_array_foreach(
+		    json_object_get(r, "instances"), k,
+		    v) if (!strcmp(json_string_value(json_object_get(v, "instance_id")), "dd01")) left++;
+		json_decref(r);
+	}
+	is_int((long long)left, 0, "stale instance recycled after the timeout");
+	char *conf = read_text("wg/wg0.conf");
+	ok(!strstr(conf, pub), "and removed from the peer file");
+	free(conf);
+	stop_gw(pid);
+}
+
+/* A registration webhook: allows only instance abcdef00aa. */
+static void hook_handler(struct http_request *req, void *arg)
+{
+	size_t len = 0;
+	const uint8_t *b = http_req_body(req, &len);
+	bool allow = b && memmem(b, len, "\"instance_id\":\"abcdef00aa\"", 26);
+
+	(void)arg;
+	http_respond_text(req, allow ? 200 : 403, allow ? "ok" : "denied");
+}
+
+static pid_t start_webhook(uint16_t port)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct event_base *base = event_base_new();
+		struct http_server *srv = http_server_new(base, NULL, NULL);
+		struct http_listen_spec spec;
+
+		http_server_route(srv, "POST", "/app-auth", false, hook_handler, NULL);
+		if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, "127.0.0.1", port, NULL, 0, NULL) < 0 ||
+		    http_server_listen(srv, &spec, NULL, NULL, NULL) < 0)
+			_exit(1);
+		event_base_dispatch(base);
+		_exit(0);
+	}
+	for (int i = 0; i < 100 && !port_open(port); i++)
+		usleep(50 * 1000);
+	return pid;
+}
+
+static void test_auth_webhook(void)
+{
+	uint16_t hook_port = free_port();
+	struct client_id allowed = make_client("99223344556677889900aabbccddeeff00112233", "abcdef00aa");
+	struct client_id denied = make_client("99223344556677889900aabbccddeeff00112233", "abcdef00bb");
+	char extra[512], body[256], err[1024], pub[64], priv[64];
+	pid_t hook = start_webhook(hook_port), pid;
+	int status;
+	json_t *r;
+
+	snprintf(extra, sizeof(extra),
+		 "[core.auth]\nenabled = true\nurl = \"http://127.0.0.1:%u/app-auth\"\ntimeout = \"2s\"\n",
+		 hook_port);
+	write_override_extra("auth.toml", true, true, extra);
+	pid = start_gw("auth.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway with the registration webhook");
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub);
+	r = main_call(&allowed, "RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "webhook answers 200: accepted (%s)", r ? "" : err);
+	json_decref(r);
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub);
+	r = main_call(&denied, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "auth webhook refused the app (HTTP 403)"), "webhook answers 403: refused (%s)",
+	   err);
+	json_decref(r);
+	kill(hook, SIGTERM);
+	waitpid(hook, &status, 0);
+	r = main_call(&allowed, "RegisterCvm", body, err, sizeof(err));
+	ok(!r && strstr(err, "auth webhook"), "webhook unreachable: refused (%s)", err);
+	json_decref(r);
+	stop_gw(pid);
+	free(allowed.cert_pem), free(allowed.key_pem), free(denied.cert_pem), free(denied.key_pem);
+}
+
+/* A guest agent's Info with a compose that allows port 8080 with PROXY protocol. */
+static void agent_info_handler(struct http_request *req, void *arg)
+{
+	const char *body =
+	    "{\"app_id\":\"ee01\",\"tcb_info\":\"{\\\"app_compose\\\":\\\"{\\\\\\\"port_policy\\\\\\\":"
+	    "{\\\\\\\"restrict_mode\\\\\\\":true,\\\\\\\"ports\\\\\\\":[{\\\\\\\"port\\\\\\\":8080,"
+	    "\\\\\\\"pp\\\\\\\":true}]}}\\\"}\"}";
+
+	(void)arg;
+	http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+static pid_t start_agent(const char *host, uint16_t port)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct event_base *base = event_base_new();
+		struct http_server *srv = http_server_new(base, NULL, NULL);
+		struct http_listen_spec spec;
+
+		http_server_route(srv, NULL, "/prpc/Info", false, agent_info_handler, NULL);
+		if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, host, port, NULL, 0, NULL) < 0 ||
+		    http_server_listen(srv, &spec, NULL, NULL, NULL) < 0)
+			_exit(1);
+		event_base_dispatch(base);
+		_exit(0);
+	}
+	usleep(300 * 1000);
+	return pid;
+}
+
+/* Send a ClientHello for `sni` to the proxy (the handshake itself may fail). */
+static void touch_proxy(const char *sni)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons(proxy_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {2, 0};
+	SSL *ssl;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && (ssl = SSL_new(ctx))) {
+		SSL_set_fd(ssl, fd);
+		SSL_set_tlsext_host_name(ssl, sni);
+		SSL_connect(ssl);
+		SSL_free(ssl);
+	}
+	close(fd);
+	SSL_CTX_free(ctx);
+}
+
+/* A Debug registration has no policy: the first connection queues a fetch
+ * from the CVM's agent (here on 127.0.0.2, the address plan being 127/8). */
+static void test_policy_fetch(void)
+{
+	uint16_t agent_port = free_port();
+	char body[256], err[512], pub[64], priv[64], *b = NULL;
+	pid_t agent = start_agent("127.0.0.2", agent_port), pid;
+	int status;
+	json_t *r;
+
+	char t[2048];
+
+	snprintf(t, sizeof(t),
+		 "port = %u\n"
+		 "[core.wg]\ninterface = \"\"\nconfig_path = \"%s/wg/fetch.conf\"\nip = \"127.0.0.1/8\"\n"
+		 "reserved_net = [\"127.0.0.1/32\"]\nclient_ip_range = \"127.0.0.0/24\"\n"
+		 "[core.sync]\ndata_dir = \"%s/state-fetch\"\n"
+		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 2\nagent_port = %u\n"
+		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
+		 "[core.admin]\nenabled = true\naddress = \"127.0.0.1:%u\"\nauth_token = \"s3cret-token\"\n",
+		 rpc_port, dir, dir, proxy_port, agent_port, debug_port, admin_port);
+	write_text("fetch.toml", t);
+	pid = start_gw("fetch.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway with a loopback address plan");
+	wg_keypair(pub, priv);
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"ee01\",\"instance_id\":\"ff01\"}", pub);
+	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	is_str(r ? client_ip(r) : "", "127.0.0.2", "Debug registration at 127.0.0.2");
+	json_decref(r);
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", "{\"instance_id\":\"ff01\"}", &b);
+	ok(b && strstr(b, "\"source\":\"none\""), "no policy yet (fail-closed): %s", b ? b : "");
+	free(b);
+	b = NULL;
+	bool fetched = false;
+	for (int i = 0; i < 50 && !fetched; i++) {
+		touch_proxy("ff01-8080.app.localhost");
+		usleep(200 * 1000);
+		free(b);
+		b = NULL;
+		admin_post("/prpc/Admin.GetInstancePortPolicy?json", "{\"instance_id\":\"ff01\"}", &b);
+		fetched = b && strstr(b, "\"source\":\"instance\"");
+	}
+	ok(fetched && strstr(b, "\"port\":8080") && strstr(b, "\"pp\":true") &&
+	       strstr(b, "\"restrict_mode\":true"),
+	   "a connection attempt fetched the policy from the agent: %s", b ? b : "");
+	free(b);
+	stop_gw(pid);
+	kill(agent, SIGTERM);
+	waitpid(agent, &status, 0);
+}
+
+int main(int argc, char **argv)
+{
+	char tmpl[] = "/tmp/gateway-test-XXXXXX";
+
+	if (argc < 2)
+		BAIL_OUT("usage: gateway_test <dstack-gateway>");
+	if (!(gw_bin = realpath(argv[1], NULL)))
+		BAIL_OUT("%s not found", argv[1]);
+	if (!mkdtemp(tmpl))
+		BAIL_OUT("mkdtemp");
+	snprintf(dir, sizeof(dir), "%s", tmpl);
+	/* no guest agent here: rpc_domain must fall back to the configured files */
+	setenv("DSTACK_AGENT_ADDRESS", "/nonexistent/dstack-agent.sock", 1);
+	rpc_port = free_port();
+	admin_port = free_port();
+	debug_port = free_port();
+	proxy_port = free_port();
+	wg_keypair(gw_pub, gw_priv);
+	make_certs();
+	write_dev_config();
+
+	test_debug_register_and_restart();
+	test_admin_needs_credentials();
+	test_mtls_register();
+	test_auth_webhook();
+	test_policy_fetch();
+	test_htpasswd_and_recycle();
+
+	char *log = read_text("gateway.log");
+	ok(!strstr(log, "runtime error") && !strstr(log, "AddressSanitizer") && !strstr(log, "LeakSanitizer"),
+	   "no sanitizer report in the gateway's log");
+	free(log);
+
+	if (!getenv("KEEP_TEST_DIR")) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			diag("cleanup of %s failed", dir);
+	}
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	return tap_done();
+}
