@@ -49,8 +49,8 @@ static char *self_exe(void)
 	return xstrdup(buf);
 }
 
-/* [cvm] backend is read from the same layers; vmm/config.c ignores it. */
-static char *backend_mode(const char *file, struct err *e)
+/* [cvm] backend and process_netns are read from the same layers; vmm/config.c ignores them. */
+static char *backend_mode(const char *file, bool *shared_net, struct err *e)
 {
 	struct config c = CONFIG_INIT;
 	struct config_search s = {.name = "vmm", .file = file};
@@ -61,6 +61,8 @@ static char *backend_mode(const char *file, struct err *e)
 		return NULL;
 	v = json_string_value(config_get(&c, "cvm.backend"));
 	out = xstrdup(v ? v : "auto");
+	if (shared_net)
+		*shared_net = json_is_false(config_get(&c, "cvm.process_netns"));
 	config_free(&c);
 	if (strcmp(out, "auto") && strcmp(out, "process") && strcmp(out, "qemu")) {
 		err_set(e, "cvm.backend: expected auto, process or qemu, got %s", out);
@@ -127,8 +129,9 @@ static int serve(const char *file, struct vmm_config *cfg)
 	uint16_t port = 0;
 	char cwd[PATH_MAX];
 	int rc = 1;
+	bool shared_net = false;
 
-	mode = backend_mode(file, &e);
+	mode = backend_mode(file, &shared_net, &e);
 	if (!mode)
 		goto out_early;
 	sv_exe = supervisor_exe(cfg, self);
@@ -144,7 +147,8 @@ static int serve(const char *file, struct vmm_config *cfg)
 	base = event_base_new();
 	if (!base)
 		abort();
-	proc = (struct vmm_proc_backend){.rpc = &rpc, .base = base, .mode = mode, .self_exe = self};
+	proc = (struct vmm_proc_backend){
+	    .rpc = &rpc, .base = base, .mode = mode, .self_exe = self, .shared_net = shared_net};
 	app.launch_hook = vmm_proc_launch;
 	app.launch_hook_arg = &proc;
 
@@ -159,7 +163,7 @@ static int serve(const char *file, struct vmm_config *cfg)
 	log_info("API listening on %s", cfg->address);
 
 	/* Host API on vsock: optional here, the process backend uses per-VM unix sockets. */
-	vsock_api = (struct vmm_host_api){&rpc, 0};
+	vsock_api = (struct vmm_host_api){.rpc = &rpc};
 	{
 		_cleanup_free_ char *addr = xasprintf("%s:%u", cfg->host_api.address, cfg->host_api.port);
 		struct err ve = ERR_INIT;
@@ -228,7 +232,7 @@ out_early:
 static int check_config(struct vmm_config *cfg, const char *file)
 {
 	struct err e = ERR_INIT;
-	_cleanup_free_ char *mode = backend_mode(file, &e);
+	_cleanup_free_ char *mode = backend_mode(file, NULL, &e);
 
 	if (!mode) {
 		fprintf(stderr, "dstack-vmm: %s\n", err_str(&e));
@@ -255,8 +259,8 @@ int main(int argc, char **argv)
 		log_init("vm-launcher", LOG_LVL_INFO);
 		return vmm_launcher_run(argv[3]);
 	}
-	if (argc == 3 && !strcmp(argv[1], "process-vm"))
-		return vmm_process_vm_main(argv[2]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "process-vm"))
+		return vmm_process_vm_main(argv[2], !(argc == 4 && !strcmp(argv[3], "--shared-net")));
 	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
 		if (c == 'c') {
 			file = optarg;

@@ -57,7 +57,7 @@ static struct vmm_proc_sock *host_sock(struct vmm_proc_backend *b, struct vmm_vm
 	if (!s)
 		abort();
 	s->vm_id = xstrdup(vm->m.id);
-	s->api = (struct vmm_host_api){b->rpc, vm->cid};
+	s->api = (struct vmm_host_api){.rpc = b->rpc, .cid = vm->cid};
 	s->srv = http_server_new(b->base, NULL, e);
 	if (!s->srv)
 		goto fail;
@@ -128,6 +128,8 @@ int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err 
 	strv_push(&argv, b->self_exe);
 	strv_push(&argv, "process-vm");
 	strv_push(&argv, vm->workdir);
+	if (b->shared_net)
+		strv_push(&argv, "--shared-net");
 	pc = vmm_process_config(&vm->m, vm->workdir, vm->cid, &argv);
 	strv_free(&argv);
 	/* no serial console: the guest's output goes to stdout.log; keep serial.log for the UI */

@@ -20,6 +20,7 @@ struct vmm_proc_backend {
 	struct event_base *base;
 	const char *mode;     /* [cvm] backend: "auto" | "process" | "qemu" */
 	const char *self_exe; /* dstack-vmm */
+	bool shared_net;      /* [cvm] process_netns = false: apps share the host network namespace */
 	struct vmm_proc_sock **socks;
 	size_t n_socks;
 };
@@ -35,7 +36,9 @@ int vmm_proc_rebind(struct vmm_proc_backend *b, struct vmm_app *a, struct err *e
 void vmm_proc_gc(struct vmm_proc_backend *b, struct vmm_app *a);
 void vmm_proc_backend_free(struct vmm_proc_backend *b);
 
-/* `dstack-vmm process-vm <workdir>`: the simulated guest (runs under the supervisor). */
-int vmm_process_vm_main(const char *workdir);
+/* `dstack-vmm process-vm <workdir> [--shared-net]`: the simulated guest (runs under the
+ * supervisor). With isolate_net the app gets its own network namespace (loopback only, needs
+ * CAP_SYS_ADMIN; falls back to the host's) and mapped ports are forwarded into it. */
+int vmm_process_vm_main(const char *workdir, bool isolate_net);
 
 #endif

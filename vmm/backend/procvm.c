@@ -10,6 +10,10 @@
  * the supervisor kills the whole process group on stop.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -33,6 +37,7 @@
 #include "vmm/util.h"
 
 static char *host_sock, *host_path;
+static int app_netns_fd = -1; /* the app's own network namespace, or -1 (shared with the host) */
 static volatile sig_atomic_t term_requested;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -150,6 +155,10 @@ static void *accept_loop(void *arg)
 {
 	struct fwd *f = arg;
 
+	/* connections to the app are made from inside its namespace (this thread only) */
+	if (app_netns_fd >= 0 && setns(app_netns_fd, CLONE_NEWNET) < 0)
+		say("port forward: setns: %s", strerror(errno));
+
 	for (;;) {
 		int c = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC), u;
 		pthread_t t;
@@ -252,6 +261,23 @@ static bool in_path(const char *prog)
 	return false;
 }
 
+/* In a fresh network namespace only `lo` exists, and it is down. */
+static int loopback_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return rc;
+}
+
 static void on_term(int sig)
 {
 	(void)sig;
@@ -276,13 +302,14 @@ static void ensure_instance_info(const char *app_id)
 	notify("instance.info", text);
 }
 
-int vmm_process_vm_main(const char *workdir)
+int vmm_process_vm_main(const char *workdir, bool isolate_net)
 {
 	_cleanup_json_ json_t *sys = NULL, *compose = NULL, *manifest = NULL;
 	const char *runner, *script;
 	struct sigaction sa = {.sa_handler = on_term};
 	pid_t child;
-	int status = 0;
+	int status = 0, sync[2];
+	char isolated = '0';
 
 	if (chdir(workdir) < 0) {
 		perror("process-vm: chdir");
@@ -330,17 +357,26 @@ int vmm_process_vm_main(const char *workdir)
 		notify("boot.error", "unknown runner");
 		return 1;
 	}
-	start_forwards(manifest);
 	notify("boot.progress", "starting containers");
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (pipe2(sync, O_CLOEXEC) < 0) {
+		notify("boot.error", "pipe failed");
+		return 1;
+	}
 	child = fork();
 	if (child < 0) {
 		notify("boot.error", "fork failed");
 		return 1;
 	}
 	if (child == 0) {
+		isolated = isolate_net && unshare(CLONE_NEWNET) == 0 && loopback_up() == 0 ? '1' : '0';
+
+		if (write(sync[1], &isolated, 1) != 1)
+			_exit(127);
+		close(sync[0]);
+		close(sync[1]);
 		signal(SIGPIPE, SIG_DFL);
 		setenv("DSTACK_APP_ID", json_string_value(json_object_get(manifest, "app_id")) ?: "", 1);
 		setenv("DSTACK_VM_ID", json_string_value(json_object_get(manifest, "id")) ?: "", 1);
@@ -348,6 +384,21 @@ int vmm_process_vm_main(const char *workdir)
 		perror("process-vm: exec bash");
 		_exit(127);
 	}
+	close(sync[1]);
+	if (read(sync[0], &isolated, 1) == 1 && isolated == '1') {
+		char ns[64];
+
+		snprintf(ns, sizeof(ns), "/proc/%d/ns/net", (int)child);
+		app_netns_fd = open(ns, O_RDONLY | O_CLOEXEC);
+	}
+	close(sync[0]);
+	if (app_netns_fd >= 0)
+		say("app runs in its own network namespace (loopback only); mapped ports are forwarded into "
+		    "it");
+	else
+		say("app shares the host network namespace%s",
+		    isolate_net ? " (could not create one: not root?)" : "");
+	start_forwards(manifest);
 	notify("boot.progress", "done");
 	say("app started");
 	for (;;) {

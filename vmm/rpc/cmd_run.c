@@ -57,6 +57,14 @@ int vmm_cmd_run(struct vmm_config *cfg, int argc, char **argv)
 	}
 	str_set(&cfg->run_path, workdir);
 	vc->stopped = vc->stopped || dry;
+	if (!dry &&
+	    sv_client_ensure_running(&(struct sv_client){cfg->supervisor.sock, 10000}, cfg->supervisor.exe,
+				     cfg->supervisor.pid_file, cfg->supervisor.log_file,
+				     cfg->supervisor.detached, cfg->supervisor.auto_start, &e) < 0) {
+		fprintf(stderr, "dstack-vmm run: supervisor: %s\n", err_str(&e));
+		prpc_msg_free(&vc->base);
+		return 1;
+	}
 	vmm_app_init(&app, cfg, cfg->supervisor.sock);
 	struct vmm_create_req r = {.name = vc->name,
 				   .image = vc->image,

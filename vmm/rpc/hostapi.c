@@ -195,13 +195,7 @@ static const struct prpc_method host_methods[] = {
 
 int vmm_host_api_mount(struct http_server *srv, struct vmm_host_api *h, struct err *e)
 {
-	struct prpc_service *svc = calloc(1, sizeof(*svc));
-	const struct prpc_service **svcs = calloc(1, sizeof(*svcs));
-
-	if (!svc || !svcs)
-		abort();
-	*svc = (struct prpc_service){"HostApi", NULL, host_methods, 3, h};
-	svcs[0] = svc;
-	/* The table must outlive the server; host API servers live as long as the VMM. */
-	return prpc_mount(srv, "/api/", svcs, 1, e);
+	h->svc = (struct prpc_service){"HostApi", NULL, host_methods, 3, h};
+	h->svcs[0] = &h->svc;
+	return prpc_mount(srv, "/api/", h->svcs, 1, e);
 }

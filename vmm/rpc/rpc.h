@@ -10,7 +10,9 @@
 
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "http/server.h"
+#include "prpc/server.h"
 #include "vmm/app.h"
 #include "vmm/config.h"
 
@@ -32,6 +34,9 @@ int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err 
 struct vmm_host_api {
 	struct vmm_rpc *rpc;
 	uint32_t cid; /* 0 = take the CID from the vsock peer address */
+	/* filled by vmm_host_api_mount; must live as long as the server */
+	struct prpc_service svc;
+	const struct prpc_service *svcs[1];
 };
 int vmm_host_api_mount(struct http_server *srv, struct vmm_host_api *h, struct err *e);
 

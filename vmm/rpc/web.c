@@ -127,7 +127,8 @@ static void follow_tick(evutil_socket_t fd, short what, void *arg)
 static void logs_route(struct http_request *req, void *arg)
 {
 	struct vmm_rpc *rpc = arg;
-	_cleanup_json_ json_t *q = query_json(req), *info = NULL;
+	_cleanup_json_ json_t *q = query_json(req);
+	_cleanup_json_ json_t *info = NULL;
 	_cleanup_free_ char *dir = NULL, *path = NULL;
 	const char *id = qstr(q, "id"), *file, *lines_s = qstr(q, "lines");
 	struct err e = ERR_INIT;
@@ -136,8 +137,9 @@ static void logs_route(struct http_request *req, void *arg)
 	size_t lines = VMM_LOG_DEFAULT_LINES;
 	bool ansi = qbool(q, "ansi") && qstr(q, "ansi"), follow = qbool(q, "follow") && qstr(q, "follow");
 
-	if (!id || !vmm_id_valid(id) ||
-	    !json_is_true(json_object_get((info = vmm_app_info(rpc->app, id)), "found"))) {
+	if (id && vmm_id_valid(id))
+		info = vmm_app_info(rpc->app, id);
+	if (!info || !json_is_true(json_object_get(info, "found"))) {
 		http_respond_text(req, 404, "VM not found");
 		return;
 	}
