@@ -1,0 +1,35 @@
+/*
+ * gateway_reg.h — the local half of gateway registration in `dstack-util
+ * setup` (guest.md §5 step j): the CVM's WireGuard key pair, created once
+ * and kept in the work dir so a re-registration keeps the same identity, and
+ * the wg-quick file rendered from a RegisterCvm reply.
+ *
+ * The RegisterCvm call itself (mTLS with the app-CA-signed client cert) is
+ * not here yet; these pieces are what it builds on.
+ */
+#ifndef DSTACK_GUEST_GATEWAY_REG_H
+#define DSTACK_GUEST_GATEWAY_REG_H
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#define GW_WG_KEY_FILE "wg-private.key"
+#define GW_WG_CONF_FILE "dstack-wg0.conf"
+#define GW_WG_LISTEN_PORT 9182
+
+/* Load `<work_dir>/wg-private.key` (base64, 0600) or create it; both keys
+ * come back base64 (caller frees; *priv_b64 is a secret). */
+int gw_wg_key_load_or_create(const char *work_dir, char **priv_b64, char **pub_b64, struct err *e);
+
+/* Render wg-quick text from a RegisterCvmResponse in JSON form
+ * ({"wg": {"client_ip": .., "servers": [{"pk","ip","endpoint"}]}}):
+ * peers sorted by public key, AllowedIPs = server ip/32 (any prefix the
+ * gateway sent is dropped). */
+int gw_wg_conf_render(const char *priv_b64, const json_t *reply, struct buf *out, struct err *e);
+
+/* Render and write `<work_dir>/dstack-wg0.conf` (0600). */
+int gw_wg_conf_write(const char *work_dir, const char *priv_b64, const json_t *reply, struct err *e);
+
+#endif
