@@ -12,7 +12,9 @@
 #include "codec/base64.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"
+#include "core/log.h"
 #include "core/mem.h"
+#include "prpc/client.h"
 #include "crypto/ecx.h"
 
 static int path_join(char *dst, size_t n, const char *dir, const char *name, struct err *e)
@@ -149,4 +151,38 @@ int gw_wg_conf_write(const char *work_dir, const char *priv_b64, const json_t *r
 	int rc = file_write_atomic(path, b.data, b.len, 0600, e);
 	buf_free_secure(&b);
 	return rc;
+}
+
+int gw_register(const json_t *urls, const char *cert_pem, const char *key_pem, const char *ca_pem,
+		const char *pub_b64, const json_t *port_policy, json_t **reply, struct err *e)
+{
+	size_t n = json_array_size(urls);
+	char base[1024];
+
+	if (n == 0)
+		return err_set(e, "no gateway_urls configured");
+	_cleanup_json_ json_t *in = json_pack("{s:s}", "client_public_key", pub_b64);
+	if (!in)
+		return err_set(e, "out of memory");
+	if (port_policy && json_is_object(port_policy))
+		json_object_set(in, "port_policy", (json_t *)port_policy);
+	for (size_t i = 0; i < n; i++) {
+		const char *url = json_string_value(json_array_get(urls, i));
+		if (!url || !*url)
+			continue;
+		size_t ul = strlen(url);
+		while (ul && url[ul - 1] == '/')
+			ul--;
+		snprintf(base, sizeof(base), "%.*s/prpc", (int)ul, url);
+		struct prpc_client cl = {
+		    .base = base, .http = {.ca_pem = ca_pem, .cert_pem = cert_pem, .key_pem = key_pem}};
+		if (prpc_client_call_json(&cl, "RegisterCvm", in, reply, e) == 0 && json_is_object(*reply))
+			return 0;
+		if (*reply) {
+			json_decref(*reply);
+			*reply = NULL;
+		}
+		log_warn("gateway %s: registration failed: %s", url, err_str(e));
+	}
+	return err_wrap(e, "Failed to register with any gateway");
 }

@@ -29,6 +29,13 @@ int gw_wg_key_load_or_create(const char *work_dir, char **priv_b64, char **pub_b
  * gateway sent is dropped). */
 int gw_wg_conf_render(const char *priv_b64, const json_t *reply, struct buf *out, struct err *e);
 
+/* RegisterCvm at each URL in `urls` (JSON array of strings) in turn over
+ * mTLS (client cert/key PEM, trusting only `ca_pem`); the first success
+ * wins and its reply lands in *reply. `port_policy` may be NULL.
+ * Not done yet: the gateway certificate's app id check. */
+int gw_register(const json_t *urls, const char *cert_pem, const char *key_pem, const char *ca_pem,
+		const char *pub_b64, const json_t *port_policy, json_t **reply, struct err *e);
+
 /* Render and write `<work_dir>/dstack-wg0.conf` (0600). */
 int gw_wg_conf_write(const char *work_dir, const char *priv_b64, const json_t *reply, struct err *e);
 
