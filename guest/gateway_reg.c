@@ -176,8 +176,10 @@ int gw_register(const json_t *urls, const char *cert_pem, const char *key_pem, c
 		snprintf(base, sizeof(base), "%.*s/prpc", (int)ul, url);
 		struct prpc_client cl = {
 		    .base = base, .http = {.ca_pem = ca_pem, .cert_pem = cert_pem, .key_pem = key_pem}};
-		if (prpc_client_call_json(&cl, "RegisterCvm", in, reply, e) == 0 && json_is_object(*reply))
+		if (prpc_client_call_json(&cl, "RegisterCvm", in, reply, e) == 0 && json_is_object(*reply)) {
+			err_clear(e);
 			return 0;
+		}
 		if (*reply) {
 			json_decref(*reply);
 			*reply = NULL;
