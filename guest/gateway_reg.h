@@ -2,10 +2,10 @@
  * gateway_reg.h — the local half of gateway registration in `dstack-util
  * setup` (guest.md §5 step j): the CVM's WireGuard key pair, created once
  * and kept in the work dir so a re-registration keeps the same identity, and
- * the wg-quick file rendered from a RegisterCvm reply.
- *
- * The RegisterCvm call itself (mTLS with the app-CA-signed client cert) is
- * not here yet; these pieces are what it builds on.
+ * the wg-quick file rendered from a RegisterCvm reply, and the RegisterCvm
+ * call over mTLS. Not here yet: obtaining the client certificate (KMS
+ * SignCert), the gateway app-id check, bringing wg0 up, and the call from
+ * guest_setup().
  */
 #ifndef DSTACK_GUEST_GATEWAY_REG_H
 #define DSTACK_GUEST_GATEWAY_REG_H
