@@ -43,6 +43,8 @@ for line in lines:
             failures.append(f"{t['name']}: {t['result']} (exit {t.get('returncode')}) after {len(oks)} assertions")
     elif t["result"] == "SKIP":
         skipped += 1
+        reason = re.search(r"# SKIP\s*(.*)", out)
+        todos.append(f"{t['name']}: whole test skipped: {reason.group(1) if reason else '(no reason given)'}")
     elif t["result"] in ("OK", "EXPECTEDFAIL"):
         passed += 1
     else:
