@@ -110,8 +110,7 @@ int jcs_put_double(struct buf *out, double d, struct err *e)
 	return 0;
 }
 
-/* Compare two UTF-8 strings by their UTF-16 code units. */
-static int utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int jcs_utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	size_t i = 0, j = 0;
 	uint16_t ua[2], ub[2];
@@ -163,7 +162,7 @@ static int key_cmp(const void *pa, const void *pb)
 {
 	const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
 
-	return utf16_cmp(a, strlen(a), b, strlen(b));
+	return jcs_utf16_cmp(a, strlen(a), b, strlen(b));
 }
 
 static int serialize(const json_t *v, struct buf *out, int depth, struct err *e)

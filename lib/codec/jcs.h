@@ -24,5 +24,7 @@ char *jcs_dumps(const json_t *v, struct err *e);
 void jcs_put_string(struct buf *out, const char *s, size_t len);
 /* Append an ECMAScript Number::toString of a finite double. */
 int jcs_put_double(struct buf *out, double d, struct err *e);
+/* Order two UTF-8 strings by their UTF-16 code units (RFC 8785 §3.2.3). */
+int jcs_utf16_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 #endif
