@@ -1,15 +1,13 @@
 /*
  * compose.c — compose hash, ids, MR_CONFIG_ID and normalisation.
  *
- * The normaliser parses with jansson but serialises with the JCS string and
- * number writers (codec/jcs.h) instead of jansson's dump, which
- * writes \u001F (upper case) where JSON.stringify and Python write \u001f,
- * prints reals with %.17g (0.1 → 0.10000000000000001, 1.0 → 1.0) where
- * JavaScript prints the shortest round-trip form (0.1, 1), and orders keys by
- * bytes. Numbers are parsed as doubles (JSON_DECODE_INT_AS_REAL) exactly as
- * JSON.parse does, keys are ordered as a sorted JavaScript object serialises
- * (array-index keys first numerically, then UTF-16 code-unit order), and
- * non-ASCII and '/' are emitted raw.
+ * The normaliser parses with jansson (numbers as doubles,
+ * JSON_DECODE_INT_AS_REAL, exactly as JSON.parse does) and writes with the
+ * JCS serialiser of codec/jcs.h, not jansson's dump: jansson writes \u001F
+ * where JSON.stringify and Python write \u001f and prints 0.1 as
+ * 0.10000000000000001. The only local rule is the key order of a sorted
+ * JavaScript object (array-index keys first numerically, then UTF-16
+ * code-unit order); non-ASCII and '/' are emitted raw.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +108,9 @@ static bool array_index(const char *k, uint64_t *idx)
 	return v < 0xffffffffULL;
 }
 
-static int js_key_cmp(const void *x, const void *y)
+/* A sorted JavaScript object's key order: array indices first, numerically. */
+static int js_key_order(const char *a, const char *b)
 {
-	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
 	uint64_t ia = 0, ib = 0;
 	bool na = array_index(a, &ia), nb = array_index(b, &ib);
 
@@ -120,64 +118,7 @@ static int js_key_cmp(const void *x, const void *y)
 		return ia < ib ? -1 : ia > ib;
 	if (na != nb)
 		return na ? -1 : 1;
-	return jcs_utf16_cmp(a, strlen(a), b, strlen(b));
-}
-
-static int js_value(json_t *v, struct buf *out, int depth, struct err *e)
-{
-	if (depth > 512)
-		return err_set(e, "JSON nested too deeply");
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: {
-		size_t n = json_object_size(v), i = 0;
-		_cleanup_free_ const char **keys = malloc((n ? n : 1) * sizeof(*keys));
-		const char *key;
-		json_t *child;
-
-		if (!keys)
-			abort();
-		json_object_foreach(v, key, child) keys[i++] = key;
-		qsort(keys, n, sizeof(*keys), js_key_cmp);
-		buf_putc(out, '{');
-		for (i = 0; i < n; i++) {
-			if (i)
-				buf_putc(out, ',');
-			jcs_put_string(out, keys[i], strlen(keys[i]));
-			buf_putc(out, ':');
-			if (js_value(json_object_get(v, keys[i]), out, depth + 1, e) < 0)
-				return -1;
-		}
-		buf_putc(out, '}');
-		return 0;
-	}
-	case JSON_ARRAY:
-		buf_putc(out, '[');
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			if (i)
-				buf_putc(out, ',');
-			if (js_value(json_array_get(v, i), out, depth + 1, e) < 0)
-				return -1;
-		}
-		buf_putc(out, ']');
-		return 0;
-	case JSON_STRING:
-		jcs_put_string(out, json_string_value(v), json_string_length(v));
-		return 0;
-	case JSON_INTEGER:
-		return jcs_put_double(out, (double)json_integer_value(v), e);
-	case JSON_REAL:
-		return jcs_put_double(out, json_real_value(v), e);
-	case JSON_TRUE:
-		buf_puts(out, "true");
-		return 0;
-	case JSON_FALSE:
-		buf_puts(out, "false");
-		return 0;
-	case JSON_NULL:
-		buf_puts(out, "null");
-		return 0;
-	}
-	return err_set(e, "unexpected JSON value");
+	return jcs_key_order(a, b);
 }
 
 static bool is_str(json_t *v, const char *s)
@@ -204,5 +145,5 @@ int compose_normalize(const void *raw, size_t len, unsigned flags, struct buf *o
 		if (is_str(json_object_get(root, "pre_launch_script"), ""))
 			json_object_del(root, "pre_launch_script");
 	}
-	return js_value(root, out, 0, e);
+	return jcs_serialize_ordered(root, js_key_order, out, e);
 }
