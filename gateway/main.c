@@ -19,6 +19,7 @@
 #include "gateway.h"
 #include "http/tls_server.h"
 #include "ratls/verify.h"
+#include "prpc/agent.h"
 
 #ifndef DSTACK_VERSION
 #define DSTACK_VERSION "dev"
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
 		log_init("gateway", lvl);
 	if (gw.cfg.set_ulimit)
 		raise_nofile();
-	if (*gw.cfg.rpc_domain && !gw_agent_present()) {
+	if (*gw.cfg.rpc_domain && !prpc_agent_present()) {
 		log_warn(
 		    "core.rpc_domain is set but no guest agent is reachable: serving tls.certs/tls.key as "
 		    "they are");
