@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "prpc/json.h"
 #include "vmm/logs.h"
+#include "vmm/rpc/guest.h"
 #include "vmm/rpc/rpc.h"
 #include "vmm/util.h"
 #include "vmm/workdir.h"
@@ -212,6 +213,7 @@ int vmm_rpc_mount(struct http_server *srv, struct vmm_rpc *rpc, struct err *e)
 	http_server_route(srv, "GET", "/v1", false, page_route, rpc);
 	http_server_route(srv, "GET", "/beta", false, page_route, rpc);
 	http_server_route(srv, "GET", "/res/x25519.js", false, x25519_route, rpc);
+	vmm_guest_mount(srv, rpc);
 	return vmm_rpc_mount_prpc(srv, rpc, e);
 }
 
