@@ -534,6 +534,12 @@ static const struct prpc_method vmm_methods[] = {
 
 static const char *const vmm_prefixes[] = {"Teepod.", "Vmm.", NULL};
 
+const struct prpc_method *vmm_rpc_methods(size_t *n)
+{
+	*n = ARRAY_LEN(vmm_methods);
+	return vmm_methods;
+}
+
 int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err *e)
 {
 	static struct prpc_service svc = {"Vmm", vmm_prefixes, vmm_methods, ARRAY_LEN(vmm_methods), NULL};
