@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	}
 	t.vmm_exe = argv[1];
 	t.dir = xstrdup(mkdtemp(tmpl));
-	unsigned port = 35000 + (unsigned)(getpid() % 2000);
+	unsigned port = vt_free_port();
 	t.api = xasprintf("http://127.0.0.1:%u", port);
 	{
 		_cleanup_free_ char *cfg = path_join(t.dir, "vmm.toml");

@@ -12,6 +12,7 @@
  */
 #include "core/tap.h"
 #include "prpc.pb-c.h"
+#include "vmm/rpc/guest.h"
 #include "vmm/workdir.h"
 #include "vmm_rpc.pb-c.h"
 #include "vmm_test_util.h"
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
 	}
 	t.vmm_exe = argv[1];
 	t.dir = xstrdup(mkdtemp(tmpl));
-	unsigned port = 33000 + (unsigned)(getpid() % 2000);
+	unsigned port = vt_free_port();
 	t.api = xasprintf("http://127.0.0.1:%u", port);
 	{
 		_cleanup_free_ char *img = xasprintf("%s/img/dstack-0.5.3", t.dir),
@@ -257,6 +258,17 @@ int main(int argc, char **argv)
 
 		is_int(vt_call(&t, "ShutdownVm", "{\"id\":\"no-such-vm\"}", &j), 400,
 		       "ShutdownVm of an unknown VM: 400");
+	}
+	/* the vsock client: no VM has this CID, so the connect fails (bounded by the timeout) */
+	{
+		struct vmm_guest_target vt = {.cid = 0x7ffffff0, .port = VMM_GUEST_API_PORT};
+		struct err e = ERR_INIT;
+		time_t t0 = time(NULL);
+		int rc = vmm_guest_call(&vt, "Info", 3000, NULL, &e);
+
+		ok(rc < 0 && strstr(e.msg, "guest agent at vsock:2147483632:8000"),
+		   "vsock call to a CID without a VM fails naming the address (%s)", e.msg);
+		ok(time(NULL) - t0 <= 10, "within the timeout");
 	}
 	vt_call(&t, "RemoveVm", idb, NULL);
 	for (int w = 0; w < 100 && file_exists(wd); w++)

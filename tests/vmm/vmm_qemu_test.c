@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	}
 	t.vmm_exe = argv[1];
 	t.dir = xstrdup(mkdtemp(tmpl));
-	unsigned port = 31000 + (unsigned)(getpid() % 2000);
+	unsigned port = vt_free_port();
 	t.api = xasprintf("http://127.0.0.1:%u", port);
 	diag("qemu %s, kernel %s, busybox %s, %s", qemu, kernel, busybox,
 	     access("/dev/kvm", R_OK | W_OK) == 0 ? "KVM" : "TCG (no usable /dev/kvm)");

@@ -7,10 +7,12 @@
 #ifndef DSTACK_TESTS_VMM_TEST_UTIL_H
 #define DSTACK_TESTS_VMM_TEST_UTIL_H
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +86,30 @@ static inline long vt_get(const struct vt *t, const char *path, char **body, cha
 	return st;
 }
 
+/* A loopback TCP port below the ephemeral range that is free right now. */
+static inline unsigned vt_free_port(void)
+{
+	unsigned start = 26000 + (unsigned)(getpid() % 6000);
+
+	for (unsigned i = 0; i < 6000; i++) {
+		unsigned p = 26000 + (start - 26000 + i) % 6000;
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)p),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+		bool free_now;
+
+		if (fd < 0)
+			break;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		free_now = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (free_now)
+			return p;
+	}
+	return 26000;
+}
+
 static inline bool vt_start(struct vt *t)
 {
 	t->pid = fork();
@@ -97,8 +123,15 @@ static inline bool vt_start(struct vt *t)
 		_exit(127);
 	}
 	for (int i = 0; i < 400; i++) {
+		int st;
+
 		if (vt_call(t, "Version", NULL, NULL) == 200)
 			return true;
+		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
+			fprintf(stderr, "dstack-vmm exited (see %s/vmm.log)\n", t->dir);
+			t->pid = 0;
+			return false;
+		}
 		vt_sleep_ms(50);
 	}
 	fprintf(stderr, "dstack-vmm did not come up\n");

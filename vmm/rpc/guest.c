@@ -159,6 +159,8 @@ int vmm_guest_call(const struct vmm_guest_target *t, const char *method, long ti
 	if (t->unix_path) {
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, t->unix_path);
 	} else {
+		/* one address, so one connect: curl would try ::1 and 127.0.0.1 */
+		curl_easy_setopt(c, CURLOPT_IPRESOLVE, (long)CURL_IPRESOLVE_V4);
 		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_vsock);
 		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
 		curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, already_connected);
