@@ -160,8 +160,8 @@ int gw_setup(const struct gw_setup_in *in, struct gw_setup_out *out, struct err 
 		return -1;
 	if (issue_client_cert(in, &cert, &key, e) < 0)
 		goto out;
-	if (gw_register(in->urls, cert, key, in->keys->ca_cert, in->keys->gateway_app_id, pub,
-			in->port_policy, &reply, e) < 0)
+	if (guest_register_cvm(in->urls, cert, key, in->keys->ca_cert, in->keys->gateway_app_id, pub,
+			       in->port_policy, &reply, e) < 0)
 		goto out;
 	const char *ip = json_string_value(json_object_get(json_object_get(reply, "wg"), "client_ip"));
 	struct in_addr a;
