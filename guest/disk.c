@@ -409,7 +409,7 @@ static int probe_type(const char *dev, char *type, size_t n, struct err *e)
 	return 0;
 }
 
-static bool device_mapper_available(void)
+static bool misc_has_device_mapper(void)
 {
 	uint8_t *d = NULL;
 	size_t n = 0;
@@ -418,7 +418,22 @@ static bool device_mapper_available(void)
 		ok = memmem(d, n, "device-mapper", 13) != NULL;
 		free(d);
 	}
-	return ok || file_exists("/dev/mapper/control");
+	return ok;
+}
+
+/*
+ * The kernel's device-mapper, not just a /dev/mapper/control node (which
+ * libdevmapper creates even when the driver is missing). Opening the node
+ * lets the kernel load dm_mod on demand.
+ */
+static bool device_mapper_available(void)
+{
+	if (misc_has_device_mapper())
+		return true;
+	int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	return misc_has_device_mapper();
 }
 
 static int check_tools(const struct disk_opts *o, struct err *e)

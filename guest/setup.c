@@ -597,8 +597,9 @@ static int run(struct boot *b, struct err *e)
 		return -1;
 	if (!b->o->device || !*b->o->device) {
 		log_info("disk encryption skipped: no data device");
-	} else { /* g. (disk.c) */
-		_cleanup_free_ uint8_t *cmdline = NULL; /* dstack.storage_encrypted */
+	} else {
+		/* g. (disk.c); the kernel command line may turn encryption off */
+		_cleanup_free_ uint8_t *cmdline = NULL;
 		file_read_all("/proc/cmdline", 64 * 1024, &cmdline, NULL, NULL);
 		struct disk_opts d = {.device = b->o->device,
 				      .mount_point = b->o->mount_point,
