@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -261,9 +262,11 @@ static bool tool_exists(const char *name)
 
 /*
  * Run argv (PATH lookup) with `in` on stdin; stdout+stderr into `out`
- * (capped). Returns the exit status, or -1 with `e` set.
+ * (capped); `keep_fd` (or -1) stays open in the child. Returns the exit
+ * status, or -1 with `e` set.
  */
-static int run_tool(const char *const argv[], const void *in, size_t in_len, struct buf *out, struct err *e)
+static int run_tool(const char *const argv[], const void *in, size_t in_len, int keep_fd, struct buf *out,
+		    struct err *e)
 {
 	int ip[2] = {-1, -1}, op[2] = {-1, -1};
 	if (in_len > 4096)
@@ -287,6 +290,8 @@ static int run_tool(const char *const argv[], const void *in, size_t in_len, str
 		dup2(ip[0], 0);
 		dup2(op[1], 1);
 		dup2(op[1], 2);
+		if (keep_fd >= 0)
+			fcntl(keep_fd, F_SETFD, 0);
 		execvp(argv[0], (char *const *)argv);
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -342,7 +347,7 @@ static const char *tail_line(struct buf *b)
 static int run_ok(const char *const argv[], struct err *e)
 {
 	_cleanup_(buf_freep) struct buf out = {0};
-	int rc = run_tool(argv, NULL, 0, &out, e);
+	int rc = run_tool(argv, NULL, 0, -1, &out, e);
 	if (rc < 0)
 		return -1;
 	if (rc != 0)
@@ -365,12 +370,12 @@ static int read_head(const char *dev, uint8_t **out, size_t *out_len, struct err
 	_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_errno(e, "open %s", dev);
-	uint8_t *b = malloc(DISK_LUKS2_READ_MAX);
+	uint8_t *b = malloc(DISK_HEADER_REGION);
 	size_t got = 0;
 	if (!b)
 		return err_set(e, "out of memory");
-	while (got < DISK_LUKS2_READ_MAX) {
-		ssize_t n = pread(fd, b + got, DISK_LUKS2_READ_MAX - got, (off_t)got);
+	while (got < DISK_HEADER_REGION) {
+		ssize_t n = pread(fd, b + got, DISK_HEADER_REGION - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -386,6 +391,13 @@ static int read_head(const char *dev, uint8_t **out, size_t *out_len, struct err
 	return 0;
 }
 
+static uint64_t device_size(const char *dev)
+{
+	_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+	return end > 0 ? (uint64_t)end : 0;
+}
+
 /*
  * File-system signature on dev: 0 with `type` set (empty if none), via
  * blkid's low-level probe (exit 2 = nothing found).
@@ -394,7 +406,7 @@ static int probe_type(const char *dev, char *type, size_t n, struct err *e)
 {
 	const char *argv[] = {"blkid", "-p", "-s", "TYPE", "-o", "value", dev, NULL};
 	_cleanup_(buf_freep) struct buf out = {0};
-	int rc = run_tool(argv, NULL, 0, &out, e);
+	int rc = run_tool(argv, NULL, 0, -1, &out, e);
 	type[0] = 0;
 	if (rc < 0)
 		return -1;
@@ -462,7 +474,7 @@ static int luks_format(const struct disk_opts *o, const char *pass, struct err *
 			      "512",        "--sector-size", "512",          "--pbkdf",         "pbkdf2",
 			      "--hash",     "sha256",        "-d-",          o->device,         NULL};
 	_cleanup_(buf_freep) struct buf out = {0};
-	int rc = run_tool(argv, pass, strlen(pass), &out, e);
+	int rc = run_tool(argv, pass, strlen(pass), -1, &out, e);
 	if (rc < 0)
 		return -1;
 	if (rc != 0)
@@ -471,14 +483,36 @@ static int luks_format(const struct disk_opts *o, const char *pass, struct err *
 	return 0;
 }
 
-static int luks_open(const struct disk_opts *o, const char *mapper, const char *pass, struct err *e)
+/*
+ * cryptsetup gets the header region we validated, as a detached header in
+ * a memfd, so the host cannot swap the on-disk header between our check
+ * and the open. The segment offset (16 MiB) still addresses the device.
+ */
+static int luks_open(const struct disk_opts *o, const char *mapper, const uint8_t *head, size_t head_len,
+		     const char *pass, struct err *e)
 {
 	_cleanup_(buf_freep) struct buf out = {0};
+	_cleanup_close_ int hfd = memfd_create("dstack-luks2-header", MFD_CLOEXEC);
+	char hpath[64];
 	bool dm = device_mapper_available();
+
+	if (hfd < 0)
+		return err_errno(e, "memfd_create");
+	for (size_t done = 0; done < head_len;) {
+		ssize_t n = write(hfd, head + done, head_len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_errno(e, "copy the LUKS2 header");
+		done += (size_t)n;
+	}
+	snprintf(hpath, sizeof(hpath), "/proc/self/fd/%d", hfd);
 	/* Without device-mapper, still tell a wrong key from a missing driver. */
-	const char *test[] = {"cryptsetup", "open", "--test-passphrase", "-d-", o->device, NULL};
-	const char *open[] = {"cryptsetup", "open", "--type", "luks2", "-d-", o->device, mapper, NULL};
-	int rc = run_tool(dm ? open : test, pass, strlen(pass), &out, e);
+	const char *test[] = {"cryptsetup", "open", "--test-passphrase", "--header",
+			      hpath,        "-d-",  o->device,           NULL};
+	const char *open[] = {"cryptsetup", "open", "--type",  "luks2", "--header",
+			      hpath,        "-d-",  o->device, mapper,  NULL};
+	int rc = run_tool(dm ? open : test, pass, strlen(pass), hfd, &out, e);
 	if (rc < 0)
 		return -1;
 	if (rc == CRYPTSETUP_EPERM)
@@ -566,30 +600,37 @@ static int setup_fs(const struct disk_opts *o, struct disk_result *r, const char
 	return 0;
 }
 
-/* First boot: LUKS2-format a disk that carries nothing; later: leave it be. */
-static int luks_prepare(const struct disk_opts *o, struct disk_result *r, const char *pass, struct err *e)
+/*
+ * First boot: LUKS2-format a disk that carries nothing; later: leave it be.
+ * Returns the validated header region in *head.
+ */
+static int luks_prepare(const struct disk_opts *o, struct disk_result *r, const char *pass, uint8_t **head,
+			size_t *n, struct err *e)
 {
-	_cleanup_free_ uint8_t *head = NULL;
-	size_t n = 0;
-	if (read_head(o->device, &head, &n, e) < 0)
+	if (read_head(o->device, head, n, e) < 0)
 		return -1;
-	if (!has_luks_magic(head, n)) {
+	if (!has_luks_magic(*head, *n)) {
 		char type[64];
 		if (probe_type(o->device, type, sizeof(type), e) < 0)
 			return -1;
 		if (type[0])
 			return err_set(e, "%s holds %s but no LUKS header; refusing to format it", o->device,
 				       type);
+		if (device_size(o->device) < 2 * (uint64_t)DISK_HEADER_REGION)
+			return err_set(e, "%s is too small for a LUKS2 data disk (32 MiB at least)",
+				       o->device);
 		progress(o, "initializing data disk");
 		if (luks_format(o, pass, e) < 0)
 			return -1;
 		r->luks_formatted = true;
-		free(head);
-		head = NULL;
-		if (read_head(o->device, &head, &n, e) < 0)
+		free(*head);
+		*head = NULL;
+		if (read_head(o->device, head, n, e) < 0)
 			return -1;
 	}
-	return disk_luks2_check(head, n, e);
+	if (*n < DISK_HEADER_REGION)
+		return err_set(e, "%s is smaller than the LUKS2 header region", o->device);
+	return disk_luks2_check(*head, *n, e);
 }
 
 int disk_setup(const struct disk_opts *o, struct disk_result *r_, struct err *e)
@@ -616,10 +657,12 @@ int disk_setup(const struct disk_opts *o, struct disk_result *r_, struct err *e)
 	}
 	if (!o->key || o->key_len == 0 || o->key_len > 64)
 		return err_set(e, "no disk key");
+	_cleanup_free_ uint8_t *head = NULL;
+	size_t head_len = 0;
 	hex_encode(o->key, o->key_len, pass);
-	int rc = luks_prepare(o, r, pass, e);
+	int rc = luks_prepare(o, r, pass, &head, &head_len, e);
 	if (rc == 0)
-		rc = luks_open(o, mapper, pass, e);
+		rc = luks_open(o, mapper, head, head_len, pass, e);
 	secure_zero(pass, sizeof(pass));
 	if (rc < 0)
 		return -1;

@@ -4,8 +4,9 @@
  *
  * The disk belongs to the host, so everything read from it is untrusted:
  * the LUKS2 header must match the one layout dstack creates before the key
- * is used on it (disk_luks2_check), and a disk that carries a header, or
- * any other signature, is never formatted.
+ * is used on it (disk_luks2_check; cryptsetup then opens that very copy),
+ * and a disk that carries a header, or any other signature, is never
+ * formatted.
  */
 #ifndef DSTACK_GUEST_DISK_H
 #define DSTACK_GUEST_DISK_H
@@ -58,8 +59,11 @@ int disk_teardown(const struct disk_opts *o, struct err *e);
  */
 int disk_luks2_check(const uint8_t *hdr, size_t len, struct err *e);
 
-/* Bytes of the device disk_luks2_check wants: both header copies. */
-#define DISK_LUKS2_READ_MAX (8u * 1024 * 1024)
+/*
+ * The device's first 16 MiB: both header copies and the keyslot area,
+ * everything cryptsetup reads before the data segment.
+ */
+#define DISK_HEADER_REGION (16u * 1024 * 1024)
 
 /* dstack.storage_encrypted on a kernel command line (default on). */
 bool disk_cmdline_storage_encrypted(const char *cmdline);

@@ -458,7 +458,7 @@ static void test_boots(const char *dev)
 	free(u);
 	ok(strlen(uuid1) > 30, "boot 1: LUKS UUID %.36s", uuid1);
 	size_t hn = 0;
-	uint8_t *head = read_dev(dev, DISK_LUKS2_READ_MAX, &hn);
+	uint8_t *head = read_dev(dev, DISK_HEADER_REGION, &hn);
 	ok(disk_luks2_check(head, hn, &e) == 0,
 	   "boot 1: the header cryptsetup wrote passes disk_luks2_check (%s)", e.msg);
 	free(head);
