@@ -22,6 +22,7 @@
 #include "vmm/gpu.h"
 #include "vmm/image.h"
 #include "vmm/meta.h"
+#include "vmm/rpc/guest.h"
 #include "vmm/rpc/rpc.h"
 #include "vmm/util.h"
 #include "vmm/workdir.h"
@@ -178,13 +179,28 @@ static int stop_vm(struct prpc_call *call, const void *in, void *out, struct err
 	return vmm_app_stop(rpc_of(call)->app, id_of(in), e);
 }
 
-/* Graceful shutdown: the guest agent is not reachable from the process
- * backend, so the VM's processes get SIGTERM through the supervisor (the
- * process VM forwards it to the app and exits). */
+/* Graceful shutdown (pool thread): the guest agent's GuestApi Shutdown (it
+ * then reports "powering off" and powers the VM off). When the agent cannot
+ * be reached (no vsock on this host, no guest-api.sock, agent down) the VM
+ * is stopped through its backend instead. */
 static int shutdown_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
+	struct vmm_app *a = rpc_of(call)->app;
+	struct vmm_guest_target t;
+	struct err ge = ERR_INIT;
+
 	(void)out;
-	return vmm_app_stop(rpc_of(call)->app, id_of(in), e);
+	if (vmm_guest_target(a, id_of(in), &t, &ge) == 0) {
+		int rc = vmm_guest_call(&t, "Shutdown", 10000, NULL, &ge);
+
+		vmm_guest_target_free(&t);
+		if (rc == 0) {
+			log_info("ShutdownVm %s: guest agent is shutting the VM down", id_of(in));
+			return 0;
+		}
+	}
+	log_info("ShutdownVm %s: %s; stopping the VM instead", id_of(in), err_str(&ge));
+	return vmm_app_stop(a, id_of(in), e);
 }
 
 static int remove_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
@@ -492,7 +508,7 @@ static const struct prpc_method vmm_methods[] = {
     M("CreateVm", vm_configuration, id, create_vm),
     PRPC_METHOD("StartVm", vmm__id, google__protobuf__empty, start_vm),
     PRPC_METHOD("StopVm", vmm__id, google__protobuf__empty, stop_vm),
-    PRPC_METHOD("ShutdownVm", vmm__id, google__protobuf__empty, shutdown_vm),
+    PRPC_METHOD_BLOCKING("ShutdownVm", vmm__id, google__protobuf__empty, shutdown_vm),
     PRPC_METHOD("RemoveVm", vmm__id, google__protobuf__empty, remove_vm),
     M("UpdateVm", update_vm_request, id, update_vm),
     M("UpgradeApp", update_vm_request, id, update_vm),
@@ -517,6 +533,12 @@ static const struct prpc_method vmm_methods[] = {
 };
 
 static const char *const vmm_prefixes[] = {"Teepod.", "Vmm.", NULL};
+
+const struct prpc_method *vmm_rpc_methods(size_t *n)
+{
+	*n = ARRAY_LEN(vmm_methods);
+	return vmm_methods;
+}
 
 int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err *e)
 {
