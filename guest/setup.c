@@ -9,6 +9,7 @@
  *      .appkeys.json, instance info to the host
  *   f. storage-fs event (disk encryption needs a data device; skipped
  *      with a logged reason when there is none)
+ *   g. data disk (disk.c): LUKS2 with the disk key, ext4 or ZFS, mounted
  *   h. system-ready
  *   i. env decryption with allowed_envs → .decrypted-env(.json), agent.json
  *   j. gateway registration when the compose enables it (gateway_setup.c):
@@ -42,6 +43,7 @@
 #include "crypto/envlist.h"
 #include "crypto/hash.h"
 #include "crypto/kdf.h"
+#include "disk.h"
 #include "gateway_setup.h"
 #include "host_notify.h"
 #include "kms_fetch.h"
@@ -97,6 +99,11 @@ static void progress(struct boot *b, const char *msg)
 {
 	log_info("boot: %s", msg);
 	host_notify_soft(b->host_api, "boot.progress", msg);
+}
+
+static void disk_progress(void *b, const char *msg)
+{
+	progress(b, msg);
 }
 
 /* a. */
@@ -633,11 +640,26 @@ static int run(struct boot *b, struct err *e)
 		fs = "zfs";
 	if (strcmp(fs, "zfs") != 0 && strcmp(fs, "ext4") != 0)
 		return err_set(e, "unsupported storage_fs %s", fs);
-	if (!b->o->device || !*b->o->device)
+	if (emit(b, RT_STORAGE_FS, fs, strlen(fs), e) < 0)
+		return -1;
+	if (!b->o->device || !*b->o->device) {
 		log_info("disk encryption skipped: no data device");
-	else
-		log_warn("disk encryption of %s skipped: LUKS/ZFS set-up is not implemented", b->o->device);
-	if (emit(b, RT_STORAGE_FS, fs, strlen(fs), e) < 0 || emit(b, RT_SYSTEM_READY, "", 0, e) < 0)
+	} else {
+		/* g. (disk.c); the kernel command line may turn encryption off */
+		_cleanup_free_ uint8_t *cmdline = NULL;
+		file_read_all("/proc/cmdline", 64 * 1024, &cmdline, NULL, NULL);
+		struct disk_opts d = {.device = b->o->device,
+				      .mount_point = b->o->mount_point,
+				      .fs = fs,
+				      .unencrypted = !disk_cmdline_storage_encrypted((const char *)cmdline),
+				      .key = b->keys.disk_crypt_key,
+				      .key_len = sizeof(b->keys.disk_crypt_key),
+				      .progress = disk_progress,
+				      .progress_ctx = b};
+		if (disk_setup(&d, NULL, e) < 0)
+			return err_wrap(e, "data disk");
+	}
+	if (emit(b, RT_SYSTEM_READY, "", 0, e) < 0)
 		return -1;
 	if (decrypt_env(b, e) < 0 || write_agent_json(b, e) < 0 || register_gateway(b, e) < 0)
 		return -1;
