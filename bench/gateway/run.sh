@@ -87,7 +87,7 @@ events { worker_connections 30000; }
 stream {
   server { listen 127.0.0.1:18444 ssl reuseport backlog=4096; tcp_nodelay on; proxy_timeout 600s;
     ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem; ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_tickets on; proxy_pass 127.0.0.1:18080; }
+    ssl_session_tickets on; ssl_conf_command NumTickets 1; proxy_pass 127.0.0.1:18080; }
   server { listen 127.0.0.1:18446 reuseport backlog=4096; ssl_preread on; proxy_timeout 600s;
     proxy_pass 127.0.0.1:19000; }
 }
