@@ -642,6 +642,21 @@ static void test_tls_versions(uint16_t port)
 	SSL_CTX_free(c12);
 	SSL_CTX_free(c13);
 
+	/* Key exchange and TLS 1.2 suites limited to what rustls offers. */
+	SSL_CTX *any = cli_ctx(0, NULL), *ffdhe = cli_ctx(0, NULL), *cbc = cli_ctx(TLS1_2_VERSION, NULL);
+	ok(tls_open(port, sni, any, &c) == 0 && SSL_get_negotiated_group(c.ssl) == NID_X25519,
+	   "X25519 preferred");
+	cli_close(&c);
+	SSL_CTX_set1_groups_list(ffdhe, "ffdhe2048:P-521");
+	ok(tls_open(port, sni, ffdhe, &c) < 0, "finite-field DH / P-521 only: refused");
+	cli_close(&c);
+	SSL_CTX_set_cipher_list(cbc, "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA");
+	ok(tls_open(port, sni, cbc, &c) < 0, "TLS 1.2 CBC suites only: refused");
+	cli_close(&c);
+	SSL_CTX_free(any);
+	SSL_CTX_free(ffdhe);
+	SSL_CTX_free(cbc);
+
 	SSL_CTX *h2 = cli_ctx(0, "\x02h2\x08http/1.1"), *h1 = cli_ctx(0, "\x08http/1.1");
 	const unsigned char *sel;
 	unsigned sl = 0;
