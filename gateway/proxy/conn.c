@@ -150,7 +150,13 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 	*need = 0;
 	if (!up && c->ssl) {
 		int ret = SSL_write_ex(c->ssl, p, n, &put);
-		return ret == 1 ? (ssize_t)put : ssl_result(c, ret, need);
+		if (ret == 1)
+			return (ssize_t)put;
+		/* A failed write after the client's close_notify reads as
+		 * SSL_ERROR_ZERO_RETURN (0, *need left 0): for a write that is
+		 * an error, not "0 bytes written, try again". */
+		ssl_result(c, ret, need);
+		return -1;
 	}
 	r = send(up ? c->bfd : c->cfd, p, n, MSG_NOSIGNAL);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
