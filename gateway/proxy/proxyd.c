@@ -102,6 +102,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 	    {"listen", 1, 0, 'l'},
 	    {"port", 1, 0, 'p'},
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
 	    {"help", 0, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
+	/* clang-format on */
 	static struct table table;
 	struct proxy_config cfg;
 	struct proxy_routes routes = {.ctx = &table, .resolve = table_resolve};
