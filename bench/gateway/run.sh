@@ -87,7 +87,7 @@ events { worker_connections 30000; }
 stream {
   server { listen 127.0.0.1:18444 ssl reuseport backlog=4096; tcp_nodelay on; proxy_timeout 600s;
     ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem; ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_tickets on; proxy_pass 127.0.0.1:18080; }
+    ssl_session_tickets on; ssl_conf_command NumTickets 1; proxy_pass 127.0.0.1:18080; }
   server { listen 127.0.0.1:18446 reuseport backlog=4096; ssl_preread on; proxy_timeout 600s;
     proxy_pass 127.0.0.1:19000; }
 }
@@ -180,12 +180,13 @@ URL_T=https://localhost-18080.gw.test
 # that load.
 max() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { print (a > b ? a : b) }'; }
 min() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { print (a == 0 || (b > 0 && b < a) ? b : a) }'; }
-declare -A RPS CPU
+declare -A RPS CPU ALL
 measure() { # key pid conns wrk-args...
 	local r
 	r=$(rps "${@:2}")
 	RPS[$1]=$(max "${RPS[$1]:-0}" "${r% *}")
 	CPU[$1]=$(min "${CPU[$1]:-0}" "${r#* }")
+	ALL[$1]="${ALL[$1]:-}${ALL[$1]:+ }${r% *}/${r#* }"
 }
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round/$ROUNDS: keep-alive HTTPS (wrk -t$THREADS -c$CONNS -d${DUR}s)" >&2
@@ -221,3 +222,7 @@ row "passthrough bulk MB/s" "$BK_DIRECT" "$BK_OURS" "$BK_SPLICE" "$BK_NGINX" "$B
 row "RSS KiB/idle conn, terminate" - "$RSS_OURS_T" - "$RSS_NGINX_T" "$RSS_HAPROXY_T"
 row "RSS KiB/idle conn, passthrough" - "$RSS_OURS_P" - "$RSS_NGINX_P" "$RSS_HAPROXY_P"
 echo "(direct = wrk over plain HTTP to the backend / blast straight to the sink; lower is better for CPU and RSS)"
+echo
+echo "every round, req/s / proxy CPU us per req (the spread is the machine's noise):"
+for k in ka_ours ka_nginx ka_haproxy nc_ours nc_nginx nc_haproxy; do printf '  %-11s %s\n' "$k" "${ALL[$k]}"; done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -150,7 +150,13 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 	*need = 0;
 	if (!up && c->ssl) {
 		int ret = SSL_write_ex(c->ssl, p, n, &put);
-		return ret == 1 ? (ssize_t)put : ssl_result(c, ret, need);
+		if (ret == 1)
+			return (ssize_t)put;
+		/* A failed write after the client's close_notify reads as
+		 * SSL_ERROR_ZERO_RETURN (0, *need left 0): for a write that is
+		 * an error, not "0 bytes written, try again". */
+		ssl_result(c, ret, need);
+		return -1;
 	}
 	r = send(up ? c->bfd : c->cfd, p, n, MSG_NOSIGNAL);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
@@ -158,7 +164,9 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 	return r;
 }
 
-/* Forward EOF: FIN to the backend, or close_notify + FIN to the client. */
+/* Forward EOF: FIN to the backend, or close_notify + FIN to the client.
+ * When the other direction is already shut the connection is closed right
+ * after, and close(2) sends the FIN: skip the shutdown(2) syscall. */
 static int io_shutdown(struct conn *c, bool up, short *need)
 {
 	*need = 0;
@@ -167,7 +175,8 @@ static int io_shutdown(struct conn *c, bool up, short *need)
 		if (ret < 0 && ssl_result(c, ret, need) < 0 && *need)
 			return 1;
 	}
-	shutdown(up ? c->bfd : c->cfd, SHUT_WR);
+	if (!(up ? c->down.shut : c->up.shut))
+		shutdown(up ? c->bfd : c->cfd, SHUT_WR);
 	return 0;
 }
 
@@ -760,14 +769,13 @@ void conn_accepted(struct worker *w, int fd)
 {
 	struct proxy_engine *pe = w->pe;
 	struct conn *c = calloc(1, sizeof(*c));
-	int one = 1;
 
 	if (!c) {
 		atomic_fetch_sub(&w->active, 1);
 		close(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY is inherited from the listening socket (Linux). */
 	c->w = w;
 	c->cfd = fd;
 	c->bfd = -1;

@@ -234,8 +234,26 @@ static SSL_CTX *make_ctx(const struct proxy_config *cfg, const struct cert_src *
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return err_ssl(e, "key does not match certificate"), NULL;
+	/* Complete the chain once here (from the file, else the default
+	 * store); otherwise OpenSSL runs a chain build with X509_verify_cert
+	 * on every handshake for a certificate loaded without intermediates. */
+	if (SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+					      SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR) <= 0)
+		return err_ssl(e, "build certificate chain"), NULL;
+	ERR_clear_error();
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
+	/* The key exchanges and TLS 1.2 suites rustls offers (the reference):
+	 * X25519 first, no finite-field DH or CBC suites a client could pick
+	 * to make the handshake slower. */
+	if (SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"
+					 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:"
+					 "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305") != 1)
+		return err_ssl(e, "TLS groups/ciphers"), NULL;
+	/* Read whole flights/records per read(2) instead of header then body;
+	 * the buffer is still released when it runs empty. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 				     SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Stateless tickets only: no per-session server memory. */

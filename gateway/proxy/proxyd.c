@@ -96,11 +96,13 @@ static void usage(void)
 		"  --tls VERSIONS         1.2, 1.3 or 1.2,1.3 (default)\n"
 		"  --dns-server IP[:PORT] resolver for custom-domain TXT records\n"
 		"  --buffer-size BYTES    relay chunk size (65536)\n"
+		"  --no-rebalance         keep every connection on the worker that accepted it\n"
 		"  --log LEVEL            error|warn|info|debug\n");
 }
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 	    {"listen", 1, 0, 'l'},
 	    {"port", 1, 0, 'p'},
@@ -116,10 +118,12 @@ int main(int argc, char **argv)
 	    {"tls", 1, 0, 't'},
 	    {"dns-server", 1, 0, 'D'},
 	    {"buffer-size", 1, 0, 'b'},
+	    {"no-rebalance", 0, 0, 'R'},
 	    {"log", 1, 0, 'v'},
 	    {"help", 0, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
+	/* clang-format on */
 	static struct table table;
 	struct proxy_config cfg;
 	struct proxy_routes routes = {.ctx = &table, .resolve = table_resolve};
@@ -182,6 +186,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			cfg.buffer_size = strtoull(optarg, NULL, 10);
+			break;
+		case 'R':
+			cfg.connection_rebalance = false;
 			break;
 		case 'v':
 			if (log_level_parse(optarg, &lvl) < 0) {

@@ -1,15 +1,29 @@
 #!/bin/bash
 # e2e.sh — dstack-gateway end to end through WireGuard (TAP).
 #
-# Two network namespaces created here and removed on exit: "gw" runs
-# dstack-gateway (its WireGuard link, proxy and RPC), "cvm" plays a CVM. A
-# veth pair joins them; nothing touches the host's own interfaces. The CVM
-# registers over mTLS with a client certificate carrying its AppInfo
-# (extension 1.3.6.1.4.1.62397.1.9, built here with openssl; no TEE, so the
-# gateway runs with insecure_skip_attestation) and its port policy, brings up
-# WireGuard (kernel, else wireguard-go) with the returned configuration and
-# serves HTTP on its WireGuard address; then curl inside "gw" reaches it
-# through the TLS proxy by app id and by instance id.
+# Three network namespaces created here and removed on exit: "gw" runs
+# dstack-gateway (its WireGuard link, proxy and RPC); "cvm1" and "cvm2" play
+# two instances of the same app, each joined to "gw" by its own veth pair;
+# nothing touches the host's own interfaces. Each CVM registers over mTLS
+# with a client certificate carrying its AppInfo (extension
+# 1.3.6.1.4.1.62397.1.9, built here with openssl; no TEE, so the gateway runs
+# with insecure_skip_attestation) and its port policy, brings up WireGuard
+# (kernel, else wireguard-go) with the returned configuration and serves on
+# its WireGuard address: HTTP on 80 and 8080 (different bodies, so the port
+# named in the SNI is visible) and HTTPS on 8443 with its own certificate.
+# curl inside "gw" then checks, through the proxy:
+#   - by instance id and by app id, default port 80 and a custom port 8080;
+#   - `-8443s` passthrough: the client sees the CVM's own certificate and a
+#     byte-exact copy of a binary file;
+#   - a port outside the policy is refused;
+#   - failover (spec gateway.md §5 backend selection): with both instances
+#     handshaked, requests by app id go to both candidates in parallel and the
+#     first connect wins, so when cvm1's server is killed (connect refused)
+#     and then its WireGuard link is brought down (connect never answers),
+#     every request by app id is still answered, by cvm2, without waiting for
+#     the 30 s candidate cache to expire.
+# Registration refused for a node that is `down` and for a WireGuard key owned
+# by another instance is covered by gateway_test.c (no WireGuard needed).
 #
 # Needs root, ip, wg, wireguard-go (or kernel WireGuard), python3, curl,
 # openssl (scripts/deps/gateway-wg.txt); otherwise the test is skipped.
@@ -22,47 +36,59 @@ ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok 
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 
 [ "$(id -u)" = 0 ] || skip_all "needs root"
-for t in ip wg curl python3 openssl; do command -v $t >/dev/null || skip_all "needs $t"; done
+for t in ip wg curl python3 openssl cmp; do command -v $t >/dev/null || skip_all "needs $t"; done
 
 tag=$$
 GWNS=gwe2e-gw-$tag
-CVMNS=gwe2e-cvm-$tag
 GWIF=gwt$tag
-CVMIF=cvm$tag
+declare -A NS IF SRV_PID
+NS[1]=gwe2e-cvm1-$tag
+NS[2]=gwe2e-cvm2-$tag
+IF[1]=cva$tag
+IF[2]=cvb$tag
 WORK=$(mktemp -d /tmp/gateway-e2e-XXXXXX)
 GW_PID=
-HTTP_PID=
 
 cleanup() {
 	[ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
-	[ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null && wait "$HTTP_PID" 2>/dev/null
-	for ns in "$GWNS" "$CVMNS"; do
+	for i in 1 2; do
+		[ -n "${SRV_PID[$i]:-}" ] && kill "${SRV_PID[$i]}" 2>/dev/null && wait "${SRV_PID[$i]}" 2>/dev/null
+	done
+	for ns in "$GWNS" "${NS[1]}" "${NS[2]}"; do
 		if ip netns list | grep -qw "$ns"; then
 			# only processes inside the namespaces this test created (wireguard-go daemons)
 			for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
 			ip netns del "$ns" 2>/dev/null
 		fi
 	done
-	rm -f "/var/run/wireguard/$GWIF.sock" "/var/run/wireguard/$CVMIF.sock"
+	rm -f "/var/run/wireguard/$GWIF.sock" "/var/run/wireguard/${IF[1]}.sock" "/var/run/wireguard/${IF[2]}.sock"
 	[ -z "${KEEP_TEST_DIR:-}" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 ip netns add "$GWNS" || skip_all "cannot create network namespaces"
-ip netns add "$CVMNS"
-ip link add veg$tag netns "$GWNS" type veth peer name vec$tag netns "$CVMNS"
-ip -n "$GWNS" addr add 10.213.0.1/30 dev veg$tag
-ip -n "$CVMNS" addr add 10.213.0.2/30 dev vec$tag
-for ns in "$GWNS" "$CVMNS"; do ip -n "$ns" link set lo up; done
-ip -n "$GWNS" link set veg$tag up
-ip -n "$CVMNS" link set vec$tag up
+ip -n "$GWNS" link set lo up
+# cvm<i> is 10.213.0.<4i-2>/30, its gateway side 10.213.0.<4i-3>; the
+# gateway's WireGuard endpoint is 10.213.0.1, reached by cvm2 through its veth.
+for i in 1 2; do
+	ip netns add "${NS[$i]}"
+	ip link add veg$i$tag netns "$GWNS" type veth peer name vec$i$tag netns "${NS[$i]}"
+	ip -n "$GWNS" addr add 10.213.0.$((4 * i - 3))/30 dev veg$i$tag
+	ip -n "${NS[$i]}" addr add 10.213.0.$((4 * i - 2))/30 dev vec$i$tag
+	ip -n "${NS[$i]}" link set lo up
+	ip -n "$GWNS" link set veg$i$tag up
+	ip -n "${NS[$i]}" link set vec$i$tag up
+done
+ip -n "${NS[2]}" route add 10.213.0.0/30 via 10.213.0.5
 
 # does WireGuard work at all here (kernel or wireguard-go)?
-if ! ip -n "$CVMNS" link add $CVMIF type wireguard 2>/dev/null; then
-	command -v wireguard-go >/dev/null || skip_all "no kernel WireGuard and no wireguard-go"
-	ip netns exec "$CVMNS" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go $CVMIF >/dev/null 2>&1 ||
-		skip_all "wireguard-go cannot create a TUN device"
-fi
+for i in 1 2; do
+	if ! ip -n "${NS[$i]}" link add "${IF[$i]}" type wireguard 2>/dev/null; then
+		command -v wireguard-go >/dev/null || skip_all "no kernel WireGuard and no wireguard-go"
+		ip netns exec "${NS[$i]}" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
+			wireguard-go "${IF[$i]}" >/dev/null 2>&1 || skip_all "wireguard-go cannot create a TUN device"
+	fi
+done
 
 cd "$WORK" || exit 1
 mkdir certs
@@ -75,11 +101,12 @@ openssl x509 -req -in rpc.csr -CA certs/root-ca.crt -CAkey certs/root-ca.key -ou
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout certs/wildcard.key \
 	-out certs/wildcard.crt -subj "/CN=*.app.localhost" -addext "subjectAltName=DNS:*.app.localhost" \
 	-days 2 2>/dev/null
+# the app's own certificate for the passthrough port: same names, other key
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout backend.key \
+	-out backend.crt -subj "/CN=e2e-app-backend" -addext "subjectAltName=DNS:*.app.localhost" \
+	-days 2 2>/dev/null
 GW_PRIV=$(wg genkey)
 GW_PUB=$(echo "$GW_PRIV" | wg pubkey)
-CVM_PRIV=$(wg genkey)
-CVM_PUB=$(echo "$CVM_PRIV" | wg pubkey)
-(umask 077 && echo "$CVM_PRIV" >cvm.key)
 
 cat >gateway.toml <<TOML
 address = "0.0.0.0"
@@ -126,10 +153,42 @@ ok $up "gateway starts in its namespace"
 ip -n "$GWNS" link show "$GWIF" >/dev/null 2>&1
 ok $? "gateway created WireGuard link $GWIF"
 
+# Servers of one CVM: HTTP on 80 and 8080, HTTPS (own certificate) on 8443.
+cat >cvm_server.py <<'PY'
+import functools, http.server, ssl, sys, threading
+ip, root = sys.argv[1], sys.argv[2]
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+def serve(port, sub, tls):
+    s = http.server.ThreadingHTTPServer((ip, port), functools.partial(Quiet, directory=root + "/" + sub))
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain("backend.crt", "backend.key")
+        s.socket = ctx.wrap_socket(s.socket, server_side=True)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+serve(80, "p80", False)
+serve(8080, "p8080", False)
+serve(8443, "p8443", True)
+print("serving", flush=True)
+threading.Event().wait()
+PY
+head -c 300000 /dev/urandom >blob.bin
+
 APP=e2e0aa11bb22cc33dd44ee55ff6600778899aabb
-INST=e2e1aa11bb22cc33dd44ee55ff6600778899aabb
-# AppInfo as rmp-serde writes it: an array of 8 bin fields, wrapped in a DER OCTET STRING
-APPINFO_DER=$(python3 - "$APP" "$INST" <<'PY'
+declare -A INST CLIENT_IP
+INST[1]=e2e1aa11bb22cc33dd44ee55ff6600778899aabb
+INST[2]=e2e2aa11bb22cc33dd44ee55ff6600778899aabb
+
+# Register CVM $1 (certificate, RegisterCvm, WireGuard, servers).
+cvm_up() {
+	local i=$1 inst=${INST[$1]} ns=${NS[$1]} wgif=${IF[$1]} gwip=10.213.0.$((4 * $1 - 3))
+	local priv pub appinfo reply srv srv_pk srv_ip srv_ep policy
+	priv=$(wg genkey)
+	pub=$(echo "$priv" | wg pubkey)
+	(umask 077 && echo "$priv" >cvm$i.key)
+	# AppInfo as rmp-serde writes it: an array of 8 bin fields, wrapped in a DER OCTET STRING
+	appinfo=$(python3 - "$APP" "$inst" <<'PY'
 import sys
 app, inst = sys.argv[1], sys.argv[2]
 fields = [app, "c0ffee", inst, "00" * 32, "00" * 32, "00" * 32, "", ""]
@@ -137,74 +196,167 @@ m = bytes([0x98]) + b"".join(bytes([0xC4, len(bytes.fromhex(f))]) + bytes.fromhe
 hdr = bytes([0x04, len(m)]) if len(m) < 128 else bytes([0x04, 0x81, len(m)])
 print((hdr + m).hex())
 PY
-)
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cvm-tls.key -out cvm.csr \
-	-subj /CN=dstack-guest-agent 2>/dev/null
-openssl x509 -req -in cvm.csr -CA certs/root-ca.crt -CAkey certs/root-ca.key -out cvm-tls.crt -days 2 \
-	-extfile <(printf 'extendedKeyUsage=clientAuth\n1.3.6.1.4.1.62397.1.9=DER:%s\n' "$APPINFO_DER") 2>/dev/null
-ok $? "CVM client certificate with an AppInfo extension"
-REPLY=$(ip netns exec "$CVMNS" curl -sf --cacert certs/root-ca.crt --cert cvm-tls.crt --key cvm-tls.key \
-	--resolve gateway.local:9201:10.213.0.1 https://gateway.local:9201/prpc/RegisterCvm?json \
-	-H 'Content-Type: application/json' \
-	-d "{\"client_public_key\":\"$CVM_PUB\",\"port_policy\":{\"restrict_mode\":true,\"ports\":[{\"port\":8080}]}}")
-ok $? "CVM registers over mTLS from its namespace"
-CLIENT_IP=$(echo "$REPLY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["wg"]["client_ip"])')
-SRV=$(echo "$REPLY" | python3 -c 'import json,sys; s=json.load(sys.stdin)["wg"]["servers"][0]; print(s["pk"], s["ip"].split("/")[0], s["endpoint"])')
-read -r SRV_PK SRV_IP SRV_EP <<<"$SRV"
-[ "$CLIENT_IP" = 10.0.0.2 ] && [ "$SRV_PK" = "$GW_PUB" ] && [ "$SRV_EP" = 10.213.0.1:9202 ]
-ok $? "reply: client ip $CLIENT_IP, gateway $SRV_IP at $SRV_EP"
+	)
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cvm$i-tls.key -out cvm$i.csr \
+		-subj /CN=dstack-guest-agent 2>/dev/null
+	openssl x509 -req -in cvm$i.csr -CA certs/root-ca.crt -CAkey certs/root-ca.key -out cvm$i-tls.crt \
+		-days 2 -extfile <(printf 'extendedKeyUsage=clientAuth\n1.3.6.1.4.1.62397.1.9=DER:%s\n' "$appinfo") \
+		2>/dev/null
+	ok $? "cvm$i: client certificate with an AppInfo extension"
+	reply=$(ip netns exec "$ns" curl -sf --cacert certs/root-ca.crt --cert cvm$i-tls.crt --key cvm$i-tls.key \
+		--resolve gateway.local:9201:$gwip https://gateway.local:9201/prpc/RegisterCvm?json \
+		-H 'Content-Type: application/json' -d "{\"client_public_key\":\"$pub\",\"port_policy\":\
+{\"restrict_mode\":true,\"ports\":[{\"port\":80},{\"port\":8080},{\"port\":8443}]}}")
+	ok $? "cvm$i: registers over mTLS from its namespace"
+	CLIENT_IP[$i]=$(echo "$reply" | python3 -c 'import json,sys; print(json.load(sys.stdin)["wg"]["client_ip"])')
+	srv=$(echo "$reply" | python3 -c 'import json,sys; s=json.load(sys.stdin)["wg"]["servers"][0]; print(s["pk"], s["ip"].split("/")[0], s["endpoint"])')
+	read -r srv_pk srv_ip srv_ep <<<"$srv"
+	[ "${CLIENT_IP[$i]}" = 10.0.0.$((i + 1)) ] && [ "$srv_pk" = "$GW_PUB" ] && [ "$srv_ep" = 10.213.0.1:9202 ]
+	ok $? "cvm$i: reply: client ip ${CLIENT_IP[$i]}, gateway $srv_ip at $srv_ep"
 
-POLICY=$(ip netns exec "$GWNS" curl -sf -H 'Authorization: Bearer e2e-token' -H 'Content-Type: application/json' \
-	--data "{\"instance_id\":\"$INST\"}" "http://127.0.0.1:9211/prpc/Admin.GetInstancePortPolicy?json")
-echo "$POLICY" | grep -q '"source":"instance"' && echo "$POLICY" | grep -q '"port":8080'
-ok $? "identity from the certificate, port policy from the request (8080 only)"
+	policy=$(ip netns exec "$GWNS" curl -sf -H 'Authorization: Bearer e2e-token' \
+		-H 'Content-Type: application/json' --data "{\"instance_id\":\"$inst\"}" \
+		"http://127.0.0.1:9211/prpc/Admin.GetInstancePortPolicy?json")
+	echo "$policy" | grep -q '"source":"instance"' && echo "$policy" | grep -q '"port":8443'
+	ok $? "cvm$i: identity from the certificate, port policy from the request"
 
-# the CVM side, as the guest would configure it
-ip netns exec "$CVMNS" wg set $CVMIF private-key cvm.key listen-port 9182 \
-	peer "$SRV_PK" allowed-ips "$SRV_IP/32" endpoint "$SRV_EP" persistent-keepalive 25
-ip -n "$CVMNS" addr add "$CLIENT_IP/32" dev $CVMIF
-ip -n "$CVMNS" link set $CVMIF up
-ip -n "$CVMNS" route add "$SRV_IP/32" dev $CVMIF
-mkdir www && echo "hello from $INST" >www/hello.txt
-ip netns exec "$CVMNS" python3 -m http.server 8080 --bind "$CLIENT_IP" --directory www >http.log 2>&1 &
-HTTP_PID=$!
+	# the CVM side, as the guest would configure it
+	ip netns exec "$ns" wg set "$wgif" private-key cvm$i.key listen-port 9182 \
+		peer "$srv_pk" allowed-ips "$srv_ip/32" endpoint "$srv_ep" persistent-keepalive 25
+	ip -n "$ns" addr add "${CLIENT_IP[$i]}/32" dev "$wgif"
+	ip -n "$ns" link set "$wgif" up
+	ip -n "$ns" route add "$srv_ip/32" dev "$wgif"
+	mkdir -p www$i/p80 www$i/p8080 www$i/p8443
+	echo "port 80 of $inst" >www$i/p80/hello.txt
+	echo "hello from $inst" >www$i/p8080/hello.txt
+	cp blob.bin www$i/p8443/blob.bin
+	ip netns exec "$ns" python3 cvm_server.py "${CLIENT_IP[$i]}" "www$i" >server$i.log 2>&1 &
+	SRV_PID[$i]=$!
+	CVM_PUB[$i]=$pub
+}
+declare -A CVM_PUB
+cvm_up 1
+cvm_up 2
 
 hs=1
-for _ in $(seq 100); do
-	if ip netns exec "$GWNS" wg show "$GWIF" latest-handshakes | grep -q "$CVM_PUB	[1-9]"; then hs=0; break; fi
+for _ in $(seq 150); do
+	got=$(ip netns exec "$GWNS" wg show "$GWIF" latest-handshakes)
+	if echo "$got" | grep -q "${CVM_PUB[1]}	[1-9]" && echo "$got" | grep -q "${CVM_PUB[2]}	[1-9]"; then
+		hs=0
+		break
+	fi
 	sleep 0.2
 done
-ok $hs "WireGuard handshake between gateway and CVM"
-grep -q "AllowedIPs = 10.0.0.2/32" wg/gw.conf
-ok $? "gateway peer file lists the CVM"
+ok $hs "WireGuard handshakes between the gateway and both CVMs"
+grep -q "AllowedIPs = 10.0.0.2/32" wg/gw.conf && grep -q "AllowedIPs = 10.0.0.3/32" wg/gw.conf
+ok $? "gateway peer file lists both CVMs"
 
-fetch() { # host
-	ip netns exec "$GWNS" curl -s --max-time 5 --cacert certs/wildcard.crt \
-		--resolve "$1:9204:127.0.0.1" "https://$1:9204/hello.txt"
+# The app path only uses instances whose handshake the gateway has read
+# (10 s timer); wait until Admin.Status shows both.
+admin_status() {
+	ip netns exec "$GWNS" curl -sf -H 'X-Admin-Token: e2e-token' "http://127.0.0.1:9211/prpc/Admin.Status?json"
 }
-got=
+seen=1
 for _ in $(seq 60); do
-	got=$(fetch "$INST-8080.app.localhost")
-	[ "$got" = "hello from $INST" ] && break
+	if admin_status | python3 -c 'import json,sys; h=json.load(sys.stdin)["hosts"]
+sys.exit(0 if len(h) == 2 and all(x["latest_handshake"] > 0 for x in h) else 1)'; then
+		seen=0
+		break
+	fi
 	sleep 0.5
 done
-[ "$got" = "hello from $INST" ]
-ok $? "by instance id through the proxy: '$got'"
-got=
-for _ in $(seq 60); do # the app path needs a handshake the gateway has read (10 s timer)
+ok $seen "Admin.Status shows both CVMs' last handshakes"
+
+fetch() { # host [path]
+	ip netns exec "$GWNS" curl -s --max-time 5 --cacert certs/wildcard.crt \
+		--resolve "$1:9204:127.0.0.1" "https://$1:9204/${2:-hello.txt}"
+}
+for i in 1 2; do
+	got=
+	for _ in $(seq 40); do
+		got=$(fetch "${INST[$i]}-8080.app.localhost")
+		[ "$got" = "hello from ${INST[$i]}" ] && break
+		sleep 0.5
+	done
+	[ "$got" = "hello from ${INST[$i]}" ]
+	ok $? "cvm$i by instance id, custom port 8080: '$got'"
+	got=$(fetch "${INST[$i]}.app.localhost")
+	[ "$got" = "port 80 of ${INST[$i]}" ]
+	ok $? "cvm$i by instance id, default port 80: '$got'"
+done
+
+# by app id: every request answered, by either instance
+declare -A FROM
+FROM[1]=0 FROM[2]=0 FROM[none]=0
+for _ in $(seq 20); do
 	got=$(fetch "$APP-8080.app.localhost")
-	[ "$got" = "hello from $INST" ] && break
-	sleep 0.5
+	case "$got" in
+	"hello from ${INST[1]}") FROM[1]=$((FROM[1] + 1)) ;;
+	"hello from ${INST[2]}") FROM[2]=$((FROM[2] + 1)) ;;
+	*) FROM[none]=$((FROM[none] + 1)) ;;
+	esac
 done
-[ "$got" = "hello from $INST" ]
-ok $? "by app id through the proxy: '$got'"
+[ "${FROM[none]}" = 0 ]
+ok $? "by app id, port 8080: 20 requests answered (cvm1 ${FROM[1]}, cvm2 ${FROM[2]}, failed ${FROM[none]})"
+got=$(fetch "$APP.app.localhost")
+[ "$got" = "port 80 of ${INST[1]}" ] || [ "$got" = "port 80 of ${INST[2]}" ]
+ok $? "by app id, default port 80: '$got'"
+
+# passthrough: the CVM terminates TLS with its own certificate
+pass() { # host
+	ip netns exec "$GWNS" curl -s --max-time 10 --cacert backend.crt \
+		--resolve "$1:9204:127.0.0.1" "https://$1:9204/blob.bin" -o "$2"
+}
+pass "$APP-8443s.app.localhost" got-app.bin && cmp -s blob.bin got-app.bin
+ok $? "passthrough by app id (-8443s): backend certificate verified, $(stat -c %s blob.bin) bytes byte-exact"
+pass "${INST[2]}-8443s.app.localhost" got-inst.bin && cmp -s blob.bin got-inst.bin
+ok $? "passthrough by instance id (-8443s): byte-exact"
+fp() { openssl x509 -noout -fingerprint -sha256 | cut -d= -f2; }
+seen_fp=$(ip netns exec "$GWNS" openssl s_client -connect 127.0.0.1:9204 \
+	-servername "${INST[1]}-8443s.app.localhost" </dev/null 2>/dev/null | fp)
+[ -n "$seen_fp" ] && [ "$seen_fp" = "$(fp <backend.crt)" ]
+ok $? "passthrough: the client sees the app's certificate ($seen_fp)"
+seen_fp=$(ip netns exec "$GWNS" openssl s_client -connect 127.0.0.1:9204 \
+	-servername "${INST[1]}-8443.app.localhost" </dev/null 2>/dev/null | fp)
+[ "$seen_fp" = "$(fp <certs/wildcard.crt)" ]
+ok $? "without -s the gateway terminates with its wildcard certificate"
+
 got=$(fetch "$APP-8081.app.localhost")
 [ -z "$got" ]
 ok $? "port outside the policy is refused"
 
-STATUS=$(ip netns exec "$GWNS" curl -sf -H 'X-Admin-Token: e2e-token' "http://127.0.0.1:9211/prpc/Admin.Status?json")
-echo "$STATUS" | python3 -c 'import json,sys; h=json.load(sys.stdin)["hosts"][0]; sys.exit(0 if h["latest_handshake"] > 0 else 1)'
-ok $? "Admin.Status shows the CVM's last handshake"
+# Failover 1: cvm1's servers die (its connects are refused); the candidate
+# list still holds both (cvm1 keeps handshaking), the parallel connect to
+# cvm2 wins every time.
+kill "${SRV_PID[1]}" && wait "${SRV_PID[1]}" 2>/dev/null
+SRV_PID[1]=
+got=$(fetch "${INST[1]}-8080.app.localhost")
+[ -z "$got" ]
+ok $? "cvm1's server stopped: by instance id no answer"
+bad=0
+for _ in $(seq 10); do
+	got=$(fetch "$APP-8080.app.localhost")
+	[ "$got" = "hello from ${INST[2]}" ] || bad=$((bad + 1))
+done
+[ $bad = 0 ]
+ok $? "connect refused by cvm1: 10 of 10 requests by app id answered by cvm2 ($bad failed)"
+
+# Failover 2: cvm1's WireGuard link goes down (connects to it are never
+# answered); its last handshake is recent, so it stays a candidate, and cvm2
+# still wins each race well inside the 5 s connect timeout.
+ip -n "${NS[1]}" link set "${IF[1]}" down
+bad=0 slow=0
+for _ in $(seq 5); do
+	t0=$(date +%s%N)
+	got=$(fetch "$APP-8080.app.localhost")
+	t1=$(date +%s%N)
+	[ "$got" = "hello from ${INST[2]}" ] || bad=$((bad + 1))
+	[ $(((t1 - t0) / 1000000)) -lt 4000 ] || slow=$((slow + 1))
+done
+[ $bad = 0 ] && [ $slow = 0 ]
+ok $? "cvm1's WireGuard down: 5 of 5 requests by app id answered by cvm2, none waited for cvm1 ($bad failed, $slow slow)"
+pass "$APP-8443s.app.localhost" got-fail.bin && cmp -s blob.bin got-fail.bin
+ok $? "cvm1's WireGuard down: passthrough by app id byte-exact from cvm2"
 
 if [ $fails != 0 ]; then
 	echo "# gateway log:"

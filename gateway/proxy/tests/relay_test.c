@@ -69,7 +69,7 @@ static int make_cert(const char *dir)
 
 /* ---- backends ---- */
 
-enum mode { ECHO, SINK, GREETER };
+enum mode { ECHO, SINK, GREETER, FLOOD };
 struct server {
 	enum mode mode;
 	int lfd;
@@ -118,6 +118,11 @@ static void *backend_conn(void *arg)
 		int l = snprintf(msg, sizeof(msg), "got %zu", total);
 		write_all(bc.fd, msg, (size_t)l);
 	}
+	if (bc.mode == FLOOD) { /* 4 MiB after the client's EOF, until the proxy gives up */
+		static const uint8_t zeros[65536];
+		for (int i = 0; i < 64; i++)
+			write_all(bc.fd, zeros, sizeof(zeros));
+	}
 	if (bc.mode == GREETER)
 		atomic_store(&greeter_got, total);
 	close(bc.fd);
@@ -164,7 +169,7 @@ static void start_server(struct server *s, enum mode m)
 	pthread_detach(t);
 }
 
-static struct server echo_srv, sink_srv, greet_srv;
+static struct server echo_srv, sink_srv, greet_srv, flood_srv;
 
 /* ---- DNS responder: TXT records for custom domains ---- */
 
@@ -575,6 +580,35 @@ static void test_half_close(uint16_t port)
 	cli_close(&c);
 }
 
+/* The client sends close_notify and goes away while the backend is still
+ * sending: once its RST is in, every write to it fails (EPIPE, which OpenSSL
+ * reports as SSL_ERROR_ZERO_RETURN after a close_notify). The connection
+ * must be closed, not retried in a loop until the 5 h total timeout. */
+static void test_client_gone(struct proxy_engine *pe, uint16_t port)
+{
+	struct proxy_stats st = {0};
+	struct cli c;
+	bool gone = false;
+
+	for (int i = 0; i < 300 && !gone; i++) { /* earlier tests' connections */
+		proxy_engine_stats(pe, &st);
+		gone = st.active == 0;
+		usleep(gone ? 0 : 10000);
+	}
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", flood_srv.port), NULL, &c) == 0, "flood open");
+	xfer(&c, (const uint8_t *)"go", 2, NULL, 0);
+	SSL_shutdown(c.ssl);
+	cli_close(&c);
+	gone = false;
+	for (int i = 0; i < 300 && !gone; i++) {
+		proxy_engine_stats(pe, &st);
+		gone = st.active == 0;
+		usleep(gone ? 0 : 10000);
+	}
+	ok(gone, "client gone while the backend still sends: connection closed (%llu live)",
+	   (unsigned long long)st.active);
+}
+
 static bool next_client_ok(uint16_t port)
 {
 	return terminate_echo(port, sni_for("localhost-%u.gw.test", echo_srv.port), 100);
@@ -641,6 +675,21 @@ static void test_tls_versions(uint16_t port)
 	cli_close(&c);
 	SSL_CTX_free(c12);
 	SSL_CTX_free(c13);
+
+	/* Key exchange and TLS 1.2 suites limited to what rustls offers. */
+	SSL_CTX *any = cli_ctx(0, NULL), *ffdhe = cli_ctx(0, NULL), *cbc = cli_ctx(TLS1_2_VERSION, NULL);
+	ok(tls_open(port, sni, any, &c) == 0 && SSL_get_negotiated_group(c.ssl) == NID_X25519,
+	   "X25519 preferred");
+	cli_close(&c);
+	SSL_CTX_set1_groups_list(ffdhe, "ffdhe2048:P-521");
+	ok(tls_open(port, sni, ffdhe, &c) < 0, "finite-field DH / P-521 only: refused");
+	cli_close(&c);
+	SSL_CTX_set_cipher_list(cbc, "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA");
+	ok(tls_open(port, sni, cbc, &c) < 0, "TLS 1.2 CBC suites only: refused");
+	cli_close(&c);
+	SSL_CTX_free(any);
+	SSL_CTX_free(ffdhe);
+	SSL_CTX_free(cbc);
 
 	SSL_CTX *h2 = cli_ctx(0, "\x02h2\x08http/1.1"), *h1 = cli_ctx(0, "\x08http/1.1");
 	const unsigned char *sel;
@@ -970,6 +1019,7 @@ int main(void)
 	start_server(&echo_srv, ECHO);
 	start_server(&sink_srv, SINK);
 	start_server(&greet_srv, GREETER);
+	start_server(&flood_srv, FLOOD);
 	int dfd = listen_loopback(SOCK_DGRAM, &dns_port);
 	pthread_t dt;
 	pthread_create(&dt, NULL, dns_main, &dfd);
@@ -990,6 +1040,7 @@ int main(void)
 	test_relay(port);
 	test_concurrent(port);
 	test_half_close(port);
+	test_client_gone(pe, port);
 	test_bad_clients(port);
 	test_tls_versions(port);
 	test_builtin(port);
