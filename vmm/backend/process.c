@@ -2,9 +2,9 @@
  * process.c — host side of the process backend (see process.h): decides
  * which VMs run as processes, writes their `.sys-config.json` with a unix
  * host-API URL, opens that VM's host-API socket on the event loop, and
- * deploys `dstack-vmm process-vm <workdir>` to the supervisor with the same
- * process config (id, logs, pid file, CID note) a QEMU VM gets, so status,
- * stop, restart and reload work unchanged.
+ * writes the guest's plan (procconf.c), deploys `dstack-vmm process-vm <workdir>` to the supervisor with the
+ * same process config (id, logs, pid file, CID note) a QEMU VM gets, so status, stop, restart and reload work
+ * unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include "core/cleanup.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "http/client.h"
 #include "http/listen.h"
 #include "vmm/backend/process.h"
 #include "vmm/qemu.h"
@@ -27,9 +28,9 @@ struct vmm_proc_sock {
 
 bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm)
 {
-	if (!strcmp(b->mode, "process"))
+	if (!strcmp(b->pc->mode, "process"))
 		return true;
-	if (!strcmp(b->mode, "qemu"))
+	if (!strcmp(b->pc->mode, "qemu"))
 		return false;
 	/* auto: simulated TEEs, and no-TEE VMs on hosts without KVM */
 	return vm->m.simulated_tee || (vm->m.no_tee && access("/dev/kvm", R_OK | W_OK) != 0);
@@ -125,10 +126,12 @@ int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err 
 		return err_wrap(e, "process backend");
 	if (!host_sock(b, vm, sock, e))
 		return err_wrap(e, "process backend: host API socket");
+	if (vmm_proc_plan_write(vm->workdir, b->pc, a->cfg->gateway.agent_port, e) < 0)
+		return err_wrap(e, "process backend");
 	strv_push(&argv, b->self_exe);
 	strv_push(&argv, "process-vm");
 	strv_push(&argv, vm->workdir);
-	if (b->shared_net)
+	if (b->pc->shared_net)
 		strv_push(&argv, "--shared-net");
 	pc = vmm_process_config(&vm->m, vm->workdir, vm->cid, &argv);
 	strv_free(&argv);
@@ -191,4 +194,20 @@ void vmm_proc_gc(struct vmm_proc_backend *b, struct vmm_app *a)
 		b->socks[i] = b->socks[--b->n_socks];
 	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+int vmm_proc_guest_shutdown(const char *workdir, struct err *e)
+{
+	_cleanup_free_ char *sock = path_join(workdir, VMM_PROC_GUEST_API_SOCK);
+	struct http_client_opts o = {.unix_socket = sock, .connect_timeout_ms = 2000, .timeout_ms = 5000};
+	struct http_response r = {0};
+	int rc;
+
+	if (!file_exists(sock))
+		return err_set(e, "guest agent not running (no %s)", sock);
+	rc = http_fetch(&o, "POST", "http://localhost/api/Shutdown", NULL, "{}", 2, &r, e);
+	if (rc == 0 && r.status != 200)
+		rc = err_set(e, "GuestApi Shutdown: HTTP %ld", r.status);
+	http_response_free(&r);
+	return rc;
 }
