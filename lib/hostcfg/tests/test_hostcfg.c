@@ -102,7 +102,8 @@ static void test_render(void)
 	hostcfg_render_vmm(&c, "/opt/supervisor", &b);
 	ok(strstr((char *)b.data, "exe = \"/opt/supervisor\"") && strstr((char *)b.data, "cid_start = 10000"),
 	   "vmm.toml: supervisor and CID pool");
-	ok(strstr((char *)b.data, "[cvm.process]\nsimtee_dir = \"") && strstr((char *)b.data, "/simtee/root_ca.pem\""),
+	ok(strstr((char *)b.data, "[cvm.process]\nsimtee_dir = \"") &&
+	       strstr((char *)b.data, "/simtee/root_ca.pem\""),
 	   "vmm.toml: process backend on the simtee PKI");
 	buf_free(&b);
 
