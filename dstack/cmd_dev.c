@@ -29,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +49,7 @@
 #include "crypto/envlist.h"
 #include "hostcfg/hostcfg.h"
 #include "http/client.h"
+#include "simtee/td.h"
 
 #define LOG_TAIL_LINES 8
 #define COMPOSE_MAX (1024 * 1024)
@@ -61,7 +64,7 @@ struct dev {
 	char without[256]; /* ",name,name," */
 };
 
-enum health { H_TCP, H_HTTP, H_HTTPS };
+enum health { H_TCP, H_HTTP, H_HTTPS, H_UNIX };
 
 /* Components in start order; `down` walks it backwards. */
 static const struct comp {
@@ -72,6 +75,7 @@ static const struct comp {
 } comps[] = {
     {"simtee", NULL, NULL, H_TCP},
     {"auth-simple", "auth-simple", "../auth-simple/auth-simple", H_HTTP},
+    {"kms-agent", "dstack-guest-agent", "../guest/dstack-guest-agent", H_UNIX},
     {"kms", "dstack-kms", "../kms/dstack-kms", H_HTTPS},
     {"gateway", "dstack-gateway", "../gateway/dstack-gateway", H_HTTPS},
     {"vmm", "dstack-vmm", "../vmm/dstack-vmm", H_HTTP},
@@ -99,6 +103,8 @@ static bool skipped(const struct dev *d, const char *name)
 		return true;
 	if (!strcmp(name, "auth-simple") && strcmp(d->c.kms_auth, "webhook"))
 		return true;
+	if (!strcmp(name, "kms-agent") && strstr(d->without, ",kms,"))
+		return true;
 	return false;
 }
 
@@ -124,6 +130,8 @@ static char *health_url(const struct dev *d, const struct comp *k)
 	case H_HTTP:
 		return !strcmp(k->name, "vmm") ? pathf("http://127.0.0.1:%u/prpc/Version?json", p)
 					       : pathf("http://127.0.0.1:%u/", p);
+	case H_UNIX:
+		return pathf("unix:%s/kms-cvm/dstack.sock", d->dir);
 	case H_TCP:
 		break;
 	}
@@ -268,10 +276,30 @@ static bool tcp_open(uint16_t port)
 	return rc == CURLE_OK;
 }
 
+static bool unix_open(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
 static bool healthy(const struct dev *d, const struct comp *k)
 {
 	if (k->health == H_TCP)
 		return tcp_open(comp_port(d, k));
+	if (k->health == H_UNIX) {
+		_cleanup_free_ char *url = health_url(d, k);
+		return unix_open(url + 5);
+	}
 	_cleanup_free_ char *url = health_url(d, k);
 	struct http_client_opts o = {.connect_timeout_ms = 1000, .timeout_ms = 3000, .insecure = true};
 	struct http_response r = {0};
@@ -311,6 +339,15 @@ static int comp_command(const struct dev *d, const struct comp *k, char *argv[8]
 	if (!argv[0])
 		return err_set(e, "%s: program %s not found beside %s or in $PATH (not built yet?)", k->name,
 			       k->prog, d->dstack);
+	if (!strcmp(k->name, "kms-agent")) {
+		argv[1] = strdup("--simulator");
+		argv[2] = pathf("%s/kms-cvm", d->dir);
+		argv[3] = strdup("--simtee-dir");
+		argv[4] = pathf("%s/simtee", d->dir);
+		return 0;
+	}
+	if (!strcmp(k->name, "kms") && !skipped(d, "kms-agent"))
+		env[0] = pathf("DSTACK_AGENT_ADDRESS=%s/kms-cvm/dstack.sock", d->dir);
 	if (!strcmp(k->name, "auth-simple")) {
 		env[0] = pathf("PORT=%u", d->c.auth_port);
 		env[1] = strdup("HOST=127.0.0.1");
@@ -704,6 +741,84 @@ static int ensure_simtee(const struct dev *d, struct err *e)
 	return 0;
 }
 
+/*
+ * The KMS's own CVM, simulated: the KMS attests its RPC certificate through
+ * the guest agent of the CVM it runs in, and CVMs only accept a KMS whose
+ * certificate carries that attestation. On a dev host the KMS runs on the
+ * host, so it gets a guest agent in simulator mode (component kms-agent)
+ * serving the files of a "none"-key-provider boot of `dstack-util setup` on
+ * the simulated TDX, made once here.
+ */
+static int ensure_kms_cvm(const struct dev *d, struct err *e)
+{
+	static const char compose[] = "{\"manifest_version\":2,\"name\":\"dstack-kms\",\"runner\":\"bash\","
+				      "\"bash_script\":\"exec dstack-kms\",\"key_provider\":\"none\","
+				      "\"storage_fs\":\"ext4\"}\n";
+	_cleanup_free_ char *cvm = pathf("%s/kms-cvm", d->dir), *boot = pathf("%s/kms-cvm/boot", d->dir);
+	_cleanup_free_ char *keys = pathf("%s/appkeys.json", cvm);
+	if (file_exists(keys))
+		return 0;
+	_cleanup_free_ char *shared = pathf("%s/shared", boot), *work = pathf("%s/work", boot);
+	_cleanup_free_ char *td = pathf("%s/td.json", boot), *rt = pathf("%s/rt", boot);
+	_cleanup_free_ char *sdir = pathf("%s/simtee", d->dir),
+			    *root = pathf("%s/simtee/root_ca.pem", d->dir);
+	_cleanup_free_ char *pccs = pathf("http://127.0.0.1:%u", d->c.simtee_port);
+	_cleanup_free_ char *sys =
+	    pathf("{\"kms_urls\":[],\"gateway_urls\":[],\"pccs_url\":\"%s\",\"vm_config\":"
+		  "\"{\\\"os_image_hash\\\":\\\"%064d\\\"}\"}\n",
+		  pccs, 0);
+	_cleanup_free_ char *p1 = pathf("%s/app-compose.json", shared),
+			    *p2 = pathf("%s/.sys-config.json", shared);
+	_cleanup_free_ char *util = hostcfg_find_program("dstack-util", "../guest/dstack-util");
+	if (!util)
+		return err_set(e, "kms-agent: dstack-util not found beside %s or in $PATH", d->dstack);
+	if (mkdir_p(shared, 0700, e) < 0 || file_write_atomic(p1, compose, strlen(compose), 0644, e) < 0 ||
+	    file_write_atomic(p2, sys, strlen(sys), 0644, e) < 0 || simtee_td_create(td, NULL, e) < 0)
+		return err_wrap(e, "the KMS's simulated CVM");
+	char *argv[] = {util,
+			"setup",
+			"--work-dir",
+			work,
+			"--host-shared",
+			shared,
+			"--tee",
+			"simtee",
+			"--simtee-dir",
+			sdir,
+			"--simtee-state",
+			td,
+			"--runtime-events-dir",
+			rt,
+			"--pccs-url",
+			pccs,
+			"--dev-root-ca",
+			root,
+			NULL};
+	if (run_wait(d, "kms-agent", argv) != 0)
+		return err_set(e,
+			       "the KMS's simulated CVM: dstack-util setup failed; see %s/logs/kms-agent.log",
+			       d->dir);
+	static const char *const files[][2] = {{".sys-config.json", "sys-config.json"},
+					       {"app-compose.json", "app-compose.json"},
+					       {".appkeys.json", "appkeys.json"}};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *from = pathf("%s/%s", work, files[i][0]),
+				    *to = pathf("%s/%s", cvm, files[i][1]);
+		uint8_t *t = NULL;
+		size_t n;
+		int rc = file_read_all(from, 1 << 20, &t, &n, e);
+		if (rc == 0)
+			rc = file_write_atomic(to, t, n, 0600, e);
+		if (t)
+			secure_zero(t, n);
+		free(t);
+		if (rc < 0)
+			return err_wrap(e, "the KMS's simulated CVM");
+	}
+	printf("  kms-agent    booted the KMS's simulated CVM in %s\n", cvm);
+	return 0;
+}
+
 /* ---- down --------------------------------------------------------------- */
 
 static bool wait_gone(pid_t pid, int ms)
@@ -922,6 +1037,8 @@ static int dev_up(struct dev *d)
 	printf("\ndstack dev up: %s\n", d->dir);
 	if (!skipped(d, "simtee") && ensure_simtee(d, &e) < 0)
 		goto fail;
+	if (!skipped(d, "kms-agent") && ensure_kms_cvm(d, &e) < 0)
+		goto fail;
 	for (size_t i = 0; i < ARRAY_SIZE(comps); i++) {
 		if (skipped(d, comps[i].name)) {
 			printf("  %-12s skipped\n", comps[i].name);
@@ -979,7 +1096,8 @@ static void usage(FILE *f)
 		   "  status   show each component and the app URLs (exit 3 if something is down)\n"
 		   "\n"
 		   "  --dir DIR          state directory (default ./.dev)\n"
-		   "  --without NAME     do not start NAME: simtee, auth-simple, kms, gateway, vmm, app\n"
+		   "  --without NAME     do not start NAME: simtee, auth-simple, kms-agent, kms, gateway,\n"
+		   "                     vmm, app\n"
 		   "                     (repeatable; without vmm no app is deployed)\n"
 		   "  --compose FILE     app compose (default examples/hello/app-compose.json)\n"
 		   "  --env-file FILE    KEY=VALUE env encrypted for the app (default examples/hello/env)\n"
