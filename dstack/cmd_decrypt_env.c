@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		   "DSTACK_ENV_KEY environment variable (hex).\n"
 		   "\n"
 		   "  --key-file F       file holding the env_crypt_key\n"
-		   "  --key HEX          the key on the command line (discouraged: visible in ps)\n"
+		   "                     ('-' reads it from stdin)\n"
 		   "  --compose F        apply the compose's allowed_envs like the CVM (others are\n"
 		   "                     dropped); without it every variable is kept\n"
 		   "  --format FMT       env (.decrypted-env, default), json (.decrypted-env.json)\n"
@@ -51,7 +51,7 @@ int cmd_decrypt_env(int argc, char **argv)
 					     {"output", required_argument, NULL, 'o'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
-	const char *key_file = NULL, *key_arg = NULL, *compose = NULL, *format = "env", *output = NULL;
+	const char *key_file = NULL, *compose = NULL, *format = "env", *output = NULL;
 	struct env_list env = ENV_LIST_INIT;
 	struct buf out = BUF_INIT;
 	struct err e = ERR_INIT;
@@ -66,8 +66,10 @@ int cmd_decrypt_env(int argc, char **argv)
 			key_file = optarg;
 			break;
 		case 'K':
-			key_arg = optarg;
-			break;
+			fprintf(stderr,
+				"dstack decrypt-env: --key is refused: a key on the command line is "
+				"visible to every user (ps); use --key-file FILE (or -) or DSTACK_ENV_KEY\n");
+			return 2;
 		case 'c':
 			compose = optarg;
 			break;
@@ -93,13 +95,6 @@ int cmd_decrypt_env(int argc, char **argv)
 	if (key_file) {
 		if (key32_load_file(key_file, key, &e) < 0)
 			goto fail;
-	} else if (key_arg) {
-		fprintf(stderr, "dstack decrypt-env: warning: --key exposes the secret to other users; use "
-				"--key-file or DSTACK_ENV_KEY\n");
-		if (key32_parse_hex(key_arg, strlen(key_arg), key, &e) < 0) {
-			err_wrap(&e, "--key");
-			goto fail;
-		}
 	} else if (getenv("DSTACK_ENV_KEY")) {
 		const char *k = getenv("DSTACK_ENV_KEY");
 		if (key32_parse_hex(k, strlen(k), key, &e) < 0) {

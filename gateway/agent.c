@@ -19,36 +19,7 @@
 #include "core/fileio.h"
 #include "core/mem.h"
 #include "gateway.h"
-#include "prpc/client.h"
-
-static void agent_client(struct prpc_client *c, char *path, size_t n)
-{
-	const char *env = getenv("DSTACK_AGENT_ADDRESS");
-
-	memset(c, 0, sizeof(*c));
-	c->http.timeout_ms = 60000;
-	if (env && (!strncmp(env, "http://", 7) || !strncmp(env, "https://", 8))) {
-		c->base = env;
-		return;
-	}
-	if (env && *env)
-		snprintf(path, n, "%s", !strncmp(env, "unix:", 5) ? env + 5 : env);
-	else if (file_exists("/var/run/dstack/dstack.sock"))
-		snprintf(path, n, "/var/run/dstack/dstack.sock");
-	else
-		snprintf(path, n, "/var/run/dstack.sock");
-	c->base = "http://localhost";
-	c->http.unix_socket = path;
-}
-
-bool gw_agent_present(void)
-{
-	struct prpc_client c;
-	char path[256];
-
-	agent_client(&c, path, sizeof(path));
-	return c.http.unix_socket == NULL || file_exists(path);
-}
+#include "prpc/agent.h"
 
 /* host of "https://host:port/path" (empty when none). */
 static void url_host(const char *url, char *out, size_t n)
@@ -78,7 +49,7 @@ int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e)
 	size_t i, n;
 	int rc;
 
-	agent_client(&c, path, sizeof(path));
+	prpc_agent_client(&c, path, sizeof(path));
 	url_host(cfg->my_url, host, sizeof(host));
 	alt = json_pack("[s]", cfg->rpc_domain);
 	if (*host && strcmp(host, cfg->rpc_domain))

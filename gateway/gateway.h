@@ -120,8 +120,7 @@ void gw_fetcher_stop(struct gateway *gw);
 int gw_mount_main(struct gateway *gw, struct http_server *srv, struct err *e);
 int gw_mount_debug(struct gateway *gw, struct http_server *srv, struct err *e);
 
-/* ---- agent.c (the guest agent of the gateway's own CVM) ---- */
-bool gw_agent_present(void);
+/* ---- agent.c (the guest agent of the gateway's own CVM, prpc/agent.h) ---- */
 /* GetTlsKey for core.rpc_domain; writes tls.certs, tls.key, tls.mutual.ca_certs. */
 int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e);
 

@@ -17,7 +17,9 @@
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "gateway.h"
+#include "http/tls_server.h"
 #include "ratls/verify.h"
+#include "prpc/agent.h"
 
 #ifndef DSTACK_VERSION
 #define DSTACK_VERSION "dev"
@@ -51,47 +53,19 @@ static void raise_nofile(void)
 	}
 }
 
-static SSL_CTX *make_tls(const struct gw_config *cfg, struct err *e)
-{
-	_cleanup_(SSL_CTX_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-
-	if (!ctx)
-		return err_ssl(e, "SSL_CTX_new"), NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certs) != 1)
-		return err_ssl(e, "tls.certs %s", cfg->tls_certs), NULL;
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1)
-		return err_ssl(e, "tls.key %s", cfg->tls_key), NULL;
-	if (*cfg->tls_ca_certs) {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_certs, NULL) != 1)
-			return err_ssl(e, "tls.mutual.ca_certs %s", cfg->tls_ca_certs), NULL;
-		SSL_CTX_set_verify(
-		    ctx, SSL_VERIFY_PEER | (cfg->tls_mandatory ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
-		SSL_CTX_set_verify_depth(ctx, 4);
-	}
-	return TAKE_PTR(ctx);
-}
-
 static int listen_addr(struct http_server *srv, const struct cfg_addr *a, uint16_t port, SSL_CTX *tls,
 		       const char *what, struct err *e)
 {
 	struct http_listen_spec spec;
-	uint16_t bound = 0;
+	int rc = a->kind == CFG_ADDR_UNIX
+		     ? http_listen_spec_set(&spec, HTTP_LISTEN_UNIX, NULL, 0, a->path, 0, e)
+		     : http_listen_spec_set(&spec, HTTP_LISTEN_TCP, a->host, port, NULL, 0, e);
 
-	if (a->kind == CFG_ADDR_UNIX) {
-		if (http_listen_spec_set(&spec, HTTP_LISTEN_UNIX, NULL, 0, a->path, 0, e) < 0)
-			return err_wrap(e, "%s listener", what);
+	if (rc < 0)
+		return err_wrap(e, "%s listener", what);
+	if (a->kind == CFG_ADDR_UNIX)
 		spec.mode = 0600;
-		if (http_server_listen(srv, &spec, tls, NULL, e) < 0)
-			return err_wrap(e, "%s listener unix:%s", what, a->path);
-		log_info("%s listening on unix:%s", what, a->path);
-		return 0;
-	}
-	if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, a->host, port, NULL, 0, e) < 0 ||
-	    http_server_listen(srv, &spec, tls, &bound, e) < 0)
-		return err_wrap(e, "%s listener %s:%u", what, a->host, port);
-	log_info("%s listening on %s:%u", what, a->host, bound);
-	return 0;
+	return http_server_listen_logged(srv, &spec, tls, what, e);
 }
 
 static int splice_from_json(json_t *j, struct proxy_splice *s, struct err *e)
@@ -241,7 +215,14 @@ static int serve(struct gateway *gw, struct err *e)
 	_cleanup_(SSL_CTX_freep) SSL_CTX *tls = NULL;
 	int rc = -1;
 
-	if (!(tls = make_tls(&gw->cfg, e)))
+	const struct http_tls_files files = {.section = "tls",
+					     .certs = gw->cfg.tls_certs,
+					     .key = gw->cfg.tls_key,
+					     .ca_certs = gw->cfg.tls_ca_certs,
+					     .mandatory = gw->cfg.tls_mandatory,
+					     .verify_depth = 4};
+
+	if (!(tls = http_tls_server_ctx(&files, e)))
 		return -1;
 	if (!(srv = http_server_new(gw->base, &o, e)))
 		return -1;
@@ -323,7 +304,7 @@ int main(int argc, char **argv)
 		log_init("gateway", lvl);
 	if (gw.cfg.set_ulimit)
 		raise_nofile();
-	if (*gw.cfg.rpc_domain && !gw_agent_present()) {
+	if (*gw.cfg.rpc_domain && !prpc_agent_present()) {
 		log_warn(
 		    "core.rpc_domain is set but no guest agent is reachable: serving tls.certs/tls.key as "
 		    "they are");

@@ -20,9 +20,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "crypto/compose.h"
-#include "kms_rpc.pb-c.h"
-#include "prpc/client.h"
-#include "prpc/json.h"
 #include "ratls/cert.h"
 #include "ratls/csr.h"
 #include "ratls/ext.h"
@@ -341,13 +338,6 @@ char *agent_dmi(const struct agent *a, const char *name)
 
 /* ---- certificates ---- */
 
-static void chain_free(char **c, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(c[i]);
-	free(c);
-}
-
 static int issue_local(struct agent *a, const struct ratls_csr *csr, const struct attestation *att,
 		       char ***chain, size_t *n, struct err *e)
 {
@@ -385,54 +375,11 @@ static int issue_local(struct agent *a, const struct ratls_csr *csr, const struc
 	c[0] = pem_write_cert(leaf, e);
 	c[1] = pem_write_cert(a->ca_cert, e);
 	if (!c[0] || !c[1]) {
-		chain_free(c, 2);
+		cert_chain_free(c, 2);
 		return -1;
 	}
 	*chain = c;
 	*n = 2;
-	return 0;
-}
-
-/* KMS provider: the app CA key stays in the KMS; ask it to sign (SignCert v2). */
-static int issue_kms(struct agent *a, EVP_PKEY *key, const struct ratls_csr *csr, char ***chain, size_t *n,
-		     struct err *e)
-{
-	_cleanup_(buf_freep) struct buf csr_bytes = {0};
-	_cleanup_(buf_freep) struct buf sig = {0};
-	char base[1024];
-
-	if (!a->keys.kms_url || !*a->keys.kms_url)
-		return err_set(e, "no KMS URL in app keys");
-	ratls_csr_encode(csr, &csr_bytes);
-	if (ratls_csr_sign(key, csr_bytes.data, csr_bytes.len, &sig, e) < 0)
-		return -1;
-	Kms__SignCertRequest req = KMS__SIGN_CERT_REQUEST__INIT;
-	req.api_version = 2;
-	req.csr.data = csr_bytes.data;
-	req.csr.len = csr_bytes.len;
-	req.signature.data = sig.data;
-	req.signature.len = sig.len;
-	req.vm_config = a->vm_config;
-	size_t ul = strlen(a->keys.kms_url);
-	snprintf(base, sizeof(base), "%s%s", a->keys.kms_url,
-		 ul >= 5 && strcmp(a->keys.kms_url + ul - 5, "/prpc") == 0 ? "" : "/prpc");
-	/* Reference behaviour: the KMS's own certificate is not checked here;
-	 * the CSR's attestation is what the KMS authorises on. */
-	struct prpc_client cl = {.base = base, .http = {.insecure = true}};
-	Kms__SignCertResponse *resp = NULL;
-	if (prpc_client_call(&cl, "SignCert", &req.base, &kms__sign_cert_response__descriptor,
-			     (ProtobufCMessage **)&resp, e) < 0)
-		return err_wrap(e, "Failed to sign the certificate");
-	char **c = calloc(resp->n_certificate_chain + 1, sizeof(char *));
-	if (!c) {
-		prpc_msg_free(&resp->base);
-		return err_set(e, "out of memory");
-	}
-	for (size_t i = 0; i < resp->n_certificate_chain; i++)
-		c[i] = xstrdup(resp->certificate_chain[i]);
-	*n = resp->n_certificate_chain;
-	*chain = c;
-	prpc_msg_free(&resp->base);
 	return 0;
 }
 
@@ -444,40 +391,18 @@ int agent_issue_cert(struct agent *a, EVP_PKEY *key, const struct tls_cert_req *
 	struct attestation att;
 	int rc;
 
-	if (r->has_not_before && r->has_not_after && r->not_before >= r->not_after)
-		return err_set(e, "Invalid certificate validity: not_before must be earlier than not_after");
-	memset(&csr, 0, sizeof(csr));
-	csr.confirm = (char *)RATLS_CSR_CONFIRM;
-	if (der_write_public_key(key, &csr.pubkey, &csr.pubkey_len, e) < 0)
+	if (cert_csr_prepare(key, r, &csr, rd, e) < 0)
 		return -1;
-	csr.config.subject = (char *)(r->subject ? r->subject : "");
-	csr.config.sans = (char **)r->alt_names;
-	csr.config.n_sans = r->n_alt_names;
-	csr.config.usage_server_auth = r->usage_server_auth;
-	csr.config.usage_client_auth = r->usage_client_auth;
-	csr.config.ext_quote = r->usage_ra_tls;
-	csr.config.ext_app_info = r->with_app_info;
-	csr.config.has_not_before = r->has_not_before;
-	csr.config.not_before = r->not_before;
-	csr.config.has_not_after = r->has_not_after;
-	csr.config.not_after = r->not_after;
-	ratls_spki_report_data(csr.pubkey, csr.pubkey_len, rd);
 	if (agent_attestation(a, rd, &att, e) < 0) {
-		free(csr.pubkey);
+		cert_csr_release(&csr);
 		return -1;
 	}
-	if (a->keys.provider == AKP_KMS) {
-		_cleanup_(buf_freep) struct buf ab = {0};
-		rc = attestation_encode(&att, &ab, e);
-		if (rc == 0) {
-			csr.attestation = ab.data;
-			csr.attestation_len = ab.len;
-			rc = issue_kms(a, key, &csr, chain, n, e);
-		}
-	} else {
+	/* KMS provider: the app CA key stays in the KMS; it signs (SignCert v2). */
+	if (a->keys.provider == AKP_KMS)
+		rc = kms_sign_cert(a->keys.kms_url, a->vm_config, key, &csr, &att, chain, n, e);
+	else
 		rc = issue_local(a, &csr, &att, chain, n, e);
-	}
 	attestation_free(&att);
-	free(csr.pubkey);
+	cert_csr_release(&csr);
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "core/err.h"
 #include "http/server.h"
+#include "kms_cert.h"
 #include "prpc/server.h"
 #include "tdx/tee.h"
 
@@ -101,16 +102,9 @@ void agent_info_free(struct agent_info *i);
 /* /sys/class/dmi/id/<name> trimmed, "" when absent (malloc'd). */
 char *agent_dmi(const struct agent *a, const char *name);
 
-/* GetTlsKey / DeriveKey: a certificate for `key` under the app CA.
- * sign_key is the leaf's private key (for the CSR in KMS mode). */
-struct tls_cert_req {
-	const char *subject;
-	const char *const *alt_names;
-	size_t n_alt_names;
-	bool usage_ra_tls, usage_server_auth, usage_client_auth, with_app_info;
-	bool has_not_before, has_not_after;
-	uint64_t not_before, not_after;
-};
+/* GetTlsKey / DeriveKey: a certificate for `key` (struct tls_cert_req in
+ * kms_cert.h) under the app CA: signed locally (None/Local/Tpm) or by the
+ * KMS's SignCert (KMS provider). */
 /* Issue the chain (PEMs, malloc'd array of malloc'd strings). */
 int agent_issue_cert(struct agent *a, EVP_PKEY *key, const struct tls_cert_req *r, char ***chain, size_t *n,
 		     struct err *e);

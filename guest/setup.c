@@ -11,9 +11,12 @@
  *      with a logged reason when there is none)
  *   h. system-ready
  *   i. env decryption with allowed_envs → .decrypted-env(.json), agent.json
+ *   j. gateway registration when the compose enables it (gateway_setup.c):
+ *      KMS-issued client certificate, RegisterCvm, WireGuard up
  *
- * Every failure is reported to the host as boot.error and stops the boot.
- * Gateway registration (step j) is not done here yet.
+ * Every failure is reported to the host as boot.error and stops the boot,
+ * except a failed gateway registration, which (as in the reference) is
+ * logged and reported as boot.progress unless gateway_required is set.
  */
 #include "setup.h"
 
@@ -39,6 +42,7 @@
 #include "crypto/envlist.h"
 #include "crypto/hash.h"
 #include "crypto/kdf.h"
+#include "gateway_setup.h"
 #include "host_notify.h"
 #include "kms_fetch.h"
 #include "ratls/cert.h"
@@ -537,6 +541,49 @@ static int write_agent_json(struct boot *b, struct err *e)
 	return s ? file_write_atomic(p, s, strlen(s), 0644, e) : err_set(e, "out of memory");
 }
 
+/* j. */
+static int register_gateway(struct boot *b, struct err *e)
+{
+	if (!jbool(b->app, "gateway_enabled", jbool(b->app, "tproxy_enabled", false))) {
+		log_info("gateway registration skipped: app-compose does not enable the gateway");
+		return 0;
+	}
+	progress(b, "registering with the gateway");
+	json_t *policy = json_object_get(b->app, "port_policy");
+	/* No policy in the compose means open (gateway.md §5); say so now rather
+	 * than leave the gateway to fetch it from the agent later. */
+	_cleanup_json_ json_t *open_policy = json_pack("{s:b,s:[]}", "restrict_mode", 0, "ports");
+	struct gw_setup_in in = {
+	    .work_dir = b->o->work_dir,
+	    .urls = json_object_get(b->sys, "gateway_urls"),
+	    .port_policy = json_is_object(policy) ? policy : open_policy,
+	    .keys = &b->keys,
+	    .vm_config = b->vm_config,
+	    .tee = b->tee,
+	    .rt_log = b->rt_log,
+	    .rt_lock = b->rt_lock,
+	    .wg_interface = b->o->wg_interface,
+	    .wg_up = !b->o->no_wg_up,
+	};
+	struct gw_setup_out out;
+	struct err ge = ERR_INIT;
+	if (gw_setup(&in, &out, &ge) == 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "gateway registered: %s", out.client_ip);
+		progress(b, msg);
+		return 0;
+	}
+	err_wrap(&ge, "register with gateway");
+	if (b->o->gateway_required) {
+		if (e)
+			*e = ge;
+		return -1;
+	}
+	log_error("%s (boot continues: --gateway-required not set)", err_str(&ge));
+	host_notify_soft(b->host_api, "boot.progress", err_str(&ge));
+	return 0;
+}
+
 static int run(struct boot *b, struct err *e)
 {
 	char p[1024];
@@ -592,7 +639,7 @@ static int run(struct boot *b, struct err *e)
 		log_warn("disk encryption of %s skipped: LUKS/ZFS set-up is not implemented", b->o->device);
 	if (emit(b, RT_STORAGE_FS, fs, strlen(fs), e) < 0 || emit(b, RT_SYSTEM_READY, "", 0, e) < 0)
 		return -1;
-	if (decrypt_env(b, e) < 0 || write_agent_json(b, e) < 0)
+	if (decrypt_env(b, e) < 0 || write_agent_json(b, e) < 0 || register_gateway(b, e) < 0)
 		return -1;
 	progress(b, "done");
 	return 0;

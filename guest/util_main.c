@@ -4,10 +4,12 @@
  *   dstack-util setup --work-dir DIR --host-shared DIR [--device DEV]
  *       [--mount-point DIR] [--tee auto|tdx|simtee] [--simtee-dir DIR]
  *       [--simtee-state FILE] [--runtime-events-dir DIR] [--pccs-url URL]
- *       [--pccs-cache DIR] [--dev-root-ca FILE]
+ *       [--pccs-cache DIR] [--dev-root-ca FILE] [--wg-interface NAME]
+ *       [--no-wg-up] [--gateway-required]
  *
  * --dev-root-ca trusts a development quote root (the simulated TDX's) when
- * verifying the KMS; never use it on real hardware.
+ * verifying the KMS; never use it on real hardware. The gateway options are
+ * described in setup.h.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -19,11 +21,11 @@
 
 static void usage(FILE *f)
 {
-	fputs(
-	    "Usage: dstack-util setup --work-dir DIR --host-shared DIR [--device DEV] [--mount-point DIR]\n"
-	    "         [--tee auto|tdx|simtee] [--simtee-dir DIR] [--simtee-state FILE]\n"
-	    "         [--runtime-events-dir DIR] [--pccs-url URL] [--pccs-cache DIR] [--dev-root-ca FILE]\n",
-	    f);
+	fputs("Usage: dstack-util setup --work-dir DIR --host-shared DIR [--device DEV] [--mount-point DIR]\n"
+	      "         [--tee auto|tdx|simtee] [--simtee-dir DIR] [--simtee-state FILE]\n"
+	      "         [--runtime-events-dir DIR] [--pccs-url URL] [--pccs-cache DIR] [--dev-root-ca FILE]\n"
+	      "         [--wg-interface NAME] [--no-wg-up] [--gateway-required]\n",
+	      f);
 }
 
 enum {
@@ -39,6 +41,9 @@ enum {
 	O_CACHE,
 	O_ROOT,
 	O_LOG,
+	O_WGIF,
+	O_NO_WG_UP,
+	O_GW_REQUIRED,
 	O_HELP
 };
 
@@ -56,6 +61,9 @@ static int cmd_setup(int argc, char **argv)
 					     {"pccs-cache", required_argument, NULL, O_CACHE},
 					     {"dev-root-ca", required_argument, NULL, O_ROOT},
 					     {"log-level", required_argument, NULL, O_LOG},
+					     {"wg-interface", required_argument, NULL, O_WGIF},
+					     {"no-wg-up", no_argument, NULL, O_NO_WG_UP},
+					     {"gateway-required", no_argument, NULL, O_GW_REQUIRED},
 					     {"help", no_argument, NULL, O_HELP},
 					     {NULL, 0, NULL, 0}};
 	struct setup_opts o = {.host_shared = "/tmp/.host-shared", .rt_dir = "/run/log/dstack"};
@@ -99,6 +107,15 @@ static int cmd_setup(int argc, char **argv)
 			break;
 		case O_ROOT:
 			o.dev_root_ca = optarg;
+			break;
+		case O_WGIF:
+			o.wg_interface = optarg;
+			break;
+		case O_NO_WG_UP:
+			o.no_wg_up = true;
+			break;
+		case O_GW_REQUIRED:
+			o.gateway_required = true;
 			break;
 		case O_LOG:
 			if (log_level_parse(optarg, &lvl) < 0) {

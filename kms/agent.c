@@ -12,36 +12,7 @@
 #include "core/fileio.h"
 #include "core/hex.h"
 #include "kms.h"
-#include "prpc/client.h"
-
-static void agent_client(struct prpc_client *c, char *path, size_t n)
-{
-	const char *env = getenv("DSTACK_AGENT_ADDRESS");
-
-	memset(c, 0, sizeof(*c));
-	c->http.timeout_ms = 60000;
-	if (env && (!strncmp(env, "http://", 7) || !strncmp(env, "https://", 8))) {
-		c->base = env;
-		return;
-	}
-	if (env && *env)
-		snprintf(path, n, "%s", !strncmp(env, "unix:", 5) ? env + 5 : env);
-	else if (file_exists("/var/run/dstack/dstack.sock"))
-		snprintf(path, n, "/var/run/dstack/dstack.sock");
-	else
-		snprintf(path, n, "/var/run/dstack.sock");
-	c->base = "http://localhost";
-	c->http.unix_socket = path;
-}
-
-bool kms_agent_present(void)
-{
-	struct prpc_client c;
-	char path[256];
-
-	agent_client(&c, path, sizeof(path));
-	return c.http.unix_socket == NULL || file_exists(path);
-}
+#include "prpc/agent.h"
 
 int kms_agent_attest(const uint8_t report_data[64], uint8_t **att, size_t *len, struct err *e)
 {
@@ -50,7 +21,7 @@ int kms_agent_attest(const uint8_t report_data[64], uint8_t **att, size_t *len, 
 	_cleanup_json_ json_t *in = NULL, *out = NULL;
 	const char *hex;
 
-	agent_client(&c, path, sizeof(path));
+	prpc_agent_client(&c, path, sizeof(path));
 	hex_encode(report_data, 64, rd);
 	in = json_pack("{s:s}", "report_data", rd);
 	if (prpc_client_call_json(&c, "Attest", in, &out, e) < 0)
@@ -68,7 +39,7 @@ int kms_agent_info(json_t **out, struct err *e)
 	struct prpc_client c;
 	char path[256];
 
-	agent_client(&c, path, sizeof(path));
+	prpc_agent_client(&c, path, sizeof(path));
 	if (prpc_client_call_json(&c, "Info", NULL, out, e) < 0)
 		return err_wrap(e, "guest agent Info");
 	return 0;

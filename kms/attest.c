@@ -14,6 +14,7 @@
 #include "kms.h"
 #include "ratls/ext.h"
 #include "ratls/verify.h"
+#include "prpc/agent.h"
 
 int kms_attest_init(struct kms *k, struct err *e)
 {
@@ -151,7 +152,7 @@ int kms_self_authorize(struct kms *k, struct err *e)
 	if (!k->cfg.enforce_self_authorization)
 		return 0;
 	if (self_boot_body(k, &text, e) < 0) {
-		if (kms_auth_is_dev(&k->cfg) && !kms_agent_present()) {
+		if (kms_auth_is_dev(&k->cfg) && !prpc_agent_present()) {
 			/* Dev deployments on a host have no guest agent; the dev
 			 * policy allows every KMS anyway. */
 			if (!atomic_exchange(&k->self_auth_warned, true))
@@ -184,7 +185,7 @@ int kms_rpc_cert_attestation(struct kms *k, EVP_PKEY *rpc_key, uint8_t **att, si
 	*len = 0;
 	if (!k->cfg.attest_rpc_cert)
 		return 0;
-	if (kms_auth_is_dev(&k->cfg) && !kms_agent_present()) {
+	if (kms_auth_is_dev(&k->cfg) && !prpc_agent_present()) {
 		log_warn("rpc.crt issued without attestation: dev auth_api and no guest agent");
 		return 0;
 	}

@@ -50,8 +50,6 @@ int kms_attest_init(struct kms *k, struct err *e); /* verifier from [core.attest
 void kms_attest_free(struct kms *k);
 /* Own attestation from the guest agent; report_data 64 bytes. */
 int kms_agent_attest(const uint8_t report_data[64], uint8_t **att, size_t *len, struct err *e);
-/* Whether a guest agent is configured / its socket exists. */
-bool kms_agent_present(void);
 /* Guest agent Info (AppInfo JSON). */
 int kms_agent_info(json_t **out, struct err *e);
 /* KMS self-authorization (no-op when disabled). Errors read "KMS self

@@ -5,13 +5,10 @@
  * optional admin API (kms.md §6).
  */
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -19,6 +16,7 @@
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "http/tls_server.h"
 #include "kms.h"
 
 static void usage(FILE *f)
@@ -41,43 +39,10 @@ static int listen_tcp(struct http_server *srv, const char *addr, uint16_t port, 
 		      const char *what, struct err *e)
 {
 	struct http_listen_spec spec;
-	uint16_t bound = 0;
 
-	int fd, one = 1;
-
-	if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, addr, port, NULL, 0, e) < 0 ||
-	    (fd = http_listen_socket(&spec, &bound, e)) < 0)
-		return err_wrap(e, "%s listener %s:%u", what, addr, port);
-	/* Accepted sockets inherit TCP_NODELAY on Linux; without it a reply
-	 * written in two parts waits ~40 ms for the client's delayed ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (http_server_listen_fd(srv, fd, tls, e) < 0) {
-		close(fd);
-		return err_wrap(e, "%s listener %s:%u", what, addr, port);
-	}
-	log_info("%s listening on %s:%u", what, addr, bound);
-	return 0;
-}
-
-static SSL_CTX *make_tls(const struct kms_config *cfg, struct err *e)
-{
-	_cleanup_(SSL_CTX_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-
-	if (!ctx)
-		return err_ssl(e, "SSL_CTX_new"), NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certs) != 1)
-		return err_ssl(e, "rpc.tls.certs %s", cfg->tls_certs), NULL;
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1)
-		return err_ssl(e, "rpc.tls.key %s", cfg->tls_key), NULL;
-	if (cfg->tls_ca_certs && *cfg->tls_ca_certs) {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_certs, NULL) != 1)
-			return err_ssl(e, "rpc.tls.mutual.ca_certs %s", cfg->tls_ca_certs), NULL;
-		SSL_CTX_set_verify(
-		    ctx, SSL_VERIFY_PEER | (cfg->tls_mandatory ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
-		SSL_CTX_set_verify_depth(ctx, 2);
-	}
-	return TAKE_PTR(ctx);
+	if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, addr, port, NULL, 0, e) < 0)
+		return err_wrap(e, "%s listener", what);
+	return http_server_listen_logged(srv, &spec, tls, what, e);
 }
 
 static int auto_bootstrap(struct kms *k, struct err *e)
@@ -141,7 +106,14 @@ static int serve(struct kms *k, struct err *e)
 	_cleanup_(SSL_CTX_freep) SSL_CTX *tls = NULL;
 	int rc = -1;
 
-	if (!(tls = make_tls(&k->cfg, e)))
+	const struct http_tls_files files = {.section = "rpc.tls",
+					     .certs = k->cfg.tls_certs,
+					     .key = k->cfg.tls_key,
+					     .ca_certs = k->cfg.tls_ca_certs,
+					     .mandatory = k->cfg.tls_mandatory,
+					     .verify_depth = 2};
+
+	if (!(tls = http_tls_server_ctx(&files, e)))
 		return -1;
 	if (!(srv = http_server_new(k->base, &o, e)))
 		return -1;

@@ -29,6 +29,7 @@
 #include "ratls/cert.h"
 #include "ratls/ext.h"
 #include "ratls/verify.h"
+#include "prpc/agent.h"
 
 bool kms_domain_valid(const char *d)
 {
@@ -111,7 +112,7 @@ static int bootstrap_locked(struct kms *k, const char *domain, Kms__BootstrapRes
 		goto out;
 	bootstrap_report_data(spki, spki_len, keys.k256_pub, rd);
 	if (kms_agent_attest(rd, &att, &att_len, e) < 0) {
-		if (!kms_auth_is_dev(&k->cfg) || kms_agent_present())
+		if (!kms_auth_is_dev(&k->cfg) || prpc_agent_present())
 			goto out;
 		log_warn("bootstrap without attestation (dev mode, no guest agent): %s", err_str(e));
 		att_len = 0;

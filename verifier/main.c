@@ -146,8 +146,18 @@ static void handle_health(struct http_request *req, void *arg)
 
 static void usage(FILE *f)
 {
-	fputs("Usage: dstack-verifier [-c FILE]\n"
-	      "Serves POST /verify and GET /health; see docs/verifier.md.\n",
+	fputs("Usage: dstack-verifier [-c FILE] [--print-defaults]\n"
+	      "\n"
+	      "Verifies dstack attestations (TDX quote, event log, RTMR replay, app identity)\n"
+	      "over HTTP: POST /verify, GET /health.\n"
+	      "\n"
+	      "  -c, --config FILE   configuration file layered over /etc/dstack/verifier.toml\n"
+	      "                      and ./verifier.toml\n"
+	      "      --print-defaults  print the built-in configuration and exit\n"
+	      "  -h, --help          this help\n"
+	      "  -V, --version       print the version\n"
+	      "\n"
+	      "See docs/verifier.md.\n",
 	      f);
 }
 
@@ -215,13 +225,34 @@ int main(int argc, char **argv)
 	enum log_level lvl;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		if (opt == 'c') {
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+						 {"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
+						 {"print-defaults", no_argument, NULL, 'D'},
+						 {NULL, 0, NULL, 0}};
+
+	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
 			file = optarg;
-		} else {
-			usage(opt == 'h' ? stdout : stderr);
-			return opt == 'h' ? 0 : 2;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dstack-verifier %s\n", DSTACK_VERSION);
+			return 0;
+		case 'D':
+			fputs(defaults, stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	struct config_search s = {

@@ -18,7 +18,7 @@
 #include <event2/event.h>
 #include <openssl/pem.h>
 
-#include "../../lib/ratls/tests/sim_attestation.h"
+#include "sim_attestation.h"
 #include "../../tests/kms/testproc.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"

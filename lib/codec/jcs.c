@@ -110,8 +110,7 @@ int jcs_put_double(struct buf *out, double d, struct err *e)
 	return 0;
 }
 
-/* Compare two UTF-8 strings by their UTF-16 code units. */
-static int utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int jcs_utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	size_t i = 0, j = 0;
 	uint16_t ua[2], ub[2];
@@ -159,14 +158,17 @@ static int utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
 	}
 }
 
-static int key_cmp(const void *pa, const void *pb)
+int jcs_key_order(const char *a, const char *b)
 {
-	const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
-
-	return utf16_cmp(a, strlen(a), b, strlen(b));
+	return jcs_utf16_cmp(a, strlen(a), b, strlen(b));
 }
 
-static int serialize(const json_t *v, struct buf *out, int depth, struct err *e)
+static int key_cmp(const void *pa, const void *pb, void *order)
+{
+	return ((jcs_key_order_fn)order)(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+static int serialize(const json_t *v, jcs_key_order_fn order, struct buf *out, int depth, struct err *e)
 {
 	if (depth > 512)
 		return err_set(e, "JSON nesting too deep to canonicalize");
@@ -195,7 +197,7 @@ static int serialize(const json_t *v, struct buf *out, int depth, struct err *e)
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			if (i)
 				buf_putc(out, ',');
-			if (serialize(json_array_get(v, i), out, depth + 1, e) < 0)
+			if (serialize(json_array_get(v, i), order, out, depth + 1, e) < 0)
 				return -1;
 		}
 		buf_putc(out, ']');
@@ -214,14 +216,14 @@ static int serialize(const json_t *v, struct buf *out, int depth, struct err *e)
 				return err_set(e, "invalid UTF-8 in JSON object key");
 			keys[i++] = k;
 		}
-		qsort(keys, n, sizeof(*keys), key_cmp);
+		qsort_r(keys, n, sizeof(*keys), key_cmp, (void *)order);
 		buf_putc(out, '{');
 		for (i = 0; i < n; i++) {
 			if (i)
 				buf_putc(out, ',');
 			jcs_put_string(out, keys[i], strlen(keys[i]));
 			buf_putc(out, ':');
-			if (serialize(json_object_get(v, keys[i]), out, depth + 1, e) < 0)
+			if (serialize(json_object_get(v, keys[i]), order, out, depth + 1, e) < 0)
 				return -1;
 		}
 		buf_putc(out, '}');
@@ -231,11 +233,16 @@ static int serialize(const json_t *v, struct buf *out, int depth, struct err *e)
 	return err_set(e, "unknown JSON value type");
 }
 
-int jcs_serialize(const json_t *v, struct buf *out, struct err *e)
+int jcs_serialize_ordered(const json_t *v, jcs_key_order_fn order, struct buf *out, struct err *e)
 {
 	if (!v)
 		return err_set(e, "no JSON value to canonicalize");
-	return serialize(v, out, 0, e);
+	return serialize(v, order, out, 0, e);
+}
+
+int jcs_serialize(const json_t *v, struct buf *out, struct err *e)
+{
+	return jcs_serialize_ordered(v, jcs_key_order, out, e);
 }
 
 char *jcs_dumps(const json_t *v, struct err *e)

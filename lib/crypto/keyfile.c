@@ -62,7 +62,7 @@ int key32_load_file(const char *path, uint8_t out[32], struct err *e)
 	size_t len = 0;
 	int rc;
 
-	if (file_read_all(path, KEY_FILE_MAX, &data, &len, e) < 0)
+	if (input_read(path, KEY_FILE_MAX, &data, &len, e) < 0)
 		return err_wrap(e, "key file %s", path);
 	if (len == 32)
 		rc = (memcpy(out, data, 32), 0);

@@ -14,8 +14,8 @@
 
 /* Parse text holding a 32-byte key as hex (whitespace trimmed). */
 int key32_parse_hex(const char *text, size_t len, uint8_t out[32], struct err *e);
-/* Raw 32 bytes, hex text, or a P-256 private key PEM. Errors never include
- * file contents. */
+/* Raw 32 bytes, hex text, or a P-256 private key PEM; path "-" is stdin.
+ * Errors never include file contents. */
 int key32_load_file(const char *path, uint8_t out[32], struct err *e);
 /* Read a whole file, or stdin when path is "-", at most max_len bytes.
  * *out is malloc'd and NUL-terminated. */

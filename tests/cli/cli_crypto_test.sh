@@ -148,9 +148,14 @@ head -c 32 /dev/urandom >other.key
 is $? 1 "wrong key exits 1"
 env -u DSTACK_ENV_KEY "$DSTACK" decrypt-env app.encrypted-env >/dev/null 2>&1
 is $? 2 "no key given exits 2"
-"$DSTACK" decrypt-env --key "$(cat env.key)" app.encrypted-env >/dev/null 2>warn.txt
-grep -q "warning" warn.txt
-ok $? "--key on the command line warns"
+"$DSTACK" decrypt-env --key "$(cat env.key)" app.encrypted-env >out.txt 2>warn.txt
+is $? 2 "--key on the command line is refused (exit 2)"
+grep -q "key-file" warn.txt && [ ! -s out.txt ]
+ok $? "the refusal names --key-file and prints nothing"
+"$DSTACK" decrypt-env --key-file - app.encrypted-env <env.key >stdin.out 2>&1
+is $? 0 "--key-file - reads the key from stdin"
+grep -q "=" stdin.out
+ok $? "and decrypts the variables"
 "$DSTACK" encrypt-env --pubkey 1234 A=1 >/dev/null 2>&1
 is $? 2 "bad public key exits 2"
 "$DSTACK" encrypt-env --pubkey "$PUB" --hex 1A=x >/dev/null 2>err.txt

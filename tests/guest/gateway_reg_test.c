@@ -4,7 +4,8 @@
  * an app-CA client certificate carrying AppInfo, trusting only that root;
  * the reply's client IP, the rendered dstack-wg0.conf, the gateway's
  * Debug GetProxyState listing our WireGuard key, and a second registration
- * reusing the stored key and keeping the address.
+ * reusing the stored key and keeping the address; the gateway app id check
+ * (right id, "any", wrong id, none named) and an untrusted gateway.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -241,7 +242,14 @@ int main(int argc, char **argv)
 	X509 *ca = ratls_cert_root_ca(ca_key, NULL);
 	const char *rpc_sans[] = {"localhost", "127.0.0.1"};
 	const char *wild_sans[] = {"*.app.localhost"};
-	struct ratls_cert_params rp = {.cn = "localhost", .sans = rpc_sans, .n_sans = 2, .server_auth = true};
+	static const uint8_t gw_app_id[20] = {0x9a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99,
+					      0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x01, 0x02, 0x03};
+	struct ratls_cert_params rp = {.cn = "localhost",
+				       .sans = rpc_sans,
+				       .n_sans = 2,
+				       .server_auth = true,
+				       .app_id = gw_app_id,
+				       .app_id_len = 20};
 	struct ratls_cert_params wp = {
 	    .cn = "*.app.localhost", .sans = wild_sans, .n_sans = 1, .server_auth = true};
 	X509 *rpc = ratls_cert_build(&rp, rpc_key, ca, ca_key, NULL);
@@ -298,7 +306,7 @@ int main(int argc, char **argv)
 	json_t *urls = json_pack("[s,s]", u1, u2);
 	json_t *policy = json_loads("{\"restrict_mode\":false,\"ports\":[]}", 0, NULL);
 	json_t *reply = NULL;
-	ok(gw_register(urls, cert_pem, key_pem, ca_pem, pub, policy, &reply, &e) == 0,
+	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "any", pub, policy, &reply, &e) == 0,
 	   "RegisterCvm over mTLS accepted after the dead URL (%s)", err_str(&e));
 	const char *ip = json_string_value(json_object_get(json_object_get(reply, "wg"), "client_ip"));
 	ok(ip && !strncmp(ip, "10.0.0.", 7) && strcmp(ip, "10.0.0.1"), "client IP from the range: %s",
@@ -313,6 +321,10 @@ int main(int argc, char **argv)
 	    priv, ip1, gpub);
 	s = read_text("work/dstack-wg0.conf");
 	is_str(s, want, "dstack-wg0.conf contents");
+	free(s);
+	s = read_text("work/dstack-wg0.setconf");
+	ok(strstr(s, "PrivateKey = ") && strstr(s, "[Peer]") && !strstr(s, "Address"),
+	   "dstack-wg0.setconf: wg(8) form without Address");
 	free(s);
 	json_decref(reply);
 	reply = NULL;
@@ -333,19 +345,29 @@ int main(int argc, char **argv)
 	/* Second boot: same stored key, same address. */
 	char *priv2 = NULL, *pub2 = NULL;
 	ok(gw_wg_key_load_or_create(work, &priv2, &pub2, &e) == 0 && !strcmp(pub2, pub), "key reused");
-	ok(gw_register(urls, cert_pem, key_pem, ca_pem, pub2, NULL, &reply, &e) == 0,
-	   "second registration (%s)", err_str(&e));
+	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "0x9A112233445566778899AABBCCDDEEFF00010203", pub2,
+		       NULL, &reply, &e) == 0,
+	   "second registration, gateway app id checked (%s)", err_str(&e));
 	ip = json_string_value(json_object_get(json_object_get(reply, "wg"), "client_ip"));
 	is_str(ip ? ip : "", ip1, "address kept");
 	json_decref(reply);
 	reply = NULL;
 
+	/* The gateway app id must be the one the KMS names. */
+	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "1111111111111111111111111111111111111111", pub, NULL,
+		       &reply, &e) < 0 &&
+	       !reply && strstr(err_str(&e), "gateway app id mismatch: certificate has 9a1122"),
+	   "gateway with another app id refused (%s)", err_str(&e));
+	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "", pub, NULL, &reply, &e) < 0 && !reply,
+	   "no gateway app id named: refused (%s)", err_str(&e));
+
 	/* A gateway whose certificate is not under the trusted root is refused. */
 	EVP_PKEY *other_key = ratls_key_generate(NULL);
 	X509 *other = ratls_cert_root_ca(other_key, NULL);
 	char *other_pem = pem_cert(other);
-	ok(gw_register(urls, cert_pem, key_pem, other_pem, pub, NULL, &reply, &e) < 0 && !reply,
-	   "untrusted gateway certificate refused");
+	ok(gw_register(urls, cert_pem, key_pem, other_pem, "any", pub, NULL, &reply, &e) < 0 && !reply &&
+	       strstr(err_str(&e), "not issued under the KMS root"),
+	   "untrusted gateway certificate refused (%s)", err_str(&e));
 
 	stop_gw(pid);
 	free(other_pem);

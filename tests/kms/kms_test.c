@@ -35,7 +35,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "../../lib/ratls/tests/sim_attestation.h"
+#include "sim_attestation.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"

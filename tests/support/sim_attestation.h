@@ -2,7 +2,8 @@
  * sim_attestation.h — test helper: a complete simulated-TDX
  * VersionedAttestation (dev PKI from lib/simtee, a TD whose RTMR3 holds
  * the dstack boot events, its CCEL boot log, and a quote over a chosen
- * report_data), the kind a guest produces, for verifier tests.
+ * report_data), the kind a guest produces, for the RA-TLS, verifier and
+ * KMS tests and the KMS benchmark.
  */
 #ifndef DSTACK_RATLS_TEST_SIM_ATTESTATION_H
 #define DSTACK_RATLS_TEST_SIM_ATTESTATION_H
