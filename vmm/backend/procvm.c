@@ -20,6 +20,7 @@
  * boot error and no app. SIGTERM goes to the app and the agent; the agent
  * exiting (GuestApi Shutdown) stops the app; then the VM powers off.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -169,6 +170,64 @@ static int make_netns(void)
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
 	return fd;
+}
+
+/* What the VM leaves behind when it is killed: a daemon that left our
+ * process group (wireguard-go, started by setup, makes its own session)
+ * would survive the supervisor's group kill and keep the namespace alive.
+ * A small reaper in a session of its own waits for this process to end,
+ * then kills whatever still runs in the VM's namespace. Forked before any
+ * thread exists. */
+static void kill_ns_members(ino_t ino, dev_t dev)
+{
+	for (int round = 0; round < 3; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		int found = 0;
+
+		if (!d)
+			return;
+		while ((de = readdir(d))) {
+			int pid = atoi(de->d_name);
+			char p[64];
+			struct stat st;
+
+			if (pid <= 1 || pid == getpid())
+				continue;
+			snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+			if (stat(p, &st) == 0 && st.st_ino == ino && st.st_dev == dev &&
+			    kill(pid, SIGKILL) == 0)
+				found++;
+		}
+		closedir(d);
+		if (!found)
+			return;
+		usleep(100 * 1000);
+	}
+}
+
+static void start_ns_reaper(void)
+{
+	int p[2];
+	struct stat st;
+	pid_t pid;
+
+	if (fstat(ns.vm_fd, &st) < 0 || pipe2(p, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char c;
+
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		close(p[1]);
+		setsid();
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		kill_ns_members(st.st_ino, st.st_dev);
+		_exit(0);
+	}
+	close(p[0]); /* p[1] stays open (close-on-exec) until this process ends */
 }
 
 /* Once per (protocol, address, port). */
@@ -407,13 +466,26 @@ static int boot_failed(const char *msg, bool report)
 	return 1;
 }
 
-static int run_setup(const json_t *plan)
+/* WireGuard interface name, unique on the host (wireguard-go's UAPI socket
+ * lives in the shared /var/run/wireguard): "dw" + 13 hex digits of the VM id. */
+static void wg_ifname(const char *vm_id, char out[16])
+{
+	size_t k = 0;
+
+	memcpy(out, "dw", 2);
+	for (const char *c = vm_id ? vm_id : ""; *c && k < 13; c++)
+		if ((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))
+			out[2 + k++] = *c;
+	out[2 + k] = 0;
+}
+
+static int run_setup(const json_t *plan, const char *vm_id)
 {
 	_cleanup_free_ char *work = wd_path("work"), *shared = wd_path("shared"), *td = wd_path("td.json");
 	_cleanup_free_ char *rt = wd_path("rt");
 	const char *util = json_string_value(json_object_get(plan, "dstack_util"));
 	const char *pccs = json_string_value(json_object_get(plan, "pccs_url"));
-	char *argv[24];
+	char *argv[28], wg_if[16];
 	size_t n = 0;
 	int st = 0;
 	pid_t pid;
@@ -437,6 +509,13 @@ static int run_setup(const json_t *plan)
 	if (pccs && *pccs) {
 		argv[n++] = "--pccs-url";
 		argv[n++] = (char *)pccs;
+	}
+	if (ns.vm_fd >= 0) { /* WireGuard comes up inside the VM's namespace */
+		wg_ifname(vm_id, wg_if);
+		argv[n++] = "--wg-interface";
+		argv[n++] = wg_if;
+	} else { /* never on the host's own network */
+		argv[n++] = "--no-wg-up";
 	}
 	argv[n] = NULL;
 	if (!argv[9] || !argv[15])
@@ -570,6 +649,8 @@ int vmm_process_vm_main(const char *workdir, bool isolate_net)
 	if (isolate_net && ns.host_fd >= 0)
 		ns.vm_fd = make_netns();
 	if (ns.vm_fd >= 0)
+		start_ns_reaper();
+	if (ns.vm_fd >= 0)
 		say("the VM has its own network namespace (loopback only): mapped ports are forwarded in, "
 		    "host services on loopback relayed out");
 	else
@@ -594,7 +675,7 @@ int vmm_process_vm_main(const char *workdir, bool isolate_net)
 			return boot_failed(err_str(&e), true);
 		}
 	}
-	if (run_setup(plan) < 0)
+	if (run_setup(plan, json_string_value(json_object_get(manifest, "id"))) < 0)
 		return 1;
 	if (term_requested)
 		goto poweroff;
