@@ -77,6 +77,7 @@ static const struct comp {
     {"auth-simple", "auth-simple", "../auth-simple/auth-simple", H_HTTP},
     {"kms-agent", "dstack-guest-agent", "../guest/dstack-guest-agent", H_UNIX},
     {"kms", "dstack-kms", "../kms/dstack-kms", H_HTTPS},
+    {"gateway-agent", "dstack-guest-agent", "../guest/dstack-guest-agent", H_UNIX},
     {"gateway", "dstack-gateway", "../gateway/dstack-gateway", H_HTTPS},
     {"vmm", "dstack-vmm", "../vmm/dstack-vmm", H_HTTP},
 };
@@ -105,6 +106,9 @@ static bool skipped(const struct dev *d, const char *name)
 		return true;
 	if (!strcmp(name, "kms-agent") && strstr(d->without, ",kms,"))
 		return true;
+	if (!strcmp(name, "gateway-agent") &&
+	    (strstr(d->without, ",kms,") || strstr(d->without, ",gateway,")))
+		return true;
 	return false;
 }
 
@@ -131,7 +135,8 @@ static char *health_url(const struct dev *d, const struct comp *k)
 		return !strcmp(k->name, "vmm") ? pathf("http://127.0.0.1:%u/prpc/Version?json", p)
 					       : pathf("http://127.0.0.1:%u/", p);
 	case H_UNIX:
-		return pathf("unix:%s/kms-cvm/dstack.sock", d->dir);
+		return pathf("unix:%s/%s/dstack.sock", d->dir,
+			     !strcmp(k->name, "kms-agent") ? "kms-cvm" : "gateway-cvm");
 	case H_TCP:
 		break;
 	}
@@ -323,7 +328,8 @@ static double now_s(void)
 }
 
 /* Build argv/env for a component. Strings owned by the caller's arrays. */
-static int comp_command(const struct dev *d, const struct comp *k, char *argv[8], char *env[4], struct err *e)
+static int comp_command(const struct dev *d, const struct comp *k, char *argv[12], char *env[4],
+			struct err *e)
 {
 	if (!k->prog) {
 		argv[0] = strdup(d->dstack);
@@ -346,8 +352,23 @@ static int comp_command(const struct dev *d, const struct comp *k, char *argv[8]
 		argv[4] = pathf("%s/simtee", d->dir);
 		return 0;
 	}
+	if (!strcmp(k->name, "gateway-agent")) {
+		argv[1] = strdup("-c");
+		argv[2] = pathf("%s/gateway-cvm/work/agent.json", d->dir);
+		argv[3] = strdup("--dstack-sock");
+		argv[4] = pathf("%s/gateway-cvm/dstack.sock", d->dir);
+		argv[5] = strdup("--tappd-sock");
+		argv[6] = pathf("%s/gateway-cvm/tappd.sock", d->dir);
+		argv[7] = strdup("--external");
+		argv[8] = strdup("none");
+		argv[9] = strdup("--guest-api");
+		argv[10] = strdup("none");
+		return 0;
+	}
 	if (!strcmp(k->name, "kms") && !skipped(d, "kms-agent"))
 		env[0] = pathf("DSTACK_AGENT_ADDRESS=%s/kms-cvm/dstack.sock", d->dir);
+	if (!strcmp(k->name, "gateway") && !skipped(d, "gateway-agent"))
+		env[0] = pathf("DSTACK_AGENT_ADDRESS=%s/gateway-cvm/dstack.sock", d->dir);
 	if (!strcmp(k->name, "auth-simple")) {
 		env[0] = pathf("PORT=%u", d->c.auth_port);
 		env[1] = strdup("HOST=127.0.0.1");
@@ -382,15 +403,15 @@ static int start_comp(const struct dev *d, const struct comp *k, struct err *e)
 			       "%s: port %u already answers, but not a process of this dev stack (another "
 			       "stack running? change the port in build-config.sh)",
 			       k->name, comp_port(d, k));
-	char *argv[8] = {0}, *env[4] = {0};
+	char *argv[12] = {0}, *env[4] = {0};
 	if (comp_command(d, k, argv, env, e) < 0) {
-		free_strv(argv, 8);
+		free_strv(argv, 12);
 		free_strv(env, 4);
 		return -1;
 	}
 	_cleanup_free_ char *lp = log_path(d, k->name);
 	pid = spawn(d, k->name, argv, env, e);
-	free_strv(argv, 8);
+	free_strv(argv, 12);
 	free_strv(env, 4);
 	if (pid < 0)
 		return -1;
@@ -742,39 +763,39 @@ static int ensure_simtee(const struct dev *d, struct err *e)
 }
 
 /*
- * The KMS's own CVM, simulated: the KMS attests its RPC certificate through
- * the guest agent of the CVM it runs in, and CVMs only accept a KMS whose
- * certificate carries that attestation. On a dev host the KMS runs on the
- * host, so it gets a guest agent in simulator mode (component kms-agent)
- * serving the files of a "none"-key-provider boot of `dstack-util setup` on
- * the simulated TDX, made once here.
+ * The KMS's and the gateway's own CVMs, simulated. Both attest themselves
+ * through the guest agent of the CVM they run in: the KMS its RPC
+ * certificate (CVMs only accept a KMS whose certificate carries that
+ * attestation), the gateway gets its RPC certificate from the KMS through
+ * its agent (CVMs only register with a gateway whose certificate chains to
+ * the KMS root). On a dev host both run on the host, so each gets a guest
+ * agent (components kms-agent and gateway-agent) over a boot of
+ * `dstack-util setup` on the simulated TDX: key provider none for the KMS,
+ * the KMS itself for the gateway.
  */
-static int ensure_kms_cvm(const struct dev *d, struct err *e)
+static int boot_sim_cvm(const struct dev *d, const char *name, const char *dir, const char *compose,
+			const char *kms_urls_json, struct err *e)
 {
-	static const char compose[] = "{\"manifest_version\":2,\"name\":\"dstack-kms\",\"runner\":\"bash\","
-				      "\"bash_script\":\"exec dstack-kms\",\"key_provider\":\"none\","
-				      "\"storage_fs\":\"ext4\"}\n";
-	_cleanup_free_ char *cvm = pathf("%s/kms-cvm", d->dir), *boot = pathf("%s/kms-cvm/boot", d->dir);
-	_cleanup_free_ char *keys = pathf("%s/appkeys.json", cvm);
-	if (file_exists(keys))
-		return 0;
-	_cleanup_free_ char *shared = pathf("%s/shared", boot), *work = pathf("%s/work", boot);
-	_cleanup_free_ char *td = pathf("%s/td.json", boot), *rt = pathf("%s/rt", boot);
+	_cleanup_free_ char *shared = pathf("%s/shared", dir), *work = pathf("%s/work", dir);
+	_cleanup_free_ char *td = pathf("%s/td.json", dir), *rt = pathf("%s/rt", dir);
+	_cleanup_free_ char *rtlog = pathf("%s/runtime_events.log", rt);
 	_cleanup_free_ char *sdir = pathf("%s/simtee", d->dir),
 			    *root = pathf("%s/simtee/root_ca.pem", d->dir);
 	_cleanup_free_ char *pccs = pathf("http://127.0.0.1:%u", d->c.simtee_port);
 	_cleanup_free_ char *sys =
-	    pathf("{\"kms_urls\":[],\"gateway_urls\":[],\"pccs_url\":\"%s\",\"vm_config\":"
+	    pathf("{\"kms_urls\":%s,\"gateway_urls\":[],\"pccs_url\":\"%s\",\"vm_config\":"
 		  "\"{\\\"os_image_hash\\\":\\\"%064d\\\"}\"}\n",
-		  pccs, 0);
+		  kms_urls_json, pccs, 0);
 	_cleanup_free_ char *p1 = pathf("%s/app-compose.json", shared),
 			    *p2 = pathf("%s/.sys-config.json", shared);
 	_cleanup_free_ char *util = hostcfg_find_program("dstack-util", "../guest/dstack-util");
 	if (!util)
-		return err_set(e, "kms-agent: dstack-util not found beside %s or in $PATH", d->dstack);
+		return err_set(e, "%s: dstack-util not found beside %s or in $PATH", name, d->dstack);
+	/* a fresh TD: its RTMRs and the runtime event log start over */
+	unlink(rtlog);
 	if (mkdir_p(shared, 0700, e) < 0 || file_write_atomic(p1, compose, strlen(compose), 0644, e) < 0 ||
 	    file_write_atomic(p2, sys, strlen(sys), 0644, e) < 0 || simtee_td_create(td, NULL, e) < 0)
-		return err_wrap(e, "the KMS's simulated CVM");
+		return err_wrap(e, "%s: simulated CVM", name);
 	char *argv[] = {util,
 			"setup",
 			"--work-dir",
@@ -793,11 +814,27 @@ static int ensure_kms_cvm(const struct dev *d, struct err *e)
 			pccs,
 			"--dev-root-ca",
 			root,
+			"--no-wg-up",
 			NULL};
-	if (run_wait(d, "kms-agent", argv) != 0)
-		return err_set(e,
-			       "the KMS's simulated CVM: dstack-util setup failed; see %s/logs/kms-agent.log",
-			       d->dir);
+	if (run_wait(d, name, argv) != 0)
+		return err_set(e, "%s: dstack-util setup of its simulated CVM failed; see %s/logs/%s.log",
+			       name, d->dir, name);
+	printf("  %-12s booted its simulated CVM in %s\n", name, dir);
+	return 0;
+}
+
+static int ensure_kms_cvm(const struct dev *d, struct err *e)
+{
+	static const char compose[] = "{\"manifest_version\":2,\"name\":\"dstack-kms\",\"runner\":\"bash\","
+				      "\"bash_script\":\"exec dstack-kms\",\"key_provider\":\"none\","
+				      "\"storage_fs\":\"ext4\"}\n";
+	_cleanup_free_ char *cvm = pathf("%s/kms-cvm", d->dir), *boot = pathf("%s/kms-cvm/boot", d->dir);
+	_cleanup_free_ char *keys = pathf("%s/appkeys.json", cvm), *work = pathf("%s/work", boot);
+	if (file_exists(keys))
+		return 0;
+	if (boot_sim_cvm(d, "kms-agent", boot, compose, "[]", e) < 0)
+		return -1;
+	/* the agent's simulator mode serves these three files */
 	static const char *const files[][2] = {{".sys-config.json", "sys-config.json"},
 					       {"app-compose.json", "app-compose.json"},
 					       {".appkeys.json", "appkeys.json"}};
@@ -815,8 +852,19 @@ static int ensure_kms_cvm(const struct dev *d, struct err *e)
 		if (rc < 0)
 			return err_wrap(e, "the KMS's simulated CVM");
 	}
-	printf("  kms-agent    booted the KMS's simulated CVM in %s\n", cvm);
 	return 0;
+}
+
+/* Booted at every start of its agent (the KMS must be up). */
+static int boot_gateway_cvm(const struct dev *d, struct err *e)
+{
+	static const char compose[] =
+	    "{\"manifest_version\":2,\"name\":\"dstack-gateway\",\"runner\":\"bash\","
+	    "\"bash_script\":\"exec dstack-gateway\",\"kms_enabled\":true,"
+	    "\"key_provider\":\"kms\",\"storage_fs\":\"ext4\"}\n";
+	_cleanup_free_ char *dir = pathf("%s/gateway-cvm", d->dir);
+	_cleanup_free_ char *kms = pathf("[\"https://%s:%u\"]", d->c.kms_domain, d->c.kms_rpc_port);
+	return boot_sim_cvm(d, "gateway-agent", dir, compose, kms, e);
 }
 
 /* ---- down --------------------------------------------------------------- */
@@ -1044,6 +1092,9 @@ static int dev_up(struct dev *d)
 			printf("  %-12s skipped\n", comps[i].name);
 			continue;
 		}
+		if (!strcmp(comps[i].name, "gateway-agent") && !(read_pid(d, comps[i].name) > 0) &&
+		    boot_gateway_cvm(d, &e) < 0)
+			goto fail;
 		if (start_comp(d, &comps[i], &e) < 0)
 			goto fail;
 	}
@@ -1096,8 +1147,8 @@ static void usage(FILE *f)
 		   "  status   show each component and the app URLs (exit 3 if something is down)\n"
 		   "\n"
 		   "  --dir DIR          state directory (default ./.dev)\n"
-		   "  --without NAME     do not start NAME: simtee, auth-simple, kms-agent, kms, gateway,\n"
-		   "                     vmm, app\n"
+		   "  --without NAME     do not start NAME: simtee, auth-simple, kms-agent, kms,\n"
+		   "                     gateway-agent, gateway, vmm, app\n"
 		   "                     (repeatable; without vmm no app is deployed)\n"
 		   "  --compose FILE     app compose (default examples/hello/app-compose.json)\n"
 		   "  --env-file FILE    KEY=VALUE env encrypted for the app (default examples/hello/env)\n"
