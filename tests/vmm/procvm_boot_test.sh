@@ -7,7 +7,8 @@
 # decrypts the env (allowed_envs applied); the guest agent runs; the app's
 # port, mapped to a host port, answers with the decrypted variable. A VM
 # whose .encrypted-env was tampered with shows the boot error and never
-# starts its app. Stop and remove leave no process and no namespace.
+# starts its app. ShutdownVm goes through the guest agent's GuestApi; stop
+# and remove leave no process and no namespace.
 #
 # The KMS itself runs like in the dev stack: its RA-TLS certificate is
 # attested by a guest agent in simulator mode, over a "none"-provider boot
@@ -211,10 +212,17 @@ ok "tampered VM: no app started, its port does not answer" '! pgrep -f "process-
 ok "tampered VM: no .decrypted-env written" '[ ! -e "$T/run/$ID2/work/.decrypted-env" ]'
 
 # ---- stop and remove
-rpc StopVm "{\"id\":\"$ID\"}" >/dev/null
+rpc ShutdownVm "{\"id\":\"$ID\"}" >/dev/null
 stopped() { ! pgrep -f "process-vm $T/run/$ID" >/dev/null; }
-ok "StopVm: the VM's processes are gone" 'wait_for 15 stopped'
-ok "StopVm: the app's port no longer answers" '! get_app'
+ok "ShutdownVm (through the guest agent's GuestApi Shutdown): the VM's processes are gone" 'wait_for 15 stopped'
+ok "ShutdownVm: the app's port no longer answers" '! get_app'
+I=$(info "$ID")
+ok "ShutdownVm: the guest reported powering off, the VM is stopped" \
+	'grep -q "powering off" <<<"$I" && [ "$(field status <<<"$I")" = stopped ]'
+ok "ShutdownVm went through the guest agent" 'grep -q "shutdown requested by the host" "$T/run/$ID/stderr.log" "$T/run/$ID/stdout.log"'
+rpc StopVm "{\"id\":\"$ID2\"}" >/dev/null
+stopped2() { ! pgrep -f "process-vm $T/run/$ID2" >/dev/null; }
+ok "StopVm of the VM that failed to boot: its processes are gone" 'wait_for 15 stopped2'
 for id in "$ID" "$ID2"; do rpc RemoveVm "{\"id\":\"$id\"}" >/dev/null; done
 gone() { [ ! -d "$T/run/$ID" ] && [ ! -d "$T/run/$ID2" ]; }
 ok "RemoveVm: work directories removed" 'wait_for 15 gone'

@@ -18,6 +18,7 @@
 #include "prpc/client.h"
 #include "prpc/json.h"
 #include "prpc/server.h"
+#include "vmm/backend/process.h"
 #include "vmm/compose.h"
 #include "vmm/gpu.h"
 #include "vmm/image.h"
@@ -178,13 +179,24 @@ static int stop_vm(struct prpc_call *call, const void *in, void *out, struct err
 	return vmm_app_stop(rpc_of(call)->app, id_of(in), e);
 }
 
-/* Graceful shutdown: the guest agent is not reachable from the process
- * backend, so the VM's processes get SIGTERM through the supervisor (the
- * process VM forwards it to the app and exits). */
+/* Graceful shutdown: a process-backend VM's guest agent is asked through its
+ * GuestApi socket (the VM stops its app and reports "powering off"); when it
+ * is not reachable (not booted, or a QEMU VM) the VM is stopped. */
 static int shutdown_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
+	struct vmm_app *a = rpc_of(call)->app;
+	_cleanup_json_ json_t *info = vmm_app_info(a, id_of(in));
+
 	(void)out;
-	return vmm_app_stop(rpc_of(call)->app, id_of(in), e);
+	if (json_is_true(json_object_get(info, "found"))) {
+		_cleanup_free_ char *wd = path_join(a->cfg->run_path, id_of(in));
+		struct err ge = ERR_INIT;
+
+		if (vmm_proc_guest_shutdown(wd, &ge) == 0)
+			return 0;
+		log_info("ShutdownVm %s: %s; stopping it", id_of(in), err_str(&ge));
+	}
+	return vmm_app_stop(a, id_of(in), e);
 }
 
 static int remove_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
