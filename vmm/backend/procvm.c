@@ -195,14 +195,15 @@ static void kill_ns_members(ino_t ino, dev_t dev)
 			if (pid <= 1 || pid == getpid())
 				continue;
 			snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+			/* SIGTERM first: wireguard-go then removes its UAPI socket */
 			if (stat(p, &st) == 0 && st.st_ino == ino && st.st_dev == dev &&
-			    kill(pid, SIGKILL) == 0)
+			    kill(pid, round ? SIGKILL : SIGTERM) == 0)
 				found++;
 		}
 		closedir(d);
 		if (!found)
 			return;
-		usleep(100 * 1000);
+		usleep(300 * 1000);
 	}
 }
 
