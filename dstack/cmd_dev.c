@@ -5,7 +5,8 @@
  *
  * `up` generates the host configuration (dstack hostcfg) in the state
  * directory, starts the simulated-TDX collateral service, auth-simple (with
- * KMS_AUTH=webhook), the KMS, the gateway and the VMM as background
+ * KMS_AUTH=webhook), the KMS and the gateway (each behind the guest agent of
+ * a simulated CVM of its own, which attests it), and the VMM as background
  * processes — each in its own session, with its log and a pid file in the
  * state directory — waits for each to answer its health check, then deploys
  * examples/hello with an env var encrypted to the KMS's app env key and

@@ -120,6 +120,9 @@ if [ -n "$VMM" ] && [ -n "$GW" ] && [ -n "$KMS" ]; then
 	ids=$(for i in $(seq 1 30); do get "$APP" --cacert "$T/certs/dev-ca.crt"; done | sed -n 's/^hello from \([0-9a-f]*\) .*/\1/p' | sort -u | wc -l)
 	check "two instances are load-balanced ($ids distinct instances answered)" '[ "$ids" -ge 2 ]'
 	T_ADMIN=$(cat "$T/certs/gateway-admin.token")
+	wgport=$((base + 8))
+	check "each simulated CVM relays UDP to the gateway's WireGuard endpoint 127.0.0.1:$wgport" \
+		'[ "$(grep -l "relay udp 127.0.0.1:$wgport (WireGuard endpoint)" "$T"/vmm/vm/*/stdout.log | wc -l)" = 2 ]'
 	check "gateway Status lists both instances of the app" '[ "$(curl -s -H "Authorization: Bearer $T_ADMIN" http://127.0.0.1:$((base + 3))/prpc/Status?json | python3 -c "import json,sys; print(sum(1 for h in json.load(sys.stdin)[\"hosts\"] if h[\"app_id\"]==sys.argv[1]))" "$APP")" = 2 ]'
 	check "dev status prints the app URLs" '"$DSTACK" dev status --dir "$T" | grep -q "https://$APP.app.localhost:$SERVE/"'
 else
