@@ -31,7 +31,7 @@ struct app_keys {
 	uint8_t k256_signature[65];
 	bool has_k256_signature;
 	char *gateway_app_id;
-	char *ca_cert; /* PEM of the app CA (KMS: the app CA issued by the KMS) */
+	char *ca_cert; /* PEM: the app CA (KMS provider: the KMS root CA from GetAppKey) */
 	enum app_key_provider provider;
 	char *provider_key;  /* None/Local/Tpm: PEM private key of the app CA */
 	char *local_mr;      /* Local: hex MRENCLAVE */

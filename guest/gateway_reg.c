@@ -240,9 +240,9 @@ static int install_check(SSL_CTX *ctx, void *arg)
 	return 0;
 }
 
-int gw_register(const json_t *urls, const char *cert_pem, const char *key_pem, const char *ca_pem,
-		const char *gateway_app_id, const char *pub_b64, const json_t *port_policy, json_t **reply,
-		struct err *e)
+int guest_register_cvm(const json_t *urls, const char *cert_pem, const char *key_pem, const char *ca_pem,
+		       const char *gateway_app_id, const char *pub_b64, const json_t *port_policy,
+		       json_t **reply, struct err *e)
 {
 	size_t n = json_array_size(urls);
 	char base[1024];

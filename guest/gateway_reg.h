@@ -48,9 +48,9 @@ int gw_wg_setconf_render(const char *priv_b64, const json_t *reply, struct buf *
  * optional; "any" = no app id check; NULL or "" is refused). The first
  * success wins and its reply lands in *reply. `port_policy` may be NULL.
  */
-int gw_register(const json_t *urls, const char *cert_pem, const char *key_pem, const char *ca_pem,
-		const char *gateway_app_id, const char *pub_b64, const json_t *port_policy, json_t **reply,
-		struct err *e);
+int guest_register_cvm(const json_t *urls, const char *cert_pem, const char *key_pem, const char *ca_pem,
+		       const char *gateway_app_id, const char *pub_b64, const json_t *port_policy,
+		       json_t **reply, struct err *e);
 
 /* Write `<work_dir>/dstack-wg0.conf` and `<work_dir>/dstack-wg0.setconf`
  * (both 0600). */

@@ -6,6 +6,7 @@
  */
 #include "gateway_setup.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,13 +89,21 @@ static int peer_routes(const json_t *reply, char ***routes, size_t *n, struct er
 	for (size_t i = 0; i < cnt; i++) {
 		const char *ip = json_string_value(json_object_get(json_array_get(servers, i), "ip"));
 		size_t l = ip ? strcspn(ip, "/") : 0;
-		r[i] = malloc(l + 4);
-		if (!r[i] || !l || l > 45) {
+		char addr[INET_ADDRSTRLEN];
+		struct in_addr a;
+		snprintf(addr, sizeof(addr), "%.*s", (int)l, ip ? ip : "");
+		if (!l || l >= sizeof(addr) || inet_pton(AF_INET, addr, &a) != 1) {
 			*routes = r;
-			*n = i + 1;
-			return err_set(e, "RegisterCvm reply: bad server ip");
+			*n = cnt;
+			return err_set(e, "RegisterCvm reply: bad WireGuard server ip \"%s\"", ip ? ip : "");
 		}
-		snprintf(r[i], l + 4, "%.*s/32", (int)l, ip);
+		r[i] = malloc(l + 4);
+		if (!r[i]) {
+			*routes = r;
+			*n = cnt;
+			return err_set(e, "out of memory");
+		}
+		snprintf(r[i], l + 4, "%s/32", addr);
 	}
 	*routes = r;
 	*n = cnt;
@@ -151,11 +160,12 @@ int gw_setup(const struct gw_setup_in *in, struct gw_setup_out *out, struct err 
 		return -1;
 	if (issue_client_cert(in, &cert, &key, e) < 0)
 		goto out;
-	if (gw_register(in->urls, cert, key, in->keys->ca_cert, in->keys->gateway_app_id, pub,
-			in->port_policy, &reply, e) < 0)
+	if (guest_register_cvm(in->urls, cert, key, in->keys->ca_cert, in->keys->gateway_app_id, pub,
+			       in->port_policy, &reply, e) < 0)
 		goto out;
 	const char *ip = json_string_value(json_object_get(json_object_get(reply, "wg"), "client_ip"));
-	if (!ip || !*ip || strlen(ip) >= sizeof(out->client_ip) || strpbrk(ip, "/ \n")) {
+	struct in_addr a;
+	if (!ip || strlen(ip) >= sizeof(out->client_ip) || inet_pton(AF_INET, ip, &a) != 1) {
 		err_set(e, "RegisterCvm reply has no valid wg.client_ip");
 		goto out;
 	}

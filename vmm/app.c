@@ -315,7 +315,17 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 				  a->qemu_path,
 				  vm->cid,
 				  a->tdx && !vm->m.no_tee,
-				  prep.mrconfigid_b64};
+				  prep.mrconfigid_b64,
+				  vmm_accel_resolve(c->cvm.accel, a->tdx && !vm->m.no_tee, &a->host),
+				  !vmm_host_has_vhost_vsock(&a->host)};
+	if (!strcmp(qin.accel, "tcg"))
+		log_warn("VM %s: no usable /dev/kvm (or cvm.accel = \"tcg\"): QEMU runs with TCG emulation",
+			 vm->m.id);
+	if (qin.no_vsock)
+		log_warn(
+		    "VM %s: no usable /dev/vhost-vsock: the VM gets no vsock device, so its guest agent and "
+		    "the host API are unreachable",
+		    vm->m.id);
 	if (vmm_qemu_argv(&qin, &argv, e) < 0)
 		goto out;
 	if (vmm_runtime_networks_save(vm->workdir, nets, n_nics, e) < 0)

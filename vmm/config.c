@@ -79,6 +79,7 @@ void vmm_config_init(struct vmm_config *c)
 
 	c->cvm.platform = xstrdup("auto");
 	c->cvm.qemu_path = xstrdup("");
+	c->cvm.accel = xstrdup("auto");
 	strv_push(&c->cvm.kms_urls, "http://127.0.0.1:8081");
 	strv_push(&c->cvm.gateway_urls, "http://127.0.0.1:8082");
 	c->cvm.pccs_url = xstrdup("");
@@ -160,6 +161,7 @@ void vmm_config_free(struct vmm_config *c)
 	free(c->image_registry);
 	free(c->cvm.platform);
 	free(c->cvm.qemu_path);
+	free(c->cvm.accel);
 	strv_free(&c->cvm.kms_urls);
 	strv_free(&c->cvm.gateway_urls);
 	free(c->cvm.pccs_url);
@@ -378,7 +380,7 @@ static int apply_cvm(struct vmm_config *c, const json_t *o, struct err *e)
 	if (!o)
 		return 0;
 	if (get_str(o, "platform", &c->cvm.platform, e) < 0 ||
-	    get_str(o, "qemu_path", &c->cvm.qemu_path, e) < 0 ||
+	    get_str(o, "qemu_path", &c->cvm.qemu_path, e) < 0 || get_str(o, "accel", &c->cvm.accel, e) < 0 ||
 	    get_strv(o, "kms_urls", &c->cvm.kms_urls, e) < 0 ||
 	    get_strv(o, "tproxy_urls", &c->cvm.gateway_urls, e) < 0 ||
 	    get_strv(o, "gateway_urls", &c->cvm.gateway_urls, e) < 0 ||
@@ -523,6 +525,8 @@ int vmm_config_validate(const struct vmm_config *c, struct err *e)
 		return err_set(e, "host_api.address must be vsock:<cid>, got %s", a);
 	if (strcmp(hs, "9p") && strcmp(hs, "vhd") && strcmp(hs, "vvfat"))
 		return err_set(e, "invalid cvm.host_share_mode: %s", hs);
+	if (strcmp(c->cvm.accel, "auto") && strcmp(c->cvm.accel, "kvm") && strcmp(c->cvm.accel, "tcg"))
+		return err_set(e, "invalid cvm.accel: %s (expected auto, kvm or tcg)", c->cvm.accel);
 	if (strcmp(tv, "auto") && strcmp(tv, "legacy") && strcmp(tv, "lite"))
 		return err_set(e, "invalid cvm.tdx_attestation_variant: %s", tv);
 	if (strcmp(nm, "user") && strcmp(nm, "bridge") && strcmp(nm, "custom"))

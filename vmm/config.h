@@ -78,6 +78,7 @@ struct vmm_config {
 	struct {
 		char *platform; /* auto | tdx | snp */
 		char *qemu_path;
+		char *accel; /* auto | kvm | tcg (extension; auto = kvm when /dev/kvm opens) */
 		struct strv kms_urls, gateway_urls;
 		char *pccs_url;
 		char *nvidia_attestation_proxy_url; /* NULL = unset */

@@ -91,6 +91,31 @@ int vmm_plan_resources(const struct vmm_manifest *m, const struct vmm_host *host
 	return 0;
 }
 
+static bool dev_usable(const struct vmm_host *host, const char *name)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", host && host->dev ? host->dev : "/dev", name);
+	int fd = open(p, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+const char *vmm_accel_resolve(const char *configured, bool tee, const struct vmm_host *host)
+{
+	if (tee || !strcmp(configured, "kvm"))
+		return "kvm";
+	if (!strcmp(configured, "tcg"))
+		return "tcg";
+	return dev_usable(host, "kvm") ? "kvm" : "tcg";
+}
+
+bool vmm_host_has_vhost_vsock(const struct vmm_host *host)
+{
+	return dev_usable(host, "vhost-vsock");
+}
+
 const struct vmm_net *vmm_effective_networks(const struct vmm_config *c, const struct vmm_manifest *m,
 					     size_t *n)
 {
@@ -339,11 +364,12 @@ int vmm_qemu_argv(const struct vmm_qemu_in *in, struct strv *out, struct err *e)
 		strv_push(&a, cpus);
 	}
 	/* 1 */
+	bool tcg = in->accel && !strcmp(in->accel, "tcg");
 	strv_push(&a, in->qemu_path);
 	strv_push(&a, "-accel");
-	strv_push(&a, "kvm");
+	strv_push(&a, tcg ? "tcg" : "kvm");
 	strv_push(&a, "-cpu");
-	strv_push(&a, "host");
+	strv_push(&a, tcg ? "max" : "host");
 	strv_push(&a, "-nographic");
 	strv_push(&a, "-nodefaults");
 	/* 2 */
@@ -414,8 +440,10 @@ int vmm_qemu_argv(const struct vmm_qemu_in *in, struct strv *out, struct err *e)
 		strv_push(&a, "tpm-tis,tpmdev=tpm0");
 	}
 	/* 13 */
-	strv_push(&a, "-device");
-	strv_pushf(&a, "vhost-vsock-pci,guest-cid=%u", in->cid);
+	if (!in->no_vsock) {
+		strv_push(&a, "-device");
+		strv_pushf(&a, "vhost-vsock-pci,guest-cid=%u", in->cid);
+	}
 	/* 14 */
 	add_host_share(in, &a);
 	/* 15 */

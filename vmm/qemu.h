@@ -24,6 +24,7 @@
 
 struct vmm_host {
 	const char *sysfs; /* "/sys" */
+	const char *dev;   /* "/dev"; NULL means "/dev" */
 };
 
 struct vmm_plan {
@@ -57,7 +58,22 @@ struct vmm_qemu_in {
 	uint32_t cid;
 	bool tdx;                   /* TEE on and platform TDX (false = no-TEE) */
 	const char *mrconfigid_b64; /* NULL = omit */
+	/* Extensions for hosts without KVM or vhost-vsock (development, CI):
+	 * accel NULL or "kvm" gives §8's `-accel kvm -cpu host`; "tcg" gives
+	 * `-accel tcg -cpu max`. no_vsock drops step 13 (the guest then has no
+	 * host API and its agent is unreachable from the VMM). */
+	const char *accel;
+	bool no_vsock;
 };
+
+/*
+ * QEMU accelerator for a VM: "kvm" or "tcg". TEE VMs always get "kvm"; a
+ * configured "kvm"/"tcg" is taken as is; "auto" is "kvm" when <dev>/kvm can
+ * be opened read-write, else "tcg" (software emulation: slow, no TEE).
+ */
+const char *vmm_accel_resolve(const char *configured, bool tee, const struct vmm_host *host);
+/* Can QEMU give guests a vsock device (<dev>/vhost-vsock opens read-write)? */
+bool vmm_host_has_vhost_vsock(const struct vmm_host *host);
 
 /* Full argv, including the taskset / sudo wrappers. */
 int vmm_qemu_argv(const struct vmm_qemu_in *in, struct strv *argv, struct err *e);

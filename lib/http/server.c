@@ -39,10 +39,10 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "http/head.h"
 #include "http/pool.h"
 #include "http/server.h"
 
-#define MAX_HEADERS 128
 #define LINGER_MS 2000
 
 enum conn_state { CS_IDLE, CS_HEAD, CS_BODY, CS_HANDLING, CS_WRITING, CS_STREAMING, CS_LINGER };
@@ -67,18 +67,11 @@ struct listener {
 
 struct conn;
 
-struct hdr {
-	char *name, *value;
-};
-
 struct http_request {
 	struct http_server *srv;
-	struct conn *conn; /* NULL once the connection is gone */
-	char *head;        /* request head, split in place */
-	char *method, *path, *query;
-	int minor;
-	struct hdr hdrs[MAX_HEADERS];
-	size_t n_hdrs;
+	struct conn *conn;  /* NULL once the connection is gone */
+	char *head;         /* request head, split in place */
+	struct http_head h; /* method, target, headers: pointers into `head` */
 	struct buf body;
 	struct buf resp_hdrs;
 	bool aborted;
@@ -229,7 +222,7 @@ static void put_head(struct conn *c, struct http_request *r, int status, const c
 		buf_append(&h, r->resp_hdrs.data, r->resp_hdrs.len);
 	if (close)
 		buf_puts(&h, "Connection: close\r\n");
-	else if (r && r->minor == 0)
+	else if (r && r->h.minor == 0)
 		buf_puts(&h, "Connection: keep-alive\r\n");
 	buf_puts(&h, "\r\n");
 	evbuffer_add(out, h.data, h.len);
@@ -269,7 +262,7 @@ void http_respond(struct http_request *req, int status, const char *content_type
 		return;
 	}
 	put_head(c, req, status, content_type, true, len);
-	if (len && strcmp(req->method, "HEAD") != 0)
+	if (len && strcmp(req->h.method, "HEAD") != 0)
 		evbuffer_add(bufferevent_get_output(c->bev), body, len);
 	c->req = NULL;
 	req_free(req);
@@ -343,36 +336,36 @@ struct http_server *http_req_server(const struct http_request *req)
 
 const char *http_req_method(const struct http_request *req)
 {
-	return req->method;
+	return req->h.method;
 }
 
 const char *http_req_path(const struct http_request *req)
 {
-	return req->path;
+	return req->h.path;
 }
 
 const char *http_req_query(const struct http_request *req)
 {
-	return req->query;
+	return req->h.query;
 }
 
 const char *http_req_header(const struct http_request *req, const char *name)
 {
-	for (size_t i = 0; i < req->n_hdrs; i++)
-		if (strcasecmp(req->hdrs[i].name, name) == 0)
-			return req->hdrs[i].value;
+	for (size_t i = 0; i < req->h.n_hdrs; i++)
+		if (strcasecmp(req->h.hdrs[i].name, name) == 0)
+			return req->h.hdrs[i].value;
 	return NULL;
 }
 
 size_t http_req_header_count(const struct http_request *req)
 {
-	return req->n_hdrs;
+	return req->h.n_hdrs;
 }
 
 void http_req_header_at(const struct http_request *req, size_t i, const char **name, const char **value)
 {
-	*name = req->hdrs[i].name;
-	*value = req->hdrs[i].value;
+	*name = req->h.hdrs[i].name;
+	*value = req->h.hdrs[i].value;
 }
 
 const uint8_t *http_req_body(const struct http_request *req, size_t *len)
@@ -404,147 +397,6 @@ bool http_req_aborted(const struct http_request *req)
 }
 
 /* ---------------------------------------------------------------- parsing */
-
-static bool is_tchar(int ch)
-{
-	return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static void skip_ows(char **p)
-{
-	while (**p == ' ' || **p == '\t')
-		(*p)++;
-}
-
-static void rtrim_ows(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-}
-
-/* Header value contains `token` in its comma-separated list (case-insensitive). */
-static bool has_token(const char *v, const char *token)
-{
-	size_t tl = strlen(token);
-
-	while (v && *v) {
-		while (*v == ' ' || *v == '\t' || *v == ',')
-			v++;
-		const char *end = v;
-
-		while (*end && *end != ',')
-			end++;
-		const char *te = end;
-
-		while (te > v && (te[-1] == ' ' || te[-1] == '\t'))
-			te--;
-		if ((size_t)(te - v) == tl && strncasecmp(v, token, tl) == 0)
-			return true;
-		v = end;
-	}
-	return false;
-}
-
-/* Parse the head (NUL-terminated, without the final blank line). Returns an
- * HTTP status on error, 0 on success. */
-static int parse_head(struct http_request *r, char *head)
-{
-	char *line = head, *next, *sp, *q;
-
-	next = strchr(line, '\n');
-	if (next)
-		*next++ = '\0';
-	if (*line && line[strlen(line) - 1] == '\r')
-		line[strlen(line) - 1] = '\0';
-	/* METHOD SP target SP HTTP/1.x */
-	r->method = line;
-	for (sp = line; is_tchar((unsigned char)*sp); sp++)
-		;
-	if (sp == line || *sp != ' ')
-		return 400;
-	*sp++ = '\0';
-	r->path = sp;
-	sp = strchr(sp, ' ');
-	if (!sp)
-		return 400;
-	*sp++ = '\0';
-	if (r->path[0] != '/')
-		return 400;
-	for (const char *t = r->path; *t; t++)
-		if ((unsigned char)*t <= 0x20 || *t == 0x7f)
-			return 400;
-	if (strcmp(sp, "HTTP/1.1") == 0)
-		r->minor = 1;
-	else if (strcmp(sp, "HTTP/1.0") == 0)
-		r->minor = 0;
-	else if (strncmp(sp, "HTTP/", 5) == 0)
-		return 505;
-	else
-		return 400;
-	q = strchr(r->path, '?');
-	if (q) {
-		*q++ = '\0';
-		r->query = q;
-	}
-	while (next && *next) {
-		char *colon, *name;
-
-		line = next;
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (*line && line[strlen(line) - 1] == '\r')
-			line[strlen(line) - 1] = '\0';
-		if (!*line)
-			break;
-		if (r->n_hdrs == MAX_HEADERS)
-			return 431;
-		name = line;
-		for (colon = line; is_tchar((unsigned char)*colon); colon++)
-			;
-		/* No obsolete folding, no space before the colon, no empty name. */
-		if (colon == name || *colon != ':')
-			return 400;
-		*colon++ = '\0';
-		skip_ows(&colon);
-		rtrim_ows(colon);
-		for (const char *t = colon; *t; t++)
-			if (((unsigned char)*t < 0x20 && *t != '\t') || *t == 0x7f)
-				return 400;
-		r->hdrs[r->n_hdrs].name = name;
-		r->hdrs[r->n_hdrs].value = colon;
-		r->n_hdrs++;
-	}
-	return 0;
-}
-
-static int parse_content_length(struct http_request *r, size_t *out)
-{
-	bool seen = false;
-
-	*out = 0;
-	for (size_t i = 0; i < r->n_hdrs; i++) {
-		unsigned long long v = 0;
-		const char *p = r->hdrs[i].value;
-
-		if (strcasecmp(r->hdrs[i].name, "Content-Length") != 0)
-			continue;
-		if (!*p)
-			return -1;
-		for (; *p; p++) {
-			if (!isdigit((unsigned char)*p) || v > (1ULL << 50))
-				return -1;
-			v = v * 10 + (unsigned)(*p - '0');
-		}
-		if (seen && v != *out)
-			return -1;
-		seen = true;
-		*out = (size_t)v;
-	}
-	return 0;
-}
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -580,7 +432,7 @@ static void dispatch(struct conn *c)
 	for (size_t i = 0; i < c->srv->n_filters; i++)
 		if (c->srv->filters[i].fn(r, c->srv->filters[i].arg))
 			return;
-	rt = find_route(c->srv, r->method, r->path);
+	rt = find_route(c->srv, r->h.method, r->h.path);
 	if (!rt) {
 		http_respond_text(r, 404, "Not Found");
 		return;
@@ -640,20 +492,21 @@ static void read_head(struct conn *c)
 		conn_error(c, 400, "Bad Request");
 		return;
 	}
-	status = parse_head(r, r->head);
+	status = http_head_parse(&r->h, r->head);
 	if (status) {
 		conn_error(c, status, http_status_reason(status));
 		return;
 	}
 	const char *conn_hdr = http_req_header(r, "Connection");
 
-	c->keep_alive = r->minor == 1 ? !has_token(conn_hdr, "close") : has_token(conn_hdr, "keep-alive");
+	c->keep_alive = r->h.minor == 1 ? !http_header_has_token(conn_hdr, "close")
+					: http_header_has_token(conn_hdr, "keep-alive");
 	te = http_req_header(r, "Transfer-Encoding");
 	if (te) {
 		conn_error(c, 411, "chunked request bodies are not supported; send Content-Length");
 		return;
 	}
-	if (parse_content_length(r, &clen) < 0) {
+	if (http_head_content_length(&r->h, &clen) < 0) {
 		conn_error(c, 400, "invalid Content-Length");
 		return;
 	}
@@ -662,7 +515,7 @@ static void read_head(struct conn *c)
 		return;
 	}
 	expect = http_req_header(r, "Expect");
-	if (expect && clen && r->minor == 1) {
+	if (expect && clen && r->h.minor == 1) {
 		if (strcasecmp(expect, "100-continue") != 0) {
 			conn_error(c, 417, "Expectation Failed");
 			return;

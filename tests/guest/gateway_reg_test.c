@@ -306,7 +306,7 @@ int main(int argc, char **argv)
 	json_t *urls = json_pack("[s,s]", u1, u2);
 	json_t *policy = json_loads("{\"restrict_mode\":false,\"ports\":[]}", 0, NULL);
 	json_t *reply = NULL;
-	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "any", pub, policy, &reply, &e) == 0,
+	ok(guest_register_cvm(urls, cert_pem, key_pem, ca_pem, "any", pub, policy, &reply, &e) == 0,
 	   "RegisterCvm over mTLS accepted after the dead URL (%s)", err_str(&e));
 	const char *ip = json_string_value(json_object_get(json_object_get(reply, "wg"), "client_ip"));
 	ok(ip && !strncmp(ip, "10.0.0.", 7) && strcmp(ip, "10.0.0.1"), "client IP from the range: %s",
@@ -345,8 +345,8 @@ int main(int argc, char **argv)
 	/* Second boot: same stored key, same address. */
 	char *priv2 = NULL, *pub2 = NULL;
 	ok(gw_wg_key_load_or_create(work, &priv2, &pub2, &e) == 0 && !strcmp(pub2, pub), "key reused");
-	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "0x9A112233445566778899AABBCCDDEEFF00010203", pub2,
-		       NULL, &reply, &e) == 0,
+	ok(guest_register_cvm(urls, cert_pem, key_pem, ca_pem, "0x9A112233445566778899AABBCCDDEEFF00010203",
+			      pub2, NULL, &reply, &e) == 0,
 	   "second registration, gateway app id checked (%s)", err_str(&e));
 	ip = json_string_value(json_object_get(json_object_get(reply, "wg"), "client_ip"));
 	is_str(ip ? ip : "", ip1, "address kept");
@@ -354,19 +354,19 @@ int main(int argc, char **argv)
 	reply = NULL;
 
 	/* The gateway app id must be the one the KMS names. */
-	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "1111111111111111111111111111111111111111", pub, NULL,
-		       &reply, &e) < 0 &&
+	ok(guest_register_cvm(urls, cert_pem, key_pem, ca_pem, "1111111111111111111111111111111111111111",
+			      pub, NULL, &reply, &e) < 0 &&
 	       !reply && strstr(err_str(&e), "gateway app id mismatch: certificate has 9a1122"),
 	   "gateway with another app id refused (%s)", err_str(&e));
-	ok(gw_register(urls, cert_pem, key_pem, ca_pem, "", pub, NULL, &reply, &e) < 0 && !reply,
+	ok(guest_register_cvm(urls, cert_pem, key_pem, ca_pem, "", pub, NULL, &reply, &e) < 0 && !reply,
 	   "no gateway app id named: refused (%s)", err_str(&e));
 
 	/* A gateway whose certificate is not under the trusted root is refused. */
 	EVP_PKEY *other_key = ratls_key_generate(NULL);
 	X509 *other = ratls_cert_root_ca(other_key, NULL);
 	char *other_pem = pem_cert(other);
-	ok(gw_register(urls, cert_pem, key_pem, other_pem, "any", pub, NULL, &reply, &e) < 0 && !reply &&
-	       strstr(err_str(&e), "not issued under the KMS root"),
+	ok(guest_register_cvm(urls, cert_pem, key_pem, other_pem, "any", pub, NULL, &reply, &e) < 0 &&
+	       !reply && strstr(err_str(&e), "not issued under the KMS root"),
 	   "untrusted gateway certificate refused (%s)", err_str(&e));
 
 	stop_gw(pid);

@@ -13,7 +13,6 @@
 #include "core/cleanup.h"
 #include "core/fileio.h"
 #include "core/log.h"
-#include "http/client.h"
 #include "http/listen.h"
 #include "vmm/backend/process.h"
 #include "vmm/qemu.h"
@@ -194,20 +193,4 @@ void vmm_proc_gc(struct vmm_proc_backend *b, struct vmm_app *a)
 		b->socks[i] = b->socks[--b->n_socks];
 	}
 	pthread_mutex_unlock(&a->lock);
-}
-
-int vmm_proc_guest_shutdown(const char *workdir, struct err *e)
-{
-	_cleanup_free_ char *sock = path_join(workdir, VMM_PROC_GUEST_API_SOCK);
-	struct http_client_opts o = {.unix_socket = sock, .connect_timeout_ms = 2000, .timeout_ms = 5000};
-	struct http_response r = {0};
-	int rc;
-
-	if (!file_exists(sock))
-		return err_set(e, "guest agent not running (no %s)", sock);
-	rc = http_fetch(&o, "POST", "http://localhost/api/Shutdown", NULL, "{}", 2, &r, e);
-	if (rc == 0 && r.status != 200)
-		rc = err_set(e, "GuestApi Shutdown: HTTP %ld", r.status);
-	http_response_free(&r);
-	return rc;
 }

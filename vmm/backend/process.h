@@ -42,12 +42,8 @@ struct vmm_proc_backend {
 	size_t n_socks;
 };
 
-/* The guest agent's GuestApi socket of a process-backend VM. */
-#define VMM_PROC_GUEST_API_SOCK "guest-api.sock"
-/* Ask a process-backend VM to shut down through its guest agent's GuestApi
- * Shutdown (the VM then stops its app and powers off). -1 when the agent is
- * not reachable (not booted, or already gone). */
-int vmm_proc_guest_shutdown(const char *workdir, struct err *e);
+/* The guest agent's GuestApi socket is <workdir>/VMM_GUEST_API_SOCK (vmm/rpc/guest.h),
+ * where ShutdownVm and the /guest proxy find it. */
 
 /* struct vmm_app launch_hook; arg is the struct vmm_proc_backend. */
 int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err *e);

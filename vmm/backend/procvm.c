@@ -46,6 +46,7 @@
 #include "simtee/td.h"
 #include "vmm/backend/process.h"
 #include "vmm/backend/relay.h"
+#include "vmm/rpc/guest.h"
 #include "vmm/util.h"
 
 #define WG_CONF "work/dstack-wg0.conf"
@@ -536,7 +537,7 @@ static int run_setup(const json_t *plan, const char *vm_id)
 static pid_t start_agent(const json_t *plan)
 {
 	_cleanup_free_ char *conf = wd_path("work/agent.json"), *dsock = wd_path("work/dstack.sock");
-	_cleanup_free_ char *tsock = wd_path("work/tappd.sock"), *gsock = wd_path(VMM_PROC_GUEST_API_SOCK);
+	_cleanup_free_ char *tsock = wd_path("work/tappd.sock"), *gsock = wd_path(VMM_GUEST_API_SOCK);
 	_cleanup_free_ char *gapi = xasprintf("unix:%s", gsock), *ext = NULL;
 	const char *agent = json_string_value(json_object_get(plan, "guest_agent"));
 	json_int_t port = json_integer_value(json_object_get(plan, "agent_port"));

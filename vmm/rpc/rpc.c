@@ -18,11 +18,11 @@
 #include "prpc/client.h"
 #include "prpc/json.h"
 #include "prpc/server.h"
-#include "vmm/backend/process.h"
 #include "vmm/compose.h"
 #include "vmm/gpu.h"
 #include "vmm/image.h"
 #include "vmm/meta.h"
+#include "vmm/rpc/guest.h"
 #include "vmm/rpc/rpc.h"
 #include "vmm/util.h"
 #include "vmm/workdir.h"
@@ -179,23 +179,27 @@ static int stop_vm(struct prpc_call *call, const void *in, void *out, struct err
 	return vmm_app_stop(rpc_of(call)->app, id_of(in), e);
 }
 
-/* Graceful shutdown: a process-backend VM's guest agent is asked through its
- * GuestApi socket (the VM stops its app and reports "powering off"); when it
- * is not reachable (not booted, or a QEMU VM) the VM is stopped. */
+/* Graceful shutdown (pool thread): the guest agent's GuestApi Shutdown (it
+ * then reports "powering off" and powers the VM off). When the agent cannot
+ * be reached (no vsock on this host, no guest-api.sock, agent down) the VM
+ * is stopped through its backend instead. */
 static int shutdown_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
 	struct vmm_app *a = rpc_of(call)->app;
-	_cleanup_json_ json_t *info = vmm_app_info(a, id_of(in));
+	struct vmm_guest_target t;
+	struct err ge = ERR_INIT;
 
 	(void)out;
-	if (json_is_true(json_object_get(info, "found"))) {
-		_cleanup_free_ char *wd = path_join(a->cfg->run_path, id_of(in));
-		struct err ge = ERR_INIT;
+	if (vmm_guest_target(a, id_of(in), &t, &ge) == 0) {
+		int rc = vmm_guest_call(&t, "Shutdown", 10000, NULL, &ge);
 
-		if (vmm_proc_guest_shutdown(wd, &ge) == 0)
+		vmm_guest_target_free(&t);
+		if (rc == 0) {
+			log_info("ShutdownVm %s: guest agent is shutting the VM down", id_of(in));
 			return 0;
-		log_info("ShutdownVm %s: %s; stopping it", id_of(in), err_str(&ge));
+		}
 	}
+	log_info("ShutdownVm %s: %s; stopping the VM instead", id_of(in), err_str(&ge));
 	return vmm_app_stop(a, id_of(in), e);
 }
 
@@ -504,7 +508,7 @@ static const struct prpc_method vmm_methods[] = {
     M("CreateVm", vm_configuration, id, create_vm),
     PRPC_METHOD("StartVm", vmm__id, google__protobuf__empty, start_vm),
     PRPC_METHOD("StopVm", vmm__id, google__protobuf__empty, stop_vm),
-    PRPC_METHOD("ShutdownVm", vmm__id, google__protobuf__empty, shutdown_vm),
+    PRPC_METHOD_BLOCKING("ShutdownVm", vmm__id, google__protobuf__empty, shutdown_vm),
     PRPC_METHOD("RemoveVm", vmm__id, google__protobuf__empty, remove_vm),
     M("UpdateVm", update_vm_request, id, update_vm),
     M("UpgradeApp", update_vm_request, id, update_vm),
@@ -529,6 +533,12 @@ static const struct prpc_method vmm_methods[] = {
 };
 
 static const char *const vmm_prefixes[] = {"Teepod.", "Vmm.", NULL};
+
+const struct prpc_method *vmm_rpc_methods(size_t *n)
+{
+	*n = ARRAY_LEN(vmm_methods);
+	return vmm_methods;
+}
 
 int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err *e)
 {

@@ -24,8 +24,15 @@ struct vmm_rpc {
 	const char *app_version; /* "v0.6.0 (git:<rev>)" */
 };
 
-/* Mount /prpc/ (Vmm), /logs, /, /v1, /beta, /res/x25519.js and the auth filter on srv. */
+/* Mount /prpc/ (Vmm), /guest/ (guest agent proxy), /logs, /, /v1, /beta, /res/x25519.js,
+ * /api-docs/{openapi.json,docs} and the auth filter on srv. */
 int vmm_rpc_mount(struct http_server *srv, struct vmm_rpc *rpc, struct err *e);
+
+/* The Vmm method table (rpc.c), for the API docs. */
+const struct prpc_method *vmm_rpc_methods(size_t *n);
+/* GET /api-docs/openapi.json body (apidocs.c), and the HTML page of /api-docs/docs (malloc'd). */
+json_t *vmm_openapi_json(void);
+char *vmm_api_docs_html(void);
 
 /* Internal: the /prpc/ mount alone (rpc.c). */
 int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err *e);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "prpc/json.h"
 #include "vmm/logs.h"
+#include "vmm/rpc/guest.h"
 #include "vmm/rpc/rpc.h"
 #include "vmm/util.h"
 #include "vmm/workdir.h"
@@ -202,6 +203,23 @@ static void x25519_route(struct http_request *req, void *arg)
 	http_respond(req, 200, "application/javascript", vmm_x25519_js, strlen(vmm_x25519_js));
 }
 
+static void openapi_route(struct http_request *req, void *arg)
+{
+	_cleanup_json_ json_t *doc = vmm_openapi_json();
+	_cleanup_free_ char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	(void)arg;
+	http_respond(req, 200, "application/json", s, strlen(s));
+}
+
+static void docs_route(struct http_request *req, void *arg)
+{
+	_cleanup_free_ char *html = vmm_api_docs_html();
+
+	(void)arg;
+	http_respond(req, 200, "text/html; charset=utf-8", html, strlen(html));
+}
+
 int vmm_rpc_mount(struct http_server *srv, struct vmm_rpc *rpc, struct err *e)
 {
 	http_server_add_header(srv, "X-App-Version", rpc->app_version);
@@ -212,6 +230,9 @@ int vmm_rpc_mount(struct http_server *srv, struct vmm_rpc *rpc, struct err *e)
 	http_server_route(srv, "GET", "/v1", false, page_route, rpc);
 	http_server_route(srv, "GET", "/beta", false, page_route, rpc);
 	http_server_route(srv, "GET", "/res/x25519.js", false, x25519_route, rpc);
+	vmm_guest_mount(srv, rpc);
+	http_server_route(srv, "GET", "/api-docs/openapi.json", false, openapi_route, rpc);
+	http_server_route(srv, "GET", "/api-docs/docs", false, docs_route, rpc);
 	return vmm_rpc_mount_prpc(srv, rpc, e);
 }
 

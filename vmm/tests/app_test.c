@@ -102,9 +102,14 @@ int main(void)
 	struct sv_client svc = {sock, 5000};
 	ok(sv_client_ensure_running(&svc, exe, pidf, logf, false, true, &e) == 0, "supervisor up: %s", e.msg);
 
+	/* a host with KVM and vhost-vsock (fake device nodes) */
+	_cleanup_free_ char *devdir = path_join(root, "dev");
+	tu_write(devdir, "kvm", "");
+	tu_write(devdir, "vhost-vsock", "");
 	vmm_app_init(&app, &cfg, sock);
 	str_set(&app.qemu_img_path, fakeimg);
 	app.tdx = true;
+	app.host.dev = devdir;
 	ok(vmm_app_load_all(&app, NULL, &e) == 0 && app.n == 0, "empty run_path loads");
 
 	/* create + start */
@@ -136,7 +141,8 @@ int main(void)
 	ok(file_exists(wd) && app.n == 1 && app.vms[0]->cid == 100, "loaded with CID 100");
 	tu_wait_contains(wd, "argv.txt", "-append", 10000);
 	_cleanup_free_ char *argv = tu_read(wd, "argv.txt");
-	ok(argv && strstr(argv, "vhost-vsock-pci,guest-cid=100\n") &&
+	ok(argv && !strncmp(argv, "-accel\nkvm\n-cpu\nhost\n", 21) &&
+	       strstr(argv, "vhost-vsock-pci,guest-cid=100\n") &&
 	       strstr(argv, "hostfwd=tcp:127.0.0.1:8080-:80") &&
 	       strstr(argv, "confidential-guest-support=tdx") && strstr(argv, "\"mrconfigid\":"),
 	   "QEMU got the §8 argv");
@@ -353,6 +359,7 @@ int main(void)
 	vmm_app_init(&app, &cfg, sock);
 	str_set(&app.qemu_img_path, fakeimg);
 	app.tdx = true;
+	app.host.dev = devdir;
 	pi = sv_client_info(&svc, id, &e);
 	pid_t before = (pid_t)json_integer_value(json_object_get(json_object_get(pi, "state"), "pid"));
 	json_decref(pi);

@@ -77,7 +77,7 @@ static void test_tdx(void)
 	struct vmm_image img;
 	struct vmm_manifest m;
 	struct vmm_plan plan;
-	struct vmm_host host = {"/nonexistent"};
+	struct vmm_host host = {"/nonexistent", NULL};
 	struct strv a;
 	struct err e = ERR_INIT;
 	uint8_t h[32], id[48];
@@ -101,7 +101,9 @@ static void test_tdx(void)
 				 "/usr/bin/qemu-system-x86_64",
 				 1000,
 				 true,
-				 b64};
+				 b64,
+				 NULL,
+				 false};
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "tdx argv: %s", e.msg);
 	ok(check_golden("tdx.argv", &a), "TDX VM argv matches golden");
 	const char *obj = find_after(&a, "-object", 0);
@@ -160,7 +162,7 @@ static void test_notee(void)
 	struct vmm_image img;
 	struct vmm_manifest m;
 	struct vmm_plan plan;
-	struct vmm_host host = {"/nonexistent"};
+	struct vmm_host host = {"/nonexistent", NULL};
 	struct strv a;
 	struct err e = ERR_INIT;
 
@@ -178,8 +180,8 @@ static void test_notee(void)
 	str_set(&c.cvm.product[SMB_BIOS_VENDOR], "ACME, Inc");
 	str_set(&c.cvm.product[SMB_CHASSIS_SERIAL], "C1");
 	vmm_plan_resources(&m, &host, &plan, &e);
-	struct vmm_qemu_in in = {&c,   &img,  &m,  &plan, &host, "/run/vm/vm-notee", "qemu-system-x86_64",
-				 1001, false, NULL};
+	struct vmm_qemu_in in = {&c,   &img,  &m,   &plan, &host, "/run/vm/vm-notee", "qemu-system-x86_64",
+				 1001, false, NULL, NULL,  false};
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "no-TEE argv: %s", e.msg);
 	ok(check_golden("notee.argv", &a), "no-TEE VM argv matches golden");
 	ok(a.n > 3 && !strcmp(a.v[0], "sudo") && !strcmp(a.v[2], "dstack") &&
@@ -206,6 +208,24 @@ static void test_notee(void)
 	ok(found, "vhd share drive");
 	strv_free(&a);
 
+	/* Hosts without KVM or vhost-vsock (extension): TCG CPU model, no vsock device. */
+	str_set(&c.cvm.host_share_mode, "9p");
+	in.accel = "tcg";
+	in.no_vsock = true;
+	ok(vmm_qemu_argv(&in, &a, &e) == 0, "tcg argv");
+	is_str(find_after(&a, "-accel", 0), "tcg", "-accel tcg");
+	is_str(find_after(&a, "-cpu", 0), "max", "-cpu max under TCG");
+	found = false;
+	for (size_t i = 0; i < a.n; i++)
+		found |= !strncmp(a.v[i], "vhost-vsock-pci", 15);
+	ok(!found, "no vhost-vsock-pci device without vsock");
+	strv_free(&a);
+	in.accel = "kvm";
+	in.no_vsock = false;
+	ok(vmm_qemu_argv(&in, &a, &e) == 0, "kvm argv");
+	is_str(find_after(&a, "-cpu", 0), "host", "-cpu host under KVM");
+	strv_free(&a);
+
 	struct strv qi;
 	vmm_qemu_img_create_argv("/run/vm/x", "/images/i/hda.qcow2", 20, &qi);
 	_cleanup_free_ char *j = strv_join(&qi, " ");
@@ -227,7 +247,7 @@ static void test_gpu_numa(void)
 	struct vmm_manifest m;
 	struct vmm_plan plan;
 	char *sys = tu_tmpdir();
-	struct vmm_host host = {sys};
+	struct vmm_host host = {sys, NULL};
 	struct strv a;
 	struct err e = ERR_INIT;
 
@@ -251,7 +271,8 @@ static void test_gpu_numa(void)
 	is_int(plan.n_nodes, 2, "two NUMA nodes (-1 counts as 0)");
 	is_int(plan.vcpus, 4, "vcpus rounded to node multiple");
 	is_int(plan.memory_mb, 6144, "5000 MB -> 5 GiB -> 6 GiB (node multiple)");
-	struct vmm_qemu_in in = {&c, &img, &m, &plan, &host, "/run/vm/vm-gpu", "qemu", 1002, true, NULL};
+	struct vmm_qemu_in in = {&c,     &img, &m,   &plan, &host, "/run/vm/vm-gpu",
+				 "qemu", 1002, true, NULL,  NULL,  false};
 	ok(vmm_qemu_argv(&in, &a, &e) == 0, "gpu argv: %s", e.msg);
 	ok(check_golden("gpu-numa.argv", &a), "GPU+NUMA VM argv matches golden");
 	ok(!strcmp(a.v[0], "taskset") && !strcmp(a.v[2], "0-15,32-47"), "taskset with node-0 cpulist");
@@ -283,6 +304,23 @@ static void test_gpu_numa(void)
 	vmm_image_free(&img);
 	vmm_config_free(&c);
 	tu_rmrf(sys);
+}
+
+static void test_accel(void)
+{
+	char *d = tu_tmpdir();
+	struct vmm_host h = {"/nonexistent", d};
+
+	is_str(vmm_accel_resolve("auto", false, &h), "tcg", "auto without <dev>/kvm is tcg");
+	is_str(vmm_accel_resolve("auto", true, &h), "kvm", "TEE VMs always kvm");
+	is_str(vmm_accel_resolve("kvm", false, &h), "kvm", "configured kvm");
+	is_str(vmm_accel_resolve("tcg", false, &h), "tcg", "configured tcg");
+	ok(!vmm_host_has_vhost_vsock(&h), "no <dev>/vhost-vsock");
+	tu_write(d, "kvm", "");
+	tu_write(d, "vhost-vsock", "");
+	is_str(vmm_accel_resolve("auto", false, &h), "kvm", "auto with a usable <dev>/kvm is kvm");
+	ok(vmm_host_has_vhost_vsock(&h), "usable <dev>/vhost-vsock");
+	tu_rmrf(d);
 }
 
 static void test_platform(void)
@@ -333,5 +371,6 @@ int main(void)
 	test_notee();
 	test_gpu_numa();
 	test_platform();
+	test_accel();
 	return tap_done();
 }
