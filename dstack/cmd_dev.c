@@ -5,7 +5,8 @@
  *
  * `up` generates the host configuration (dstack hostcfg) in the state
  * directory, starts the simulated-TDX collateral service, auth-simple (with
- * KMS_AUTH=webhook), the KMS, the gateway and the VMM as background
+ * KMS_AUTH=webhook), the KMS and the gateway (each behind the guest agent of
+ * a simulated CVM of its own, which attests it), and the VMM as background
  * processes — each in its own session, with its log and a pid file in the
  * state directory — waits for each to answer its health check, then deploys
  * examples/hello with an env var encrypted to the KMS's app env key and
@@ -29,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +50,7 @@
 #include "crypto/envlist.h"
 #include "hostcfg/hostcfg.h"
 #include "http/client.h"
+#include "simtee/td.h"
 
 #define LOG_TAIL_LINES 8
 #define COMPOSE_MAX (1024 * 1024)
@@ -61,7 +65,7 @@ struct dev {
 	char without[256]; /* ",name,name," */
 };
 
-enum health { H_TCP, H_HTTP, H_HTTPS };
+enum health { H_TCP, H_HTTP, H_HTTPS, H_UNIX };
 
 /* Components in start order; `down` walks it backwards. */
 static const struct comp {
@@ -72,7 +76,9 @@ static const struct comp {
 } comps[] = {
     {"simtee", NULL, NULL, H_TCP},
     {"auth-simple", "auth-simple", "../auth-simple/auth-simple", H_HTTP},
+    {"kms-agent", "dstack-guest-agent", "../guest/dstack-guest-agent", H_UNIX},
     {"kms", "dstack-kms", "../kms/dstack-kms", H_HTTPS},
+    {"gateway-agent", "dstack-guest-agent", "../guest/dstack-guest-agent", H_UNIX},
     {"gateway", "dstack-gateway", "../gateway/dstack-gateway", H_HTTPS},
     {"vmm", "dstack-vmm", "../vmm/dstack-vmm", H_HTTP},
 };
@@ -99,6 +105,16 @@ static bool skipped(const struct dev *d, const char *name)
 		return true;
 	if (!strcmp(name, "auth-simple") && strcmp(d->c.kms_auth, "webhook"))
 		return true;
+	/* The agents attest the KMS and the gateway, which the webhook policy of a
+	 * fresh auth-config.json (no OS images, no apps) would refuse; with
+	 * KMS_AUTH=webhook the operator fills it in and runs the agents by hand. */
+	if ((!strcmp(name, "kms-agent") || !strcmp(name, "gateway-agent")) && strcmp(d->c.kms_auth, "dev"))
+		return true;
+	if (!strcmp(name, "kms-agent") && strstr(d->without, ",kms,"))
+		return true;
+	if (!strcmp(name, "gateway-agent") &&
+	    (strstr(d->without, ",kms,") || strstr(d->without, ",gateway,")))
+		return true;
 	return false;
 }
 
@@ -124,6 +140,9 @@ static char *health_url(const struct dev *d, const struct comp *k)
 	case H_HTTP:
 		return !strcmp(k->name, "vmm") ? pathf("http://127.0.0.1:%u/prpc/Version?json", p)
 					       : pathf("http://127.0.0.1:%u/", p);
+	case H_UNIX:
+		return pathf("unix:%s/%s/dstack.sock", d->dir,
+			     !strcmp(k->name, "kms-agent") ? "kms-cvm" : "gateway-cvm");
 	case H_TCP:
 		break;
 	}
@@ -268,10 +287,30 @@ static bool tcp_open(uint16_t port)
 	return rc == CURLE_OK;
 }
 
+static bool unix_open(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
 static bool healthy(const struct dev *d, const struct comp *k)
 {
 	if (k->health == H_TCP)
 		return tcp_open(comp_port(d, k));
+	if (k->health == H_UNIX) {
+		_cleanup_free_ char *url = health_url(d, k);
+		return unix_open(url + 5);
+	}
 	_cleanup_free_ char *url = health_url(d, k);
 	struct http_client_opts o = {.connect_timeout_ms = 1000, .timeout_ms = 3000, .insecure = true};
 	struct http_response r = {0};
@@ -295,7 +334,8 @@ static double now_s(void)
 }
 
 /* Build argv/env for a component. Strings owned by the caller's arrays. */
-static int comp_command(const struct dev *d, const struct comp *k, char *argv[8], char *env[4], struct err *e)
+static int comp_command(const struct dev *d, const struct comp *k, char *argv[12], char *env[4],
+			struct err *e)
 {
 	if (!k->prog) {
 		argv[0] = strdup(d->dstack);
@@ -311,6 +351,30 @@ static int comp_command(const struct dev *d, const struct comp *k, char *argv[8]
 	if (!argv[0])
 		return err_set(e, "%s: program %s not found beside %s or in $PATH (not built yet?)", k->name,
 			       k->prog, d->dstack);
+	if (!strcmp(k->name, "kms-agent")) {
+		argv[1] = strdup("--simulator");
+		argv[2] = pathf("%s/kms-cvm", d->dir);
+		argv[3] = strdup("--simtee-dir");
+		argv[4] = pathf("%s/simtee", d->dir);
+		return 0;
+	}
+	if (!strcmp(k->name, "gateway-agent")) {
+		argv[1] = strdup("-c");
+		argv[2] = pathf("%s/gateway-cvm/work/agent.json", d->dir);
+		argv[3] = strdup("--dstack-sock");
+		argv[4] = pathf("%s/gateway-cvm/dstack.sock", d->dir);
+		argv[5] = strdup("--tappd-sock");
+		argv[6] = pathf("%s/gateway-cvm/tappd.sock", d->dir);
+		argv[7] = strdup("--external");
+		argv[8] = strdup("none");
+		argv[9] = strdup("--guest-api");
+		argv[10] = strdup("none");
+		return 0;
+	}
+	if (!strcmp(k->name, "kms") && !skipped(d, "kms-agent"))
+		env[0] = pathf("DSTACK_AGENT_ADDRESS=%s/kms-cvm/dstack.sock", d->dir);
+	if (!strcmp(k->name, "gateway") && !skipped(d, "gateway-agent"))
+		env[0] = pathf("DSTACK_AGENT_ADDRESS=%s/gateway-cvm/dstack.sock", d->dir);
 	if (!strcmp(k->name, "auth-simple")) {
 		env[0] = pathf("PORT=%u", d->c.auth_port);
 		env[1] = strdup("HOST=127.0.0.1");
@@ -345,15 +409,15 @@ static int start_comp(const struct dev *d, const struct comp *k, struct err *e)
 			       "%s: port %u already answers, but not a process of this dev stack (another "
 			       "stack running? change the port in build-config.sh)",
 			       k->name, comp_port(d, k));
-	char *argv[8] = {0}, *env[4] = {0};
+	char *argv[12] = {0}, *env[4] = {0};
 	if (comp_command(d, k, argv, env, e) < 0) {
-		free_strv(argv, 8);
+		free_strv(argv, 12);
 		free_strv(env, 4);
 		return -1;
 	}
 	_cleanup_free_ char *lp = log_path(d, k->name);
 	pid = spawn(d, k->name, argv, env, e);
-	free_strv(argv, 8);
+	free_strv(argv, 12);
 	free_strv(env, 4);
 	if (pid < 0)
 		return -1;
@@ -704,6 +768,111 @@ static int ensure_simtee(const struct dev *d, struct err *e)
 	return 0;
 }
 
+/*
+ * The KMS's and the gateway's own CVMs, simulated. Both attest themselves
+ * through the guest agent of the CVM they run in: the KMS its RPC
+ * certificate (CVMs only accept a KMS whose certificate carries that
+ * attestation), the gateway gets its RPC certificate from the KMS through
+ * its agent (CVMs only register with a gateway whose certificate chains to
+ * the KMS root). On a dev host both run on the host, so each gets a guest
+ * agent (components kms-agent and gateway-agent) over a boot of
+ * `dstack-util setup` on the simulated TDX: key provider none for the KMS,
+ * the KMS itself for the gateway.
+ */
+static int boot_sim_cvm(const struct dev *d, const char *name, const char *dir, const char *compose,
+			const char *kms_urls_json, struct err *e)
+{
+	_cleanup_free_ char *shared = pathf("%s/shared", dir), *work = pathf("%s/work", dir);
+	_cleanup_free_ char *td = pathf("%s/td.json", dir), *rt = pathf("%s/rt", dir);
+	_cleanup_free_ char *rtlog = pathf("%s/runtime_events.log", rt);
+	_cleanup_free_ char *sdir = pathf("%s/simtee", d->dir),
+			    *root = pathf("%s/simtee/root_ca.pem", d->dir);
+	_cleanup_free_ char *pccs = pathf("http://127.0.0.1:%u", d->c.simtee_port);
+	_cleanup_free_ char *sys =
+	    pathf("{\"kms_urls\":%s,\"gateway_urls\":[],\"pccs_url\":\"%s\",\"vm_config\":"
+		  "\"{\\\"os_image_hash\\\":\\\"%064d\\\"}\"}\n",
+		  kms_urls_json, pccs, 0);
+	_cleanup_free_ char *p1 = pathf("%s/app-compose.json", shared),
+			    *p2 = pathf("%s/.sys-config.json", shared);
+	_cleanup_free_ char *util = hostcfg_find_program("dstack-util", "../guest/dstack-util");
+	if (!util)
+		return err_set(e, "%s: dstack-util not found beside %s or in $PATH", name, d->dstack);
+	/* a fresh TD: its RTMRs and the runtime event log start over */
+	unlink(rtlog);
+	if (mkdir_p(shared, 0700, e) < 0 || file_write_atomic(p1, compose, strlen(compose), 0644, e) < 0 ||
+	    file_write_atomic(p2, sys, strlen(sys), 0644, e) < 0 || simtee_td_create(td, NULL, e) < 0)
+		return err_wrap(e, "%s: simulated CVM", name);
+	char *argv[] = {util,
+			"setup",
+			"--work-dir",
+			work,
+			"--host-shared",
+			shared,
+			"--tee",
+			"simtee",
+			"--simtee-dir",
+			sdir,
+			"--simtee-state",
+			td,
+			"--runtime-events-dir",
+			rt,
+			"--pccs-url",
+			pccs,
+			"--dev-root-ca",
+			root,
+			"--no-wg-up",
+			NULL};
+	if (run_wait(d, name, argv) != 0)
+		return err_set(e, "%s: dstack-util setup of its simulated CVM failed; see %s/logs/%s.log",
+			       name, d->dir, name);
+	printf("  %-12s booted its simulated CVM in %s\n", name, dir);
+	return 0;
+}
+
+static int ensure_kms_cvm(const struct dev *d, struct err *e)
+{
+	static const char compose[] = "{\"manifest_version\":2,\"name\":\"dstack-kms\",\"runner\":\"bash\","
+				      "\"bash_script\":\"exec dstack-kms\",\"key_provider\":\"none\","
+				      "\"storage_fs\":\"ext4\"}\n";
+	_cleanup_free_ char *cvm = pathf("%s/kms-cvm", d->dir), *boot = pathf("%s/kms-cvm/boot", d->dir);
+	_cleanup_free_ char *keys = pathf("%s/appkeys.json", cvm), *work = pathf("%s/work", boot);
+	if (file_exists(keys))
+		return 0;
+	if (boot_sim_cvm(d, "kms-agent", boot, compose, "[]", e) < 0)
+		return -1;
+	/* the agent's simulator mode serves these three files */
+	static const char *const files[][2] = {{".sys-config.json", "sys-config.json"},
+					       {"app-compose.json", "app-compose.json"},
+					       {".appkeys.json", "appkeys.json"}};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *from = pathf("%s/%s", work, files[i][0]),
+				    *to = pathf("%s/%s", cvm, files[i][1]);
+		uint8_t *t = NULL;
+		size_t n;
+		int rc = file_read_all(from, 1 << 20, &t, &n, e);
+		if (rc == 0)
+			rc = file_write_atomic(to, t, n, 0600, e);
+		if (t)
+			secure_zero(t, n);
+		free(t);
+		if (rc < 0)
+			return err_wrap(e, "the KMS's simulated CVM");
+	}
+	return 0;
+}
+
+/* Booted at every start of its agent (the KMS must be up). */
+static int boot_gateway_cvm(const struct dev *d, struct err *e)
+{
+	static const char compose[] =
+	    "{\"manifest_version\":2,\"name\":\"dstack-gateway\",\"runner\":\"bash\","
+	    "\"bash_script\":\"exec dstack-gateway\",\"kms_enabled\":true,"
+	    "\"key_provider\":\"kms\",\"storage_fs\":\"ext4\"}\n";
+	_cleanup_free_ char *dir = pathf("%s/gateway-cvm", d->dir);
+	_cleanup_free_ char *kms = pathf("[\"https://%s:%u\"]", d->c.kms_domain, d->c.kms_rpc_port);
+	return boot_sim_cvm(d, "gateway-agent", dir, compose, kms, e);
+}
+
 /* ---- down --------------------------------------------------------------- */
 
 static bool wait_gone(pid_t pid, int ms)
@@ -922,11 +1091,16 @@ static int dev_up(struct dev *d)
 	printf("\ndstack dev up: %s\n", d->dir);
 	if (!skipped(d, "simtee") && ensure_simtee(d, &e) < 0)
 		goto fail;
+	if (!skipped(d, "kms-agent") && ensure_kms_cvm(d, &e) < 0)
+		goto fail;
 	for (size_t i = 0; i < ARRAY_SIZE(comps); i++) {
 		if (skipped(d, comps[i].name)) {
 			printf("  %-12s skipped\n", comps[i].name);
 			continue;
 		}
+		if (!strcmp(comps[i].name, "gateway-agent") && !(read_pid(d, comps[i].name) > 0) &&
+		    boot_gateway_cvm(d, &e) < 0)
+			goto fail;
 		if (start_comp(d, &comps[i], &e) < 0)
 			goto fail;
 	}
@@ -979,7 +1153,8 @@ static void usage(FILE *f)
 		   "  status   show each component and the app URLs (exit 3 if something is down)\n"
 		   "\n"
 		   "  --dir DIR          state directory (default ./.dev)\n"
-		   "  --without NAME     do not start NAME: simtee, auth-simple, kms, gateway, vmm, app\n"
+		   "  --without NAME     do not start NAME: simtee, auth-simple, kms-agent, kms,\n"
+		   "                     gateway-agent, gateway, vmm, app\n"
 		   "                     (repeatable; without vmm no app is deployed)\n"
 		   "  --compose FILE     app compose (default examples/hello/app-compose.json)\n"
 		   "  --env-file FILE    KEY=VALUE env encrypted for the app (default examples/hello/env)\n"

@@ -115,7 +115,7 @@ static bool loopback_address(const struct http_listen_spec *sp)
 static int serve(const char *file, struct vmm_config *cfg)
 {
 	struct err e = ERR_INIT;
-	_cleanup_free_ char *self = self_exe(), *sv_exe = NULL, *mode = NULL, *disc = NULL;
+	_cleanup_free_ char *self = self_exe(), *sv_exe = NULL, *disc = NULL;
 	_cleanup_free_ char *app_version = xasprintf("v%s (git:%s)", VMM_VERSION, DSTACK_GIT_REV);
 	struct vmm_app app;
 	struct vmm_rpc rpc;
@@ -129,10 +129,9 @@ static int serve(const char *file, struct vmm_config *cfg)
 	uint16_t port = 0;
 	char cwd[PATH_MAX];
 	int rc = 1;
-	bool shared_net = false;
+	struct vmm_proc_config pcfg;
 
-	mode = backend_mode(file, &shared_net, &e);
-	if (!mode)
+	if (vmm_proc_config_load(file, &pcfg, &e) < 0)
 		goto out_early;
 	sv_exe = supervisor_exe(cfg, self);
 	struct sv_client svc = {cfg->supervisor.sock, 10000};
@@ -147,8 +146,7 @@ static int serve(const char *file, struct vmm_config *cfg)
 	base = event_base_new();
 	if (!base)
 		abort();
-	proc = (struct vmm_proc_backend){
-	    .rpc = &rpc, .base = base, .mode = mode, .self_exe = self, .shared_net = shared_net};
+	proc = (struct vmm_proc_backend){.rpc = &rpc, .base = base, .pc = &pcfg, .self_exe = self};
 	app.launch_hook = vmm_proc_launch;
 	app.launch_hook_arg = &proc;
 
@@ -216,6 +214,7 @@ out:
 	if (sc.tick)
 		event_free(sc.tick);
 	vmm_proc_backend_free(&proc);
+	vmm_proc_config_free(&pcfg);
 	if (host_srv)
 		http_server_free(host_srv);
 	if (srv)
@@ -225,6 +224,7 @@ out:
 		event_base_free(base);
 	return rc;
 out_early:
+	vmm_proc_config_free(&pcfg);
 	fprintf(stderr, "dstack-vmm: %s\n", err_str(&e));
 	return 1;
 }

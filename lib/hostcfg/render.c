@@ -170,6 +170,12 @@ void hostcfg_render_vmm(const struct hostcfg *c, const char *supervisor_exe, str
 	buf_puts(o, "\n# CVMs with a simulated TDX (quotes chain to the simtee dev root).\n"
 		    "[cvm.tee_simulator]\nplatform = \"tdx\"\n");
 	buf_printf(o, "collateral_base_url = \"http://127.0.0.1:%u\"\n", c->simtee_port);
+	buf_puts(o, "\n# Process backend (simulated CVMs): the guest programs run on the simtee\n"
+		    "# TDX made by `dstack simtee init`; setup trusts its root for the KMS's quote.\n"
+		    "[cvm.process]\n");
+	kv_path(o, c, "simtee_dir", "simtee");
+	kv_path(o, c, "dev_root_ca", "simtee/root_ca.pem");
+	buf_printf(o, "pccs_url = \"http://127.0.0.1:%u\"\n", c->simtee_port);
 	buf_puts(o, "\n[cvm.networking]\nmode = \"user\"\n");
 	buf_printf(o, "\n[gateway]\nbase_domain = \"%s\"\nport = %u\nagent_port = %u\n",
 		   c->gateway_public_domain, c->gateway_serving_port, c->guest_agent_port);

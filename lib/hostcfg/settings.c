@@ -56,7 +56,9 @@ static const char default_script[] =
     "# WireGuard between the gateway and the CVMs (wireguard-go if the kernel\n"
     "# module is missing). Interface names are at most 15 characters.\n"
     "GATEWAY_WG_INTERFACE=dstack-wg0\n"
-    "GATEWAY_WG_LISTEN_PORT=9182\n"
+    "# Not 9182 with a loopback endpoint: that is the CVMs' own WireGuard port,\n"
+    "# and simulated CVMs reach the gateway through their loopback.\n"
+    "GATEWAY_WG_LISTEN_PORT=9207\n"
     "GATEWAY_WG_IP=10.0.3.1\n"
     "# The endpoint CVMs dial; defaults to 127.0.0.1:<GATEWAY_WG_LISTEN_PORT>.\n"
     "GATEWAY_WG_ENDPOINT=\n"
@@ -114,7 +116,7 @@ static const struct key {
     P("SIMTEE_LISTEN_PORT", simtee_port, "9206"),
     P("GUEST_AGENT_PORT", guest_agent_port, "8090"),
     S("GATEWAY_WG_INTERFACE", gateway_wg_interface, "dstack-wg0"),
-    P("GATEWAY_WG_LISTEN_PORT", gateway_wg_port, "9182"),
+    P("GATEWAY_WG_LISTEN_PORT", gateway_wg_port, "9207"),
     S("GATEWAY_WG_IP", gateway_wg_ip, "10.0.3.1"),
     S("GATEWAY_WG_ENDPOINT", gateway_wg_endpoint, ""),
     {"CID_POOL_START", K_U32, offsetof(struct hostcfg, cid_pool_start), "10000"},
@@ -242,6 +244,18 @@ static int check(struct hostcfg *c, struct err *e)
 		free(c->gateway_wg_endpoint);
 		c->gateway_wg_endpoint = strdup(ep);
 	}
+	/* A simulated CVM's loopback relays to the host's: the endpoint's port
+	 * must not be the one the CVM's own WireGuard listens on. */
+	const char *colon = strrchr(c->gateway_wg_endpoint, ':');
+	if (colon && !strcmp(colon, ":9182") &&
+	    (!strncmp(c->gateway_wg_endpoint, "127.", 4) ||
+	     !strncmp(c->gateway_wg_endpoint, "localhost:", 10)))
+		return err_set(
+		    e,
+		    "GATEWAY_WG_ENDPOINT %s: port 9182 is the CVMs' own WireGuard port, and simulated "
+		    "CVMs reach a loopback endpoint through their own loopback; pick another "
+		    "GATEWAY_WG_LISTEN_PORT",
+		    c->gateway_wg_endpoint);
 	return 0;
 }
 

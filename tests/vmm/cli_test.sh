@@ -58,6 +58,8 @@ run_path = "$T/run"
 path = "$T/img"
 [cvm]
 backend = "process"
+[cvm.process]
+simtee_dir = "$T/simtee"
 [cvm.port_mapping]
 enabled = true
 [key_provider]
@@ -71,6 +73,7 @@ pid_file = "$T/sv.pid"
 log_file = "$T/sv.log"
 TOML
 cd "$T"
+"$D" simtee init "$T/simtee" >/dev/null # the simulated TDX the guests boot on
 "$VMM" -c vmm.toml 2> vmm.log & VPID=$!
 for _ in $(seq 100); do [ -S vmm.sock ] && curl -s -o /dev/null --unix-socket vmm.sock http://x/prpc/Version && break; sleep 0.1; done
 echo "echo cli-app-up; exec python3 -m http.server $AP --bind 127.0.0.1" > app.sh

@@ -58,6 +58,8 @@ path = "$T/img"
 [cvm]
 backend = "process"
 kms_urls = ["http://127.0.0.1:$KMS"]
+[cvm.process]
+simtee_dir = "$T/simtee"
 [cvm.port_mapping]
 enabled = true
 address = "127.0.0.1"
@@ -70,10 +72,13 @@ log_file = "$T/sv.log"
 TOML
 python3 - "$T/compose.json" $((HP + 1000)) <<'PY'
 import json, sys
-json.dump({"manifest_version": 2, "name": "webui", "runner": "bash", "kms_enabled": True,
+# key_provider none: the stand-in KMS above only hands out an env key, it cannot
+# serve app keys to the guest's setup (the env is then ignored by the guest)
+json.dump({"manifest_version": 2, "name": "webui", "runner": "bash", "kms_enabled": True, "key_provider": "none",
            "bash_script": "echo hello from webui; exec python3 -m http.server %s --bind 127.0.0.1" % sys.argv[2]},
           open(sys.argv[1], "w"))
 PY
+"$DSTACK" simtee init "$T/simtee" >/dev/null # the simulated TDX the guests boot on
 XDG_RUNTIME_DIR=$T "$VMM" -c "$T/vmm.toml" 2> "$T/vmm.log" & VPID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$API/prpc/Version" && break; sleep 0.1; done
 # watch for the encrypted env while the browser works (the VM is removed at the end)

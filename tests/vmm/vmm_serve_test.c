@@ -24,6 +24,7 @@
 #include "core/fileio.h"
 #include "core/tap.h"
 #include "http/client.h"
+#include "simtee/pki.h"
 #include "vmm/util.h"
 
 static char *dir, *vmm_exe, *api;
@@ -214,11 +215,14 @@ int main(int argc, char **argv)
 		    "[cvm.port_mapping]\nenabled = true\naddress = \"127.0.0.1\"\n"
 		    "range = [{protocol=\"tcp\", from=1, to=20000}]\n"
 		    "[cvm.auto_restart]\nenabled = false\n"
+		    "[cvm.process]\nsimtee_dir = \"%s/simtee\"\n"
 		    "[host_api]\nport = 10000\n[key_provider]\nenabled = true\naddress = \"127.0.0.1\"\nport "
 		    "= 3443\n"
 		    "[supervisor]\nexe = \"%s\"\nsock = \"%s/sv.sock\"\npid_file = \"%s/sv.pid\"\n"
 		    "log_file = \"%s/sv.log\"\n",
-		    api_port, dir, dir, argv[2], dir, dir, dir);
+		    api_port, dir, dir, dir, argv[2], dir, dir, dir);
+		_cleanup_free_ char *pki = path_join(dir, "simtee");
+		struct err pe = ERR_INIT;
 
 		mkdir_p(img, 0755, NULL);
 		mkdir_p(run, 0755, NULL);
@@ -229,6 +233,8 @@ int main(int argc, char **argv)
 		    "\"version\":\"0.5.3\",\"shared_ro\":true}";
 		file_write_atomic(m, meta, strlen(meta), 0644, NULL);
 		file_write_atomic(cfg, toml, strlen(toml), 0644, NULL);
+		ok(simtee_pki_init(pki, NULL, &pe) == 0, "simulated-TDX PKI for the guests (%s)",
+		   err_str(&pe));
 	}
 	start_vmm();
 	ok(call("Version", NULL, &r) == 200 &&
@@ -251,9 +257,10 @@ int main(int argc, char **argv)
 		size_t k;
 		bool saw_init = false;
 
+		/* "preparing": the first step dstack-util setup reports */
 		json_array_foreach(json_object_get(i, "events"), k, ev) saw_init |=
-		    !strcmp(json_string_value(json_object_get(ev, "body")) ?: "", "init-script");
-		ok(saw_init, "events carry the boot.progress notifications from the host API");
+		    !strcmp(json_string_value(json_object_get(ev, "body")) ?: "", "preparing");
+		ok(saw_init, "events carry setup's boot.progress notifications from the host API");
 		ok(json_string_value(json_object_get(i, "instance_id")) != NULL,
 		   "instance.info notify persisted");
 	}

@@ -2,9 +2,9 @@
  * process.c — host side of the process backend (see process.h): decides
  * which VMs run as processes, writes their `.sys-config.json` with a unix
  * host-API URL, opens that VM's host-API socket on the event loop, and
- * deploys `dstack-vmm process-vm <workdir>` to the supervisor with the same
- * process config (id, logs, pid file, CID note) a QEMU VM gets, so status,
- * stop, restart and reload work unchanged.
+ * writes the guest's plan (procconf.c), deploys `dstack-vmm process-vm <workdir>` to the supervisor with the
+ * same process config (id, logs, pid file, CID note) a QEMU VM gets, so status, stop, restart and reload work
+ * unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +27,9 @@ struct vmm_proc_sock {
 
 bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm)
 {
-	if (!strcmp(b->mode, "process"))
+	if (!strcmp(b->pc->mode, "process"))
 		return true;
-	if (!strcmp(b->mode, "qemu"))
+	if (!strcmp(b->pc->mode, "qemu"))
 		return false;
 	/* auto: simulated TEEs, and no-TEE VMs on hosts without KVM */
 	return vm->m.simulated_tee || (vm->m.no_tee && access("/dev/kvm", R_OK | W_OK) != 0);
@@ -125,10 +125,12 @@ int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err 
 		return err_wrap(e, "process backend");
 	if (!host_sock(b, vm, sock, e))
 		return err_wrap(e, "process backend: host API socket");
+	if (vmm_proc_plan_write(vm->workdir, b->pc, a->cfg->gateway.agent_port, e) < 0)
+		return err_wrap(e, "process backend");
 	strv_push(&argv, b->self_exe);
 	strv_push(&argv, "process-vm");
 	strv_push(&argv, vm->workdir);
-	if (b->shared_net)
+	if (b->pc->shared_net)
 		strv_push(&argv, "--shared-net");
 	pc = vmm_process_config(&vm->m, vm->workdir, vm->cid, &argv);
 	strv_free(&argv);

@@ -1,9 +1,9 @@
 /*
  * process.h — the process backend: a simulated CVM for hosts without
  * TDX/KVM. Instead of QEMU the supervisor runs `dstack-vmm process-vm
- * <workdir>`, which plays the guest (boot progress to the host API, the app
- * from app-compose.json, host-port forwarding) in the VM's work directory,
- * with its `shared/` folder as the host share. Each such VM gets its own
+ * <workdir>`, which runs the guest's own programs (`dstack-util setup` on a
+ * simulated TD, `dstack-guest-agent`, the app) in the VM's network
+ * namespace and work directory, with its `shared/` folder as the host share. Each such VM gets its own
  * host-API unix socket `<workdir>/host-api.sock`, named in `.sys-config.json`
  * `host_api_url` as `unix:<path>:/api`; the socket identifies the VM.
  */
@@ -15,15 +15,35 @@
 #include "vmm/app.h"
 #include "vmm/rpc/rpc.h"
 
+/* Settings (procconf.c): [cvm] backend, process_netns, [cvm.process]. */
+struct vmm_proc_config {
+	char *mode;        /* [cvm] backend: "auto" | "process" | "qemu" */
+	bool shared_net;   /* [cvm] process_netns = false: guests share the host network namespace */
+	char *simtee_dir;  /* [cvm.process] simtee_dir: the simulated TDX's PKI (dstack simtee init) */
+	char *dev_root_ca; /* [cvm.process] dev_root_ca: trust anchor for the KMS's quote */
+	char *pccs_url;    /* [cvm.process] pccs_url: collateral for setup's KMS check */
+	char *dstack_util; /* [cvm.process] dstack_util, guest_agent: the guest programs */
+	char *guest_agent;
+};
+
+int vmm_proc_config_load(const char *file, struct vmm_proc_config *pc, struct err *e);
+void vmm_proc_config_free(struct vmm_proc_config *pc);
+/* `<workdir>/process-vm.json`: what `process-vm` runs, written at each launch. */
+int vmm_proc_plan_write(const char *workdir, const struct vmm_proc_config *pc, unsigned agent_port,
+			struct err *e);
+json_t *vmm_proc_plan_read(const char *workdir, struct err *e);
+
 struct vmm_proc_backend {
 	struct vmm_rpc *rpc;
 	struct event_base *base;
-	const char *mode;     /* [cvm] backend: "auto" | "process" | "qemu" */
+	const struct vmm_proc_config *pc;
 	const char *self_exe; /* dstack-vmm */
-	bool shared_net;      /* [cvm] process_netns = false: apps share the host network namespace */
 	struct vmm_proc_sock **socks;
 	size_t n_socks;
 };
+
+/* The guest agent's GuestApi socket is <workdir>/VMM_GUEST_API_SOCK (vmm/rpc/guest.h),
+ * where ShutdownVm and the /guest proxy find it. */
 
 /* struct vmm_app launch_hook; arg is the struct vmm_proc_backend. */
 int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err *e);
@@ -37,8 +57,9 @@ void vmm_proc_gc(struct vmm_proc_backend *b, struct vmm_app *a);
 void vmm_proc_backend_free(struct vmm_proc_backend *b);
 
 /* `dstack-vmm process-vm <workdir> [--shared-net]`: the simulated guest (runs under the
- * supervisor). With isolate_net the app gets its own network namespace (loopback only, needs
- * CAP_SYS_ADMIN; falls back to the host's) and mapped ports are forwarded into it. */
+ * supervisor). With isolate_net the guest gets its own network namespace (loopback only, needs
+ * CAP_SYS_ADMIN; falls back to the host's); mapped ports are forwarded into it and the host
+ * services it names (loopback URLs) are relayed out of it. */
 int vmm_process_vm_main(const char *workdir, bool isolate_net);
 
 #endif

@@ -31,7 +31,7 @@ static void test_parse(void)
 	is_str(c.kms_domain, "kms.localhost", "default KMS_DOMAIN");
 	is_int(c.gateway_serving_port, 9204, "default serving port");
 	is_int(c.cid_pool_start, 10000, "default CID pool start");
-	is_str(c.gateway_wg_endpoint, "127.0.0.1:9182", "empty WG endpoint defaults to loopback:port");
+	is_str(c.gateway_wg_endpoint, "127.0.0.1:9207", "empty WG endpoint defaults to loopback:port");
 	ok(!c.certbot_enabled, "certbot off by default");
 	hostcfg_free(&c);
 
@@ -61,6 +61,7 @@ static void test_parse(void)
 	    {"CID_POOL_START=4294967295\n", "CID_POOL_SIZE"},
 	    {"GATEWAY_WG_INTERFACE=an-interface-name-too-long\n", "GATEWAY_WG_INTERFACE"},
 	    {"GATEWAY_WG_IP=10.0.3\n", "GATEWAY_WG_IP"},
+	    {"GATEWAY_WG_LISTEN_PORT=9182\n", "the CVMs' own WireGuard port"},
 	    {"CERTBOT_ENABLED=true\n", "CF_API_TOKEN"},
 	    {"CERTBOT_ENABLED=perhaps\n", "CERTBOT_ENABLED"},
 	};
@@ -102,6 +103,9 @@ static void test_render(void)
 	hostcfg_render_vmm(&c, "/opt/supervisor", &b);
 	ok(strstr((char *)b.data, "exe = \"/opt/supervisor\"") && strstr((char *)b.data, "cid_start = 10000"),
 	   "vmm.toml: supervisor and CID pool");
+	ok(strstr((char *)b.data, "[cvm.process]\nsimtee_dir = \"") &&
+	       strstr((char *)b.data, "/simtee/root_ca.pem\""),
+	   "vmm.toml: process backend on the simtee PKI");
 	buf_free(&b);
 
 	static const struct {
