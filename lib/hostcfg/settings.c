@@ -174,7 +174,7 @@ static int set_key(struct hostcfg *c, const struct key *k, const char *v, struct
 	case K_DOMAIN:
 		if (!domain_valid(v))
 			return err_set(e, "%s: '%s' is not a valid domain name", k->name, v);
-		/* fall through */
+		__attribute__((fallthrough));
 	case K_STR:
 		free(*(char **)dst);
 		*(char **)dst = strdup(v);

@@ -478,7 +478,7 @@ static void test_guest_keys(struct kms_proc *k1)
 	}
 	is_str(json_string_value(json_object_get(key, "gateway_app_id")), "gw-simple",
 	       "gateway_app_id from auth-simple");
-	is_str(json_string_value(json_object_get(key, "os_image_hash")), OS_IMAGE + 2,
+	is_str(json_string_value(json_object_get(key, "os_image_hash")), &OS_IMAGE[2],
 	       "os_image_hash echoed");
 	ok(call(&plain, "GetMeta", NULL, &meta, &e) == 0, "GetMeta");
 	hex_decode_exact(json_string_value(json_object_get(meta, "k256_pubkey")), meta_pub, 33, &e);

@@ -349,7 +349,6 @@ int main(int argc, char **argv)
 	is_int(get(app_url, NULL), 200, "app still answers after the VMM restart");
 	{
 		_cleanup_free_ char *rb = xasprintf("{\"id\":\"%s\"}", id);
-		_cleanup_free_ char *u = xasprintf("%s/prpc/Teepod.StopVm?json", api);
 
 		/* the legacy prefix, on the stop path */
 		is_int(call("Teepod.StopVm", rb, NULL), 200, "Teepod.StopVm accepted");
@@ -365,7 +364,7 @@ int main(int argc, char **argv)
 	}
 	stop_vmm();
 	{
-		_cleanup_free_ char *pidf = path_join(dir, "sv.pid"), *t = NULL;
+		_cleanup_free_ char *pidf = path_join(dir, "sv.pid");
 		uint8_t *d = NULL;
 
 		if (file_read_all(pidf, 64, &d, NULL, NULL) == 0) {
