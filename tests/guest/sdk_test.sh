@@ -1,22 +1,15 @@
 #!/bin/sh
 # sdk_test.sh — the official JS SDK against dstack-guest-agent --simulator.
-# Installs @phala/dstack-sdk (and its peer dependencies @noble/curves and
-# @noble/hashes, which it requires at load time) from npm into the build dir (once), starts the
-# agent on the testdata simulator files and runs sdk_test.js (TAP).
+# Installs @phala/dstack-sdk and the @noble packages it requires at load time
+# into the build dir (tests/support/install-sdk.sh, once), starts the agent
+# on the testdata simulator files and runs sdk_test.js (TAP).
 # Env: AGENT (binary), DSTACK (the CLI, for `dstack verify`), TESTDATA (shared/testdata/dstack), WORK (build dir).
 set -u
 fail() { echo "not ok 1 - $*"; echo "1..1"; exit 1; }
 command -v node >/dev/null || fail "node not found: install nodejs and npm (scripts/deps/guest.txt)"
 command -v npm >/dev/null || fail "npm not found: install npm (scripts/deps/guest.txt)"
 SDK="$WORK/sdk"
-if [ ! -f "$SDK/node_modules/@phala/dstack-sdk/package.json" ] || [ ! -f "$SDK/node_modules/@noble/curves/package.json" ]; then
-	mkdir -p "$SDK"
-	if ! (cd "$SDK" && [ -f package.json ] || echo '{"private":true}' >package.json) ||
-		! (cd "$SDK" && npm install --no-audit --no-fund --loglevel=error @phala/dstack-sdk "@noble/curves@^1.8.1" "@noble/hashes@^1.6.1" >npm.log 2>&1); then
-		cat "$SDK/npm.log" 2>/dev/null | sed 's/^/# /'
-		fail "npm could not install @phala/dstack-sdk (is the npm registry reachable?)"
-	fi
-fi
+"$(dirname "$0")/../support/install-sdk.sh" "$SDK" || fail "npm could not install @phala/dstack-sdk"
 DIR=$(mktemp -d)
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 for f in appkeys app-compose sys-config; do cp "$TESTDATA/simulator-$f.json" "$DIR/"; done

@@ -7,14 +7,16 @@
 # decrypts the env (allowed_envs applied); the guest agent runs; the app's
 # port, mapped to a host port, answers with the decrypted variable. A VM
 # whose .encrypted-env was tampered with shows the boot error and never
-# starts its app. ShutdownVm goes through the guest agent's GuestApi; stop
-# and remove leave no process and no namespace.
+# starts its app. The official JS SDK (sdk_cvm_test.js) runs against the
+# booted VM's dstack.sock. ShutdownVm goes through the guest agent's
+# GuestApi; stop and remove leave no process and no namespace.
 #
 # The KMS itself runs like in the dev stack: its RA-TLS certificate is
 # attested by a guest agent in simulator mode, over a "none"-provider boot
 # of dstack-util setup on the same simulated TDX.
 # usage: procvm_boot_test.sh <dstack-vmm> <supervisor> <dstack> <dstack-util> <dstack-guest-agent> <dstack-kms>
 set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
 VMM=$1 SV=$2 D=$3 UTIL=$4 AGENT=$5 KMS=$6
 T=$(mktemp -d /tmp/vmm-procboot-XXXXXX)
 n=0
@@ -210,6 +212,30 @@ sys.exit(0 if u.recvfrom(2048)[0] == b"echo:ping" else 1)
 PY
 }
 ok "a UDP port mapping reaches the app's UDP socket and the reply comes back" 'udp_echo'
+
+# ---- the official JS SDK against this CVM's guest agent (dstack.sock)
+SDK_DIR=$(dirname "$D")/../tests/guest/sdk
+if command -v node >/dev/null && "$HERE/../support/install-sdk.sh" "$SDK_DIR" >sdk-install.log 2>&1; then
+	META=$(curl -sk -X POST "https://127.0.0.1:$KP/prpc/GetMeta?json" -d '{}')
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["ca_cert"])' <<<"$META" >kms-root.pem
+	K256=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["k256_pubkey"])' <<<"$META")
+	DSTACK_SIMULATOR_ENDPOINT="$T/run/$ID/work/dstack.sock" APP_ID=$APP_ID KMS_K256=$K256 \
+		KMS_ROOT="$T/kms-root.pem" DSTACK="$D" SIMTEE_DIR="$PKI" NODE_PATH="$SDK_DIR/node_modules" \
+		node "$HERE/sdk_cvm_test.js" >sdk.out 2>sdk.err
+	sdk_lines=$(grep -cE '^(not )?ok ' sdk.out)
+	ok "the SDK test ran ($sdk_lines checks)" '[ "$sdk_lines" -gt 10 ]'
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok "${line#ok * - }" true ;;
+		"not ok "*) ok "${line#not ok * - }" false ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <sdk.out
+	[ -s sdk.err ] && sed 's/^/# sdk: /' sdk.err | head -20
+else
+	n=$((n + 1))
+	echo "ok $n # SKIP official JS SDK: node or npm install not available ($(tail -1 sdk-install.log 2>/dev/null))"
+fi
 AGPID=$(pgrep -f "dstack-guest-agent -c $T/run/$ID/work/agent.json" | head -1)
 NSID=$(readlink "/proc/$AGPID/ns/net" 2>/dev/null)
 ok "the guest runs in its own network namespace ($NSID)" '[ -n "$NSID" ] && [ "$NSID" != "$(readlink /proc/self/ns/net)" ]'
