@@ -1123,13 +1123,15 @@ static void usage(void)
 	    "  update-app-compose <id> F\n"
 	    "  update-ports <id> [--port ...]...\n"
 	    "  kms list | add <key> | remove <key>   trusted KMS signers\n"
-	    "URL: --url, DSTACK_VMM_URL, ~/.dstack-vmm/config.json, or the running VMM's discovery file.\n");
+	    "URL: --url, DSTACK_VMM_URL, ~/.dstack-vmm/config.json, or the running VMM's discovery file.\n"
+	    "Credentials: prefer DSTACK_VMM_TOKEN or DSTACK_VMM_AUTH_USER/DSTACK_VMM_AUTH_PASSWORD;\n"
+	    "--token and --auth-password put the secret in argv, readable by every user (ps).\n");
 }
 
 int cmd_vmm(int argc, char **argv)
 {
 	struct vmm_cli c = {0};
-	const char *url = NULL;
+	const char *url = NULL, *argv_secret = NULL;
 	int i = 1, rc;
 
 	c.token = getenv("DSTACK_VMM_TOKEN");
@@ -1141,11 +1143,11 @@ int cmd_vmm(int argc, char **argv)
 		else if (!strcmp(argv[i], "--url") && i + 1 < argc)
 			url = argv[++i];
 		else if (!strcmp(argv[i], "--token") && i + 1 < argc)
-			c.token = argv[++i];
+			c.token = argv[++i], argv_secret = "--token";
 		else if (!strcmp(argv[i], "--auth-user") && i + 1 < argc)
 			c.user = argv[++i];
 		else if (!strcmp(argv[i], "--auth-password") && i + 1 < argc)
-			c.password = argv[++i];
+			c.password = argv[++i], argv_secret = "--auth-password";
 		else {
 			usage();
 			return !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ? 0 : 2;
@@ -1155,6 +1157,11 @@ int cmd_vmm(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	if (argv_secret)
+		fprintf(stderr,
+			"dstack vmm: warning: %s exposes the secret to other users; set DSTACK_VMM_TOKEN or "
+			"DSTACK_VMM_AUTH_PASSWORD instead\n",
+			argv_secret);
 	if (!c.token && (!!c.user != !!c.password)) {
 		fprintf(stderr, "dstack vmm: --auth-user and --auth-password go together\n");
 		return 2;
