@@ -5,7 +5,6 @@
  * Admin and Debug services when enabled, until SIGTERM/SIGINT or Admin.Exit
  * (gateway.md §1).
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include <openssl/ssl.h>
 
+#include "config/daemon_args.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "gateway.h"
@@ -260,40 +260,19 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-						 {"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, 'V'},
-						 {"print-defaults", no_argument, NULL, 'D'},
-						 {NULL, 0, NULL, 0}};
 	const char *file = NULL;
 	static struct gateway gw;
 	struct err e = ERR_INIT;
 	enum log_level lvl;
-	int c, rc = 1;
+	int rc = 1;
+	struct daemon_args args = {
+	    .prog = "dstack-gateway", .usage = usage, .defaults_toml = gw_default_toml};
+	int args_rc = daemon_args_parse(&args, argc, argv);
 
-	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("dstack-gateway %s\n", DSTACK_VERSION);
-			return 0;
-		case 'D':
-			fputs(gw_default_toml, stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (args_rc >= 0)
+		return args_rc;
+	file = args.config;
+
 	signal(SIGPIPE, SIG_IGN);
 	log_init("gateway", LOG_LVL_INFO);
 	if (gw_config_load(&gw.cfg, file, &e) < 0) {

@@ -4,7 +4,6 @@
  * Finish), refresh certificates, then serve the KMS RPC over TLS and the
  * optional admin API (kms.md §6).
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include <openssl/ssl.h>
 
+#include "config/daemon_args.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -139,40 +139,18 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-						 {"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, 'V'},
-						 {"print-defaults", no_argument, NULL, 'D'},
-						 {NULL, 0, NULL, 0}};
 	const char *file = NULL;
 	struct kms k = {0};
 	struct err e = ERR_INIT;
 	enum log_level lvl;
-	int c, rc = 1;
+	int rc = 1;
+	struct daemon_args args = {.prog = "dstack-kms", .usage = usage, .defaults_toml = kms_default_toml};
+	int args_rc = daemon_args_parse(&args, argc, argv);
 
-	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("dstack-kms %s\n", DSTACK_VERSION);
-			return 0;
-		case 'D':
-			fputs(kms_default_toml, stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (args_rc >= 0)
+		return args_rc;
+	file = args.config;
+
 	signal(SIGPIPE, SIG_IGN);
 	log_init("kms", LOG_LVL_INFO);
 	if (kms_config_load(&k.cfg, file, &e) < 0) {

@@ -14,13 +14,13 @@
  * The bound address is printed on stdout ("listening on tcp:HOST:PORT") so
  * a supervisor or test can use port 0.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "config/daemon_args.h"
 #include "config/config.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"
@@ -223,37 +223,13 @@ int main(int argc, char **argv)
 	struct verifier_cfg cfg;
 	struct config c = CONFIG_INIT;
 	enum log_level lvl;
-	int opt;
+	struct daemon_args args = {.prog = "dstack-verifier", .usage = usage, .defaults_toml = defaults};
+	int args_rc = daemon_args_parse(&args, argc, argv);
 
-	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-						 {"help", no_argument, NULL, 'h'},
-						 {"version", no_argument, NULL, 'V'},
-						 {"print-defaults", no_argument, NULL, 'D'},
-						 {NULL, 0, NULL, 0}};
+	if (args_rc >= 0)
+		return args_rc;
+	file = args.config;
 
-	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("dstack-verifier %s\n", DSTACK_VERSION);
-			return 0;
-		case 'D':
-			fputs(defaults, stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
 	memset(&cfg, 0, sizeof(cfg));
 	struct config_search s = {
 	    .name = "verifier", .defaults = defaults, .etc_dir = "/etc/dstack", .file = file};
