@@ -98,6 +98,10 @@ int main(int argc, char **argv)
 		    "address = \"tcp:127.0.0.1:%u\"\nrun_path = \"%s/run\"\n[image]\npath = \"%s/img\"\n"
 		    "[cvm]\nbackend = \"process\"\ncid_start = 34000\ncid_pool_size = 2\n"
 		    "[cvm.auto_restart]\nenabled = false\n"
+		    /* The VM's own boot stops at once (setup = /bin/false), so it
+		     * never starts an agent: the one on guest-api.sock is the
+		     * test's, started and stopped when the test says. */
+		    "[cvm.process]\ndstack_util = \"/bin/false\"\n"
 		    "[supervisor]\nexe = \"%s\"\nsock = \"%s/sv.sock\"\npid_file = \"%s/sv.pid\"\n"
 		    "log_file = \"%s/sv.log\"\n",
 		    port, t.dir, t.dir, argv[2], t.dir, t.dir, t.dir);
