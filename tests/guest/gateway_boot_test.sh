@@ -26,6 +26,7 @@
 # kernel WireGuard or wireguard-go; otherwise the test is skipped.
 # Env: UTIL AGENT KMS GATEWAY DSTACK (built programs).
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/../support/kms-dev-toml.sh"
 n=0
 fails=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
@@ -139,35 +140,7 @@ GW_APP=$("$DSTACK" app-id gw-compose.json)
 
 start_kms() { # gateway_app_id
 	mkdir -p kms
-	cat >kms/kms.toml <<TOML
-[rpc]
-address = "$HOST_IP"
-port = 8000
-[rpc.tls]
-key = "certs/rpc.key"
-certs = "certs/rpc.crt"
-[rpc.tls.mutual]
-ca_certs = "certs/tmp-ca.crt"
-mandatory = false
-[core]
-cert_dir = "certs"
-[core.attestation]
-insecure_allow_external_trust_anchors = true
-[core.attestation.urls]
-pccs = "$PCCS"
-[core.attestation.root_ca]
-tdx = "$W/pki/root_ca.pem"
-[core.image]
-verify = false
-[core.auth_api]
-type = "dev"
-[core.auth_api.dev]
-gateway_app_id = "$1"
-[core.onboard]
-address = "127.0.0.1"
-port = 8001
-auto_bootstrap_domain = "kms.test"
-TOML
+	kms_dev_toml "$HOST_IP" 8000 8001 "$PCCS" "$W/pki/root_ca.pem" "$1" kms.test >kms/kms.toml
 	(cd kms && DSTACK_AGENT_ADDRESS=$W/kmscvm/dstack.sock DSTACK_KMS_ETC_DIR=$W/kms/etc \
 		exec ip netns exec "$HNS" "$KMS" -c kms.toml >>kms.log 2>&1) &
 	KMS_PID=$!

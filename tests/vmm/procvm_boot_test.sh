@@ -17,6 +17,7 @@
 # usage: procvm_boot_test.sh <dstack-vmm> <supervisor> <dstack> <dstack-util> <dstack-guest-agent> <dstack-kms>
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../support/kms-dev-toml.sh"
 VMM=$1 SV=$2 D=$3 UTIL=$4 AGENT=$5 KMS=$6
 T=$(mktemp -d /tmp/vmm-procboot-XXXXXX)
 n=0
@@ -71,35 +72,7 @@ cp kcvm/work/.sys-config.json kcvm/sim/sys-config.json
 pids+=($!)
 wait_for 15 test -S kcvm/sim/dstack.sock
 mkdir -p kms
-cat >kms/kms.toml <<TOML
-[rpc]
-address = "127.0.0.1"
-port = $KP
-[rpc.tls]
-key = "certs/rpc.key"
-certs = "certs/rpc.crt"
-[rpc.tls.mutual]
-ca_certs = "certs/tmp-ca.crt"
-mandatory = false
-[core]
-cert_dir = "certs"
-[core.attestation]
-insecure_allow_external_trust_anchors = true
-[core.attestation.urls]
-pccs = "http://127.0.0.1:$PCCS"
-[core.attestation.root_ca]
-tdx = "$PKI/root_ca.pem"
-[core.image]
-verify = false
-[core.auth_api]
-type = "dev"
-[core.auth_api.dev]
-gateway_app_id = "any"
-[core.onboard]
-address = "127.0.0.1"
-port = $ONB
-auto_bootstrap_domain = "localhost"
-TOML
+kms_dev_toml 127.0.0.1 "$KP" "$ONB" "http://127.0.0.1:$PCCS" "$PKI/root_ca.pem" any localhost >kms/kms.toml
 (cd kms && DSTACK_AGENT_ADDRESS="$T/kcvm/sim/dstack.sock" DSTACK_KMS_ETC_DIR="$T/kms/etc" exec "$KMS" -c kms.toml >../kms.log 2>&1) &
 pids+=($!)
 ok "dstack-kms (dev auth, attested by a simulated guest agent) is up" \
