@@ -3,14 +3,15 @@
  * (gateway.md §1): with core.rpc_domain set, GetTlsKey issues the RPC
  * certificate (RA-TLS, server + client usage, with AppInfo) and the gateway
  * writes chain → tls.certs, key → tls.key and the chain's last certificate
- * (the KMS root) → tls.mutual.ca_certs, all 0600; Info gives the gateway's
- * own app id (GetPeers checks callers against it).
+ * (the KMS root) → tls.mutual.ca_certs, all 0600. Info gives the gateway's
+ * own app id, which GetPeers requires of its callers (gateway.md §2).
  *
  * The agent is reached over $DSTACK_AGENT_ADDRESS (unix path, unix:PATH or
  * an http:// base URL), else /var/run/dstack/dstack.sock, else
  * /var/run/dstack.sock. Outside a CVM no socket exists: the caller then keeps
  * the configured files.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,4 +81,26 @@ int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e)
 	rc = file_write_atomic(cfg->tls_key, key, strlen(key), 0600, e);
 	secure_zero((char *)key, strlen(key));
 	return rc < 0 ? err_wrap(e, "write the RPC key") : 0;
+}
+
+int gw_agent_app_id(char out[41], struct err *e)
+{
+	struct prpc_client c;
+	char path[256];
+	_cleanup_json_ json_t *in = json_object(), *reply = NULL;
+	const char *id;
+
+	prpc_agent_client(&c, path, sizeof(path));
+	if (!in)
+		return err_set(e, "out of memory");
+	if (prpc_client_call_json(&c, "Info", in, &reply, e) < 0)
+		return err_wrap(e, "guest agent Info");
+	id = json_string_value(json_object_get(reply, "app_id"));
+	if (id && !strncmp(id, "0x", 2))
+		id += 2;
+	if (!id || strlen(id) != 40 || strspn(id, "0123456789abcdefABCDEF") != 40)
+		return err_set(e, "guest agent Info: no 20-byte hex app_id in the reply");
+	for (int i = 0; i < 41; i++)
+		out[i] = (char)tolower((unsigned char)id[i]);
+	return 0;
 }

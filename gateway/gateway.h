@@ -53,6 +53,7 @@ struct gateway {
 	struct ratls_verifier *verifier; /* NULL with insecure_skip_attestation */
 	struct event_base *base;
 	uint8_t uuid[16];
+	char own_app_id[41]; /* this gateway's app id from its guest agent; "" outside a CVM */
 
 	pthread_mutex_t lock;
 	struct gw_entry *entries; /* sorted by instance id */
@@ -123,6 +124,8 @@ int gw_mount_debug(struct gateway *gw, struct http_server *srv, struct err *e);
 /* ---- agent.c (the guest agent of the gateway's own CVM, prpc/agent.h) ---- */
 /* GetTlsKey for core.rpc_domain; writes tls.certs, tls.key, tls.mutual.ca_certs. */
 int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e);
+/* The app id of the gateway's own CVM (guest agent Info), lowercase hex. */
+int gw_agent_app_id(char out[41], struct err *e);
 
 /* ---- admin.c ---- */
 int gw_mount_admin(struct gateway *gw, struct http_server *srv, struct err *e);

@@ -294,6 +294,13 @@ int main(int argc, char **argv)
 		}
 		log_info("RPC certificate for %s issued by the guest agent", gw.cfg.rpc_domain);
 	}
+	if (prpc_agent_present()) {
+		if (gw_agent_app_id(gw.own_app_id, &e) < 0) {
+			log_error("own app id: %s", err_str(&e));
+			goto out;
+		}
+		log_info("this gateway's app id is %s (GetPeers callers must carry it)", gw.own_app_id);
+	}
 	pthread_mutex_init(&gw.lock, NULL);
 	pthread_mutex_init(&gw.wg_lock, NULL);
 	pthread_mutex_init(&gw.fetch_lock, NULL);

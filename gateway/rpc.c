@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/cleanup.h"
@@ -224,9 +225,25 @@ static int get_peers(struct prpc_call *call, const void *in, void *out_, struct 
 	Gateway__GetPeersResponse *out = out_;
 
 	(void)in;
-	if (!gw->cfg.skip_attestation)
-		return err_set(
-		    e, "GetPeers: the caller's app id cannot be checked (cluster mode is not enabled)");
+	if (!gw->cfg.skip_attestation) {
+		X509 *cert = prpc_call_peer_cert(call);
+		struct app_info ai = {0};
+
+		if (!*gw->own_app_id)
+			return err_set(e, "GetPeers: this gateway does not know its own app id (no guest "
+					  "agent), so no caller can be checked");
+		if (!cert)
+			return err_set(e, "GetPeers: no client certificate");
+		if (ratls_peer_app_info(gw->verifier, cert, 0, &ai, e) < 0)
+			return err_wrap(e, "GetPeers");
+		_cleanup_free_ char *caller = hex_of(&ai.app_id);
+		app_info_free(&ai);
+		if (!caller)
+			return err_set(e, "out of memory");
+		if (strcasecmp(caller, gw->own_app_id) != 0)
+			return err_set(e, "GetPeers: caller app id %s is not this gateway's app id %s",
+				       caller, gw->own_app_id);
+	}
 	out->my_id = gw->cfg.node_id;
 	out->my_url = xstrdup(gw->cfg.my_url);
 	return 0;

@@ -252,6 +252,19 @@ sys.exit(0 if any(x["app_id"] == sys.argv[1] and x["instance_id"] == sys.argv[2]
 	"$APP_ID" "$INST" "$CLIENT_IP"
 ok $? "gateway Status lists app $APP_ID instance $INST at $CLIENT_IP (identity from the KMS-signed certificate)"
 
+# GetPeers is for the gateway's own cluster: the caller's certificate must
+# carry the gateway's app id (from its guest agent's Info).
+grep -q "this gateway's app id is $GW_APP" gw/gateway.log
+ok $? "gateway learned its own app id $GW_APP from its guest agent"
+PEERS=$(inh curl -s --cacert kms/certs/root-ca.crt --cert gw/certs/rpc.crt --key gw/certs/rpc.key \
+	-X POST -H 'Content-Type: application/json' -d '{}' "https://gateway.test:8010/prpc/GetPeers?json")
+grep -q '"my_url"' <<<"$PEERS"
+ok $? "GetPeers with a certificate carrying the gateway's app id answers ($PEERS)"
+PEERS=$(inh curl -s --cacert kms/certs/root-ca.crt -X POST -H 'Content-Type: application/json' -d '{}' \
+	"https://gateway.test:8010/prpc/GetPeers?json")
+grep -q "no client certificate" <<<"$PEERS"
+ok $? "GetPeers without a client certificate is refused ($PEERS)"
+
 mkdir -p www && echo "hello from $INST" >www/hello.txt
 bg_in "$CNS" http.log python3 -m http.server 8080 --bind 0.0.0.0 --directory "$W/www"
 fetch() { # port
