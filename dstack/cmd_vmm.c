@@ -900,19 +900,26 @@ static int update_env(struct vmm_cli *c, int argc, char **argv)
 	return upgrade(c, json_pack("{s:s,s:s}", "id", argv[optind], "encrypted_env", hex), "update-env");
 }
 
-static int update_app_compose(struct vmm_cli *c, int argc, char **argv)
+/* UpgradeApp with one field read from a file: `<cmd> <vm-id> <file>`. */
+static int upgrade_from_file(struct vmm_cli *c, int argc, char **argv, const char *cmd, const char *field,
+			     const char *file_desc)
 {
 	_cleanup_free_ char *t = NULL;
 	size_t len;
 	struct err e = ERR_INIT;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: dstack vmm update-app-compose <vm-id> <app-compose.json>\n");
+		fprintf(stderr, "usage: dstack vmm %s <vm-id> <%s>\n", cmd, file_desc);
 		return 2;
 	}
 	if (read_text(argv[2], &t, &len, &e) < 0)
-		return die("update-app-compose", &e);
-	return upgrade(c, json_pack("{s:s,s:s}", "id", argv[1], "compose_file", t), "update-app-compose");
+		return die(cmd, &e);
+	return upgrade(c, json_pack("{s:s,s:s}", "id", argv[1], field, t), cmd);
+}
+
+static int update_app_compose(struct vmm_cli *c, int argc, char **argv)
+{
+	return upgrade_from_file(c, argc, argv, "update-app-compose", "compose_file", "app-compose.json");
 }
 
 static int update_ports(struct vmm_cli *c, int argc, char **argv)
@@ -1003,17 +1010,7 @@ static int resize(struct vmm_cli *c, int argc, char **argv)
 
 static int update_user_config(struct vmm_cli *c, int argc, char **argv)
 {
-	_cleanup_free_ char *t = NULL;
-	size_t len;
-	struct err e = ERR_INIT;
-
-	if (argc < 3) {
-		fprintf(stderr, "usage: dstack vmm update-user-config <vm-id> <file>\n");
-		return 2;
-	}
-	if (read_text(argv[2], &t, &len, &e) < 0)
-		return die("update-user-config", &e);
-	return upgrade(c, json_pack("{s:s,s:s}", "id", argv[1], "user_config", t), "update-user-config");
+	return upgrade_from_file(c, argc, argv, "update-user-config", "user_config", "file");
 }
 
 static int vmm_ls(struct vmm_cli *c, int argc, char **argv)
