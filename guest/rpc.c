@@ -100,10 +100,11 @@ static int key_chain(struct agent *a, const struct derived_key *d, ProtobufCBina
 	return 0;
 }
 
-static int get_key(struct prpc_call *call, const void *in_, void *out_, struct err *e)
+/* Derive the key named by `in` and fill the key bytes and its signature
+ * chain of a GetKey-shaped reply. */
+static int key_reply(struct prpc_call *call, const DstackGuest__GetKeyArgs *in, ProtobufCBinaryData *key,
+		     ProtobufCBinaryData **chain, size_t *n_chain, struct err *e)
 {
-	const DstackGuest__GetKeyArgs *in = in_;
-	DstackGuest__GetKeyResponse *out = out_;
 	struct agent *a = agent_of(call);
 	enum getkey_alg alg;
 	struct derived_key d;
@@ -113,31 +114,25 @@ static int get_key(struct prpc_call *call, const void *in_, void *out_, struct e
 		return err_set(e, "Unsupported algorithm");
 	if (derive(a, in->path, in->purpose, alg, &d, e) < 0)
 		return err_wrap(e, "Failed to derive key");
-	if (set_bytes(&out->key, d.key, 32, e) == 0 &&
-	    key_chain(a, &d, &out->signature_chain, &out->n_signature_chain, e) == 0)
+	if (set_bytes(key, d.key, 32, e) == 0 && key_chain(a, &d, chain, n_chain, e) == 0)
 		rc = 0;
 	secure_zero(&d, sizeof(d));
 	return rc;
 }
 
-static int derive_k256_key(struct prpc_call *call, const void *in_, void *out_, struct err *e)
+static int get_key(struct prpc_call *call, const void *in, void *out_, struct err *e)
 {
-	const DstackGuest__GetKeyArgs *in = in_;
-	DstackGuest__DeriveK256KeyResponse *out = out_;
-	struct agent *a = agent_of(call);
-	enum getkey_alg alg;
-	struct derived_key d;
-	int rc = -1;
+	DstackGuest__GetKeyResponse *out = out_;
 
-	if (getkey_alg_parse(in->algorithm, &alg) < 0)
-		return err_set(e, "Unsupported algorithm");
-	if (derive(a, in->path, in->purpose, alg, &d, e) < 0)
-		return err_wrap(e, "Failed to derive key");
-	if (set_bytes(&out->k256_key, d.key, 32, e) == 0 &&
-	    key_chain(a, &d, &out->k256_signature_chain, &out->n_k256_signature_chain, e) == 0)
-		rc = 0;
-	secure_zero(&d, sizeof(d));
-	return rc;
+	return key_reply(call, in, &out->key, &out->signature_chain, &out->n_signature_chain, e);
+}
+
+static int derive_k256_key(struct prpc_call *call, const void *in, void *out_, struct err *e)
+{
+	DstackGuest__DeriveK256KeyResponse *out = out_;
+
+	return key_reply(call, in, &out->k256_key, &out->k256_signature_chain, &out->n_k256_signature_chain,
+			 e);
 }
 
 /* ---- quotes ---- */
