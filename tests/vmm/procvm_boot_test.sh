@@ -225,6 +225,24 @@ ok "the boot error names the env decryption" 'grep -qi "env" <<<"$ERR"'
 ok "tampered VM: no app started, its port does not answer" '! pgrep -f "process-vm $T/run/$ID2" >/dev/null || { ! curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$HP2/" && [ ! -S "$T/run/$ID2/guest-api.sock" ]; }'
 ok "tampered VM: no .decrypted-env written" '[ ! -e "$T/run/$ID2/work/.decrypted-env" ]'
 
+# ---- an app that exits at once: the VM powers off and signals nothing else
+# (a reaped child recorded as -1 once reached kill(-1, SIGTERM): as root,
+# every process on the host)
+sleep 600 &
+SENTINEL=$!
+pids+=($SENTINEL)
+quick='{"manifest_version":2,"name":"quick","runner":"bash","bash_script":"echo quick-app; exit 3","key_provider":"none","storage_fs":"ext4"}'
+ID3=$(rpc CreateVm "$(python3 -c 'import json,sys; print(json.dumps({"name":"quick","image":"dstack-dev","compose_file":sys.argv[1],"vcpu":1,"memory":512,"disk_size":1}))' "$quick")" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))')
+ok "CreateVm of an app that exits at once returns an id" '[ -n "$ID3" ]'
+ran3() { grep -q "quick-app" "$T/run/$ID3/stdout.log" "$T/run/$ID3/stderr.log" 2>/dev/null; }
+ok "the quick app ran" 'wait_for 60 ran3'
+powered_off3() { grep -q "app exited (failure)" "$T/run/$ID3/stdout.log" "$T/run/$ID3/stderr.log" 2>/dev/null && ! pgrep -f "process-vm $T/run/$ID3" >/dev/null; }
+ok "the VM powers off after its app exits (guest agent stopped too)" 'wait_for 30 powered_off3'
+ok "processes outside the VM are not signalled (a sentinel sleep survives)" 'kill -0 $SENTINEL'
+ok "the VMM survives the VM's power-off" 'rpc Version "{}"'
+rpc RemoveVm "{\"id\":\"$ID3\"}" >/dev/null
+
 # ---- stop and remove
 T_SHUT=$(date +%s)
 rpc ShutdownVm "{\"id\":\"$ID\"}" >/dev/null

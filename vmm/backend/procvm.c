@@ -428,6 +428,17 @@ static pid_t spawn(char *const argv[], const json_t *env)
 	_exit(127);
 }
 
+/*
+ * Signal one child we spawned. A child that has been reaped is recorded as -1,
+ * and kill(-1, sig) would signal every process we may signal (as root: the
+ * whole host), so only a real pid is ever passed on.
+ */
+static void signal_child(pid_t pid, int sig)
+{
+	if (pid > 1)
+		kill(pid, sig);
+}
+
 /* Wait for pid; a stop request is passed on to it. */
 static int wait_for(pid_t pid, int *status)
 {
@@ -704,7 +715,7 @@ int vmm_process_vm_main(const char *workdir, bool isolate_net)
 	app = spawn(argv, env);
 	json_object_clear(env);
 	if (app < 0) {
-		kill(agent, SIGTERM);
+		signal_child(agent, SIGTERM);
 		return boot_failed("fork failed", true);
 	}
 	say("app started (pid %d)", (int)app);
@@ -717,8 +728,8 @@ int vmm_process_vm_main(const char *workdir, bool isolate_net)
 			if (term_requested && !stopping) {
 				stopping = true;
 				notify("shutdown.progress", "stopping app");
-				kill(app, SIGTERM);
-				kill(agent, SIGTERM);
+				signal_child(app, SIGTERM);
+				signal_child(agent, SIGTERM);
 			}
 			continue;
 		}
@@ -730,13 +741,12 @@ int vmm_process_vm_main(const char *workdir, bool isolate_net)
 				say("guest agent exited: shutting down");
 				stopping = true;
 				notify("shutdown.progress", "stopping app");
-				kill(app, SIGTERM);
+				signal_child(app, SIGTERM);
 			}
 		} else if (r == app) {
 			status = st;
 			app = -1;
-			if (agent > 0)
-				kill(agent, SIGTERM);
+			signal_child(agent, SIGTERM);
 		}
 		if (app < 0 && agent < 0)
 			break;
