@@ -80,8 +80,8 @@ struct boot {
 	struct app_keys keys;
 	uint8_t *kp_id;
 	size_t kp_id_len;
-	uint8_t os_image_hash[32];
-	bool has_os_image_hash;
+	uint8_t *os_image_hash; /* as the KMS returned it (any length) */
+	size_t os_image_hash_len;
 };
 
 static void path_join(char *out, size_t n, const char *dir, const char *name)
@@ -329,10 +329,14 @@ static int keys_from_kms(struct boot *b, struct err *e)
 		memcpy(b->keys.k256_signature, k->k256_signature.data, 65);
 		b->keys.has_k256_signature = true;
 	}
-	if (k->os_image_hash.len == 32) {
-		memcpy(b->os_image_hash, k->os_image_hash.data, 32);
-		b->has_os_image_hash = true;
-	}
+	/* Emitted as returned, whatever its length (guest.md §5 d; the
+	 * reference does not check it either: verifiers compare it). */
+	b->os_image_hash = malloc(k->os_image_hash.len ? k->os_image_hash.len : 1);
+	if (!b->os_image_hash)
+		abort();
+	if (k->os_image_hash.len)
+		memcpy(b->os_image_hash, k->os_image_hash.data, k->os_image_hash.len);
+	b->os_image_hash_len = k->os_image_hash.len;
 	b->keys.gateway_app_id =
 	    strdup_or_die(k->gateway_app_id && *k->gateway_app_id ? k->gateway_app_id : k->tproxy_app_id);
 	b->keys.ca_cert = strdup_or_die(k->ca_cert);
@@ -621,7 +625,7 @@ static int run(struct boot *b, struct err *e)
 	if (b->kp == KP_KMS) {
 		if (keys_from_kms(b, e) < 0)
 			return -1;
-		if (b->has_os_image_hash && emit(b, RT_OS_IMAGE_HASH, b->os_image_hash, 32, e) < 0)
+		if (emit(b, RT_OS_IMAGE_HASH, b->os_image_hash, b->os_image_hash_len, e) < 0)
 			return -1;
 	} else if (keys_from_seed(b, e) < 0) {
 		return err_wrap(e, "derive local app keys");
@@ -689,6 +693,7 @@ int guest_setup(const struct setup_opts *o, struct err *e)
 		tee_close(b.tee);
 	app_keys_free(&b.keys);
 	free(b.kp_id);
+	free(b.os_image_hash);
 	free(b.compose);
 	json_decref(b.app);
 	json_decref(b.sys);
