@@ -390,6 +390,62 @@ static int keys_from_seed(struct boot *b, struct err *e)
 	return rc;
 }
 
+/* A hex field of the MrConfigV3 document equals `want` (absent = empty). */
+static int v3_field_is(json_t *doc, const char *name, const uint8_t *want, size_t want_len, struct err *e)
+{
+	json_t *v = json_object_get(doc, name);
+	const char *h = json_string_value(v);
+	_cleanup_free_ uint8_t *got = NULL;
+	size_t n = 0;
+	if (v && !h)
+		return err_set(e, "Invalid mr_config %s: not a string", name);
+	if (h && hex_decode_alloc(h, strlen(h), &got, &n, NULL) < 0)
+		return err_set(e, "Invalid mr_config %s: not hex", name);
+	if (n != want_len || (n && memcmp(got, want, n) != 0))
+		return err_set(e, "Invalid mr_config %s", name);
+	return 0;
+}
+
+/* The MrConfigV3 document must describe this boot (guest.md §3.5): the
+ * digest in MR_CONFIG_ID only binds the document, so without these checks a
+ * v3 value would say nothing about what actually booted. */
+static int check_mr_config_v3_doc(struct boot *b, const char *doc, struct err *e)
+{
+	json_error_t je;
+	_cleanup_json_ json_t *j = json_loads(doc, 0, &je);
+	enum key_provider_kind kp;
+	if (!json_is_object(j))
+		return err_set(e, "Invalid mr_config document: %s", je.text);
+	json_t *ver = json_object_get(j, "version");
+	if (!json_is_integer(ver) || json_integer_value(ver) != 3)
+		return err_set(e, "mr_config version must be 3");
+	if (v3_field_is(j, "compose_hash", b->compose_hash, 32, e) < 0 ||
+	    v3_field_is(j, "app_id", b->app_id, 20, e) < 0 ||
+	    v3_field_is(j, "instance_id", b->instance_id, b->has_instance_id ? 20 : 0, e) < 0)
+		return -1;
+	const char *kpn = json_string_value(json_object_get(j, "key_provider"));
+	if (!kpn || key_provider_kind_parse(kpn, &kp) < 0 || kp != b->kp)
+		return err_set(e, "Invalid mr_config key_provider");
+	return v3_field_is(j, "key_provider_id", b->kp_id, b->kp_id_len, e);
+}
+
+/* sys-config mr_config (a JCS string, or an object we canonicalise), else
+ * vm_config's mr_config string, as the reference looks it up. */
+static char *mr_config_document(struct boot *b, struct err *e)
+{
+	json_t *mc = json_object_get(b->sys, "mr_config");
+	if (json_is_string(mc))
+		return strdup_or_die(json_string_value(mc));
+	if (json_is_object(mc))
+		return jcs_dumps(mc, e);
+	_cleanup_json_ json_t *vm = b->vm_config ? json_loads(b->vm_config, 0, NULL) : NULL;
+	const char *s = json_string_value(json_object_get(vm, "mr_config"));
+	if (s)
+		return strdup_or_die(s);
+	err_set(e, "MR_CONFIG_ID v3 but neither sys-config nor vm_config has mr_config");
+	return NULL;
+}
+
 /* e. MR_CONFIG_ID of our own TD must match what we booted (guest.md §3.5). */
 static int check_mr_config(struct boot *b, struct err *e)
 {
@@ -400,9 +456,9 @@ static int check_mr_config(struct boot *b, struct err *e)
 
 	if (tee_quote(b->tee, zero, &q, &ql, e) < 0 || td_quote_read(q, ql, &td, e) < 0)
 		return err_wrap(e, "read own TD report");
-	switch (td.mr_config_id[0]) {
-	case 0:
+	if (memcmp(td.mr_config_id, zero, MR_CONFIG_ID_LEN) == 0)
 		return 0;
+	switch (td.mr_config_id[0]) {
 	case 1:
 		mr_config_id_v1(b->compose_hash, want);
 		break;
@@ -410,14 +466,11 @@ static int check_mr_config(struct boot *b, struct err *e)
 		mr_config_id_v2(b->compose_hash, b->app_id, b->kp, b->kp_id, b->kp_id_len, want);
 		break;
 	case 3: {
-		json_t *mc = json_object_get(b->sys, "mr_config");
-		_cleanup_free_ char *doc = NULL;
-		if (json_is_string(mc))
-			doc = strdup_or_die(json_string_value(mc));
-		else if (json_is_object(mc))
-			doc = jcs_dumps(mc, e);
+		_cleanup_free_ char *doc = mr_config_document(b, e);
 		if (!doc)
-			return err_set(e, "MR_CONFIG_ID v3 but sys-config has no mr_config");
+			return -1;
+		if (check_mr_config_v3_doc(b, doc, e) < 0)
+			return err_wrap(e, "MR_CONFIG_ID v3");
 		mr_config_id_v3(doc, strlen(doc), want);
 		break;
 	}
