@@ -68,6 +68,7 @@ void agent_cfg_defaults(struct agent_cfg *c)
 	strings_set(&c->tappd_sockets, "/var/run/tappd.sock", "/var/run/dstack/tappd.sock");
 	c->external_listen = xstrdup("tcp:0.0.0.0:8090");
 	c->guest_api_listen = xstrdup("vsock:any:8000");
+	c->guest_api_fallback = xstrdup(""); /* agent.json from dstack-util setup names one */
 	c->tee_backend = xstrdup("auto");
 	c->simtee_dir = xstrdup("");
 	c->simtee_state = xstrdup("");
@@ -83,7 +84,7 @@ void agent_cfg_free(struct agent_cfg *c)
 			 &c->runtime_events_file, &c->runtime_events_lock,  &c->external_listen,
 			 &c->guest_api_listen,    &c->tee_backend,          &c->simtee_dir,
 			 &c->simtee_state,        &c->gpu_attestation_file, &c->dmi_dir,
-			 &c->data_disks_root};
+			 &c->data_disks_root,     &c->guest_api_fallback};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -109,6 +110,7 @@ int agent_cfg_bind(struct config *conf, struct agent_cfg *c, struct err *e)
 	    {"tappd_sockets", CFG_STRINGS, CFG_AT(struct agent_cfg, tappd_sockets)},
 	    {"external_listen", CFG_STRING, CFG_AT(struct agent_cfg, external_listen)},
 	    {"guest_api_listen", CFG_STRING, CFG_AT(struct agent_cfg, guest_api_listen)},
+	    {"guest_api_fallback", CFG_STRING, CFG_AT(struct agent_cfg, guest_api_fallback)},
 	    {"tee.backend", CFG_STRING, CFG_AT(struct agent_cfg, tee_backend)},
 	    {"tee.simtee_dir", CFG_STRING, CFG_AT(struct agent_cfg, simtee_dir)},
 	    {"tee.simtee_state", CFG_STRING, CFG_AT(struct agent_cfg, simtee_state)},
@@ -125,12 +127,12 @@ int agent_cfg_bind(struct config *conf, struct agent_cfg *c, struct err *e)
 			&s.runtime_events_file, &s.runtime_events_lock,  &s.external_listen,
 			&s.guest_api_listen,    &s.tee_backend,          &s.simtee_dir,
 			&s.simtee_state,        &s.gpu_attestation_file, &s.dmi_dir,
-			&s.data_disks_root};
+			&s.data_disks_root,     &s.guest_api_fallback};
 	char **dst[] = {&c->keys_file,           &c->compose_file,         &c->sys_config_file,
 			&c->runtime_events_file, &c->runtime_events_lock,  &c->external_listen,
 			&c->guest_api_listen,    &c->tee_backend,          &c->simtee_dir,
 			&c->simtee_state,        &c->gpu_attestation_file, &c->dmi_dir,
-			&c->data_disks_root};
+			&c->data_disks_root,     &c->guest_api_fallback};
 	for (size_t i = 0; i < ARRAY_SIZE(src); i++) {
 		if (*src[i]) {
 			free(*dst[i]);

@@ -40,6 +40,7 @@ struct agent_cfg {
 	struct cfg_strings tappd_sockets;  /* Tappd, /prpc/<Method> */
 	char *external_listen;             /* Worker + dashboard; "" disables */
 	char *guest_api_listen;            /* GuestApi (/api/<M>); "" disables */
+	char *guest_api_fallback;          /* where GuestApi goes if that fails; "" none */
 	char *tee_backend;                 /* tdx | simtee | auto */
 	char *simtee_dir;
 	char *simtee_state;

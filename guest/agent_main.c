@@ -2,12 +2,16 @@
  * agent_main.c — `dstack-guest-agent`: option parsing, configuration, and
  * one HTTP server per surface (the services are told apart by socket, not
  * by path): DstackGuest on dstack.sock, Tappd on tappd.sock, Worker and the
- * dashboard on TCP 8090, GuestApi on vsock 8000 (guest.md §1.1).
+ * dashboard on TCP 8090, GuestApi on vsock 8000 (guest.md §1.1) — or, where
+ * the kernel has no vsock (or the address is taken), on the configured
+ * fallback socket, said so in the log. Without either the agent still
+ * serves the app: GuestApi is only the host's view.
  *
  *   dstack-guest-agent [-c agent.json|agent.toml] [--watchdog]
  *   dstack-guest-agent --simulator DIR [--simtee-dir DIR]
  *   overrides: --dstack-sock PATH --tappd-sock PATH --external ADDR
- *              --guest-api ADDR (ADDR "none" disables) --log-level L
+ *              --guest-api ADDR --guest-api-fallback ADDR (ADDR "none"
+ *              disables) --log-level L
  */
 #include <getopt.h>
 #include <signal.h>
@@ -29,7 +33,8 @@ static void usage(FILE *f)
 {
 	fputs("Usage: dstack-guest-agent [-c CONFIG] [--simulator DIR [--simtee-dir DIR]]\n"
 	      "         [--dstack-sock PATH] [--tappd-sock PATH] [--external ADDR|none]\n"
-	      "         [--guest-api ADDR|none] [--log-level LEVEL] [--watchdog]\n"
+	      "         [--guest-api ADDR|none] [--guest-api-fallback ADDR|none]\n"
+	      "         [--log-level LEVEL] [--watchdog]\n"
 	      "\nServes the dstack guest API inside a CVM. With --simulator, serves the\n"
 	      "appkeys.json, app-compose.json and sys-config.json of DIR on a simulated TDX\n"
 	      "(sockets DIR/dstack.sock, DIR/tappd.sock, DIR/guest.sock).\n",
@@ -96,6 +101,28 @@ static int listen_addr(struct http_server *srv, const char *addr, struct err *e)
 	return 0;
 }
 
+/* GuestApi on its address, else on the fallback; false if on neither. */
+static bool listen_guest_api(struct http_server *srv, const struct agent_cfg *c)
+{
+	struct err e = ERR_INIT;
+	if (listen_addr(srv, c->guest_api_listen, &e) == 0)
+		return true;
+	if (disabled(c->guest_api_fallback)) {
+		log_warn("GuestApi not served: %s (no guest_api_fallback configured)", err_str(&e));
+		return false;
+	}
+	log_warn("GuestApi: %s unavailable (%s); falling back to %s", c->guest_api_listen, err_str(&e),
+		 c->guest_api_fallback);
+	err_clear(&e);
+	if (listen_addr(srv, c->guest_api_fallback, &e) < 0) {
+		log_warn("GuestApi not served: fallback %s failed too: %s", c->guest_api_fallback,
+			 err_str(&e));
+		return false;
+	}
+	log_info("GuestApi served on the fallback %s", c->guest_api_fallback);
+	return true;
+}
+
 static struct http_server *new_server(struct event_base *base, struct agent *a, struct err *e)
 {
 	struct http_server_opts o = {.app_version = DSTACK_VERSION};
@@ -113,7 +140,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		http_server_shutdown(a->servers[i]);
 }
 
-enum { O_SIM = 1, O_SIMTEE, O_DSOCK, O_TSOCK, O_EXT, O_GAPI, O_LOG, O_WATCHDOG, O_HELP };
+enum { O_SIM = 1, O_SIMTEE, O_DSOCK, O_TSOCK, O_EXT, O_GAPI, O_GAPI_FB, O_LOG, O_WATCHDOG, O_HELP };
 
 int main(int argc, char **argv)
 {
@@ -124,12 +151,13 @@ int main(int argc, char **argv)
 					     {"tappd-sock", required_argument, NULL, O_TSOCK},
 					     {"external", required_argument, NULL, O_EXT},
 					     {"guest-api", required_argument, NULL, O_GAPI},
+					     {"guest-api-fallback", required_argument, NULL, O_GAPI_FB},
 					     {"log-level", required_argument, NULL, O_LOG},
 					     {"watchdog", no_argument, NULL, O_WATCHDOG},
 					     {"help", no_argument, NULL, O_HELP},
 					     {NULL, 0, NULL, 0}};
 	const char *conf_file = NULL, *sim = NULL, *simtee = NULL, *dsock = NULL, *tsock = NULL, *ext = NULL,
-		   *gapi = NULL;
+		   *gapi = NULL, *gapi_fb = NULL;
 	enum log_level lvl = LOG_LVL_INFO;
 	struct agent a;
 	struct err e = ERR_INIT;
@@ -157,6 +185,9 @@ int main(int argc, char **argv)
 			break;
 		case O_GAPI:
 			gapi = optarg;
+			break;
+		case O_GAPI_FB:
+			gapi_fb = optarg;
 			break;
 		case O_LOG:
 			if (log_level_parse(optarg, &lvl) < 0) {
@@ -206,6 +237,8 @@ int main(int argc, char **argv)
 		replace(&a.cfg.external_listen, ext);
 	if (gapi)
 		replace(&a.cfg.guest_api_listen, gapi);
+	if (gapi_fb)
+		replace(&a.cfg.guest_api_fallback, gapi_fb);
 
 	struct event_base *base = event_base_new();
 	if (!base) {
@@ -231,10 +264,7 @@ int main(int argc, char **argv)
 		struct http_server *sg = new_server(base, &a, &e);
 		if (!sg || guest_api_mount(sg, &a, &e) < 0)
 			goto fail_base;
-		if (listen_addr(sg, a.cfg.guest_api_listen, &e) < 0) {
-			log_warn("GuestApi not served: %s", err_str(&e));
-			err_clear(&e);
-		}
+		listen_guest_api(sg, &a.cfg);
 	}
 	struct event *sigs[2] = {evsignal_new(base, SIGTERM, on_signal, &a),
 				 evsignal_new(base, SIGINT, on_signal, &a)};

@@ -51,6 +51,7 @@
 #include "rtevent.h"
 
 #define MiB (1024u * 1024)
+#define SETUP_GUEST_API_FALLBACK "unix:/var/run/dstack/guest-api.sock"
 
 static const struct shared_file {
 	const char *name;
@@ -594,11 +595,14 @@ static int write_agent_json(struct boot *b, struct err *e)
 	path_join(keys, sizeof(keys), b->o->work_dir, ".appkeys.json");
 	path_join(comp, sizeof(comp), b->o->work_dir, "app-compose.json");
 	path_join(sys, sizeof(sys), b->o->work_dir, ".sys-config.json");
+	/* GuestApi: vsock 8000 (the agent's default), and where it goes in a
+	 * guest kernel without vsock. */
 	_cleanup_json_ json_t *j =
-	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "keys_file", keys, "compose_file", comp,
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "keys_file", keys, "compose_file", comp,
 		      "sys_config_file", sys, "runtime_events_file", b->rt_log, "runtime_events_lock",
-		      b->rt_lock, "tee", "backend", b->o->tee.backend ? b->o->tee.backend : "auto",
-		      "simtee_dir", b->o->tee.simtee_dir ? b->o->tee.simtee_dir : "", "simtee_state",
+		      b->rt_lock, "guest_api_fallback", SETUP_GUEST_API_FALLBACK, "tee", "backend",
+		      b->o->tee.backend ? b->o->tee.backend : "auto", "simtee_dir",
+		      b->o->tee.simtee_dir ? b->o->tee.simtee_dir : "", "simtee_state",
 		      b->o->tee.simtee_state ? b->o->tee.simtee_state : "");
 	_cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	path_join(p, sizeof(p), b->o->work_dir, "agent.json");
