@@ -487,13 +487,16 @@ static int tdx_quote(struct prpc_call *call, const void *in_, void *out_, struct
 	return tappd_fill(agent_of(call), rd, algo, prefix, out_, e);
 }
 
+/* TdxQuote with hash_algorithm "raw" (guest.md §1.4): exactly 64 bytes. */
 static int raw_quote(struct prpc_call *call, const void *in_, void *out_, struct err *e)
 {
 	const DstackGuest__RawQuoteArgs *in = in_;
 	uint8_t rd[64];
-	if (raw_report_data(&in->report_data, rd, e) < 0)
+	const char *algo, *prefix;
+	if (tappd_report_data(in->report_data.data, in->report_data.len, "raw", NULL, rd, &algo, &prefix, e) <
+	    0)
 		return -1;
-	return tappd_fill(agent_of(call), rd, "raw", "", out_, e);
+	return tappd_fill(agent_of(call), rd, algo, prefix, out_, e);
 }
 
 /* ---- Worker ---- */
