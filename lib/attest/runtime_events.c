@@ -22,7 +22,7 @@ struct boot_step {
 static const struct boot_step boot_steps[] = {
     {RT_SYSTEM_PREPARING, 0, 0, -2},  {RT_APP_ID, 0, 20, -2},          {RT_COMPOSE_HASH, 0, 32, -2},
     {RT_INIT_SCRIPT_HASH, 1, 32, -2}, {RT_GPU_POLICY_HASH, 0, 32, -2}, {RT_GPU_ATTESTATION, 0, -1, -2},
-    {RT_INSTANCE_ID, 0, 20, 0},       {RT_BOOT_MR_DONE, 0, 0, -2},     {RT_OS_IMAGE_HASH, 0, 32, -2},
+    {RT_INSTANCE_ID, 0, 20, 0},       {RT_BOOT_MR_DONE, 0, 0, -2},     {RT_OS_IMAGE_HASH, 0, 32, 0},
     {RT_KEY_PROVIDER, 0, -1, -2},     {RT_STORAGE_FS, 0, -1, -2},      {RT_SYSTEM_READY, 0, 0, -2},
 };
 

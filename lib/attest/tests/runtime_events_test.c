@@ -66,6 +66,14 @@ int main(int argc, char **argv)
 		ok(check_names(late_start, 3, NULL, &e) < 0, "must start with system-preparing: %s", e.msg);
 		ok(check_names(twice, 4, NULL, &e) < 0, "single events at most once: %s", e.msg);
 		ok(check_names(short_id, 3, short_sizes, &e) < 0, "19-byte app-id rejected: %s", e.msg);
+
+		/* os-image-hash carries what the KMS returned: 32 bytes, or nothing. */
+		const char *os_hash[] = {"system-preparing", "boot-mr-done", "os-image-hash", "system-ready"};
+		size_t os_full[] = {0, 0, 32, 0}, os_empty[] = {0, 0, 0, 0}, os_odd[] = {0, 0, 16, 0};
+
+		ok(check_names(os_hash, 4, os_full, &e) == 0, "32-byte os-image-hash accepted: %s", e.msg);
+		ok(check_names(os_hash, 4, os_empty, &e) == 0, "empty os-image-hash accepted: %s", e.msg);
+		ok(check_names(os_hash, 4, os_odd, &e) < 0, "16-byte os-image-hash rejected: %s", e.msg);
 	}
 
 	runtime_event_log_line("app-id", a.runtime_events.ev[1].payload, a.runtime_events.ev[1].payload_len,
