@@ -1,0 +1,88 @@
+/*
+ * dev.h — the parts of `dstack dev` (cmd_dev.c), split by concern:
+ *
+ *   dev_comps.c   the components, their command lines and health checks
+ *   dev_proc.c    pid files, spawning, stopping and sweeping processes
+ *   dev_cvm.c     the simulated-TDX PKI and the KMS's/gateway's own CVMs
+ *   dev_app.c     deploying the example app and waiting for it
+ *
+ * Everything works on one struct dev: the parsed options and host config of
+ * one run, read-only once the run has started.
+ */
+#ifndef DSTACK_CLI_DEV_H
+#define DSTACK_CLI_DEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "hostcfg/hostcfg.h"
+
+struct dev {
+	char *dir;     /* absolute state dir */
+	char *dstack;  /* this binary */
+	char *src_dir; /* source tree (for examples/), or NULL */
+	struct hostcfg c;
+	int timeout_s, app_timeout_s, grace_s, instances;
+	const char *compose_path, *env_path, *image;
+	char without[256]; /* ",name,name," */
+};
+
+enum dev_health { H_TCP, H_HTTP, H_HTTPS, H_UNIX };
+
+struct comp {
+	const char *name;
+	const char *prog;      /* file name, or NULL = this dstack binary */
+	const char *build_rel; /* relative to this binary's directory */
+	enum dev_health health;
+};
+
+/* Components in start order; `down` walks it backwards. */
+extern const struct comp dev_comps[];
+extern const size_t dev_n_comps;
+
+/* malloc'd printf; aborts on out-of-memory (paths are small). */
+char *dev_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* dev_comps.c */
+bool dev_skipped(const struct dev *d, const char *name);
+uint16_t dev_comp_port(const struct dev *d, const struct comp *k);
+char *dev_health_url(const struct dev *d, const struct comp *k);
+bool dev_healthy(const struct dev *d, const struct comp *k);
+int dev_start_comp(const struct dev *d, const struct comp *k, struct err *e);
+void dev_sleep_ms(long ms);
+double dev_now_s(void);
+
+/* dev_proc.c */
+unsigned long long dev_proc_start_time(pid_t pid);
+char *dev_pid_path(const struct dev *d, const char *name);
+char *dev_log_path(const struct dev *d, const char *name);
+pid_t dev_read_pid(const struct dev *d, const char *name);
+int dev_write_pid(const struct dev *d, const char *name, pid_t pid, struct err *e);
+pid_t dev_spawn(const struct dev *d, const char *name, char *const argv[], char *const env[], struct err *e);
+int dev_run_wait(const struct dev *d, const char *logname, char *const argv[]);
+void dev_print_log_tail(const char *path);
+void dev_stop_pid(const char *name, pid_t pid, int grace_s);
+void dev_sweep(const struct dev *d);
+void dev_remove_link(const struct dev *d);
+
+/* dev_cvm.c */
+int dev_ensure_simtee(const struct dev *d, struct err *e);
+int dev_ensure_kms_cvm(const struct dev *d, struct err *e);
+int dev_boot_gateway_cvm(const struct dev *d, struct err *e);
+
+/* dev_app.c */
+char *dev_state_file(const struct dev *d, const char *name);
+int dev_rpc_json(const char *url, json_t *in, json_t **out, struct err *e);
+int dev_ensure_dev_image(const struct dev *d, struct err *e);
+int dev_deploy_app(const struct dev *d, char app_id_hex[41], struct err *e);
+int dev_wait_app(const struct dev *d, const char *app_id, struct err *e);
+void dev_print_urls(const struct dev *d, const char *app_id);
+void dev_remove_vms(const struct dev *d);
+
+#endif
