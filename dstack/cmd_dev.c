@@ -129,25 +129,35 @@ static int dev_up(struct dev *d)
 	struct err e = ERR_INIT;
 	_cleanup_free_ char *logs = dev_pathf("%s/logs", d->dir), *run = dev_pathf("%s/run", d->dir);
 	_cleanup_free_ char *old = dev_state_file(d, "app-vms");
+	_cleanup_json_ json_t *platform = NULL; /* the KMS's BootInfo (webhook) */
+	bool webhook = false;
 	char app_id[41];
 	if (mkdir_p(logs, 0755, &e) < 0 || mkdir_p(run, 0755, &e) < 0 || load_config(d, true, &e) < 0) {
 		fprintf(stderr, "dstack dev up: %s\n", err_str(&e));
 		return 1;
 	}
 	printf("\ndstack dev up: %s\n", d->dir);
+	webhook = !strcmp(d->c.kms_auth, "webhook");
 	if (!dev_skipped(d, "simtee") && dev_ensure_simtee(d, &e) < 0)
 		goto fail;
 	if (!dev_skipped(d, "kms-agent") && dev_ensure_kms_cvm(d, &e) < 0)
 		goto fail;
 	for (size_t i = 0; i < dev_n_comps; i++) {
-		if (dev_skipped(d, dev_comps[i].name)) {
-			printf("  %-12s skipped\n", dev_comps[i].name);
+		const char *name = dev_comps[i].name;
+		if (dev_skipped(d, name)) {
+			printf("  %-12s skipped\n", name);
 			continue;
 		}
-		if (!strcmp(dev_comps[i].name, "gateway-agent") &&
-		    !(dev_read_pid(d, dev_comps[i].name) > 0) && dev_boot_gateway_cvm(d, &e) < 0)
+		if (!strcmp(name, "gateway-agent") && !(dev_read_pid(d, name) > 0) &&
+		    dev_boot_gateway_cvm(d, platform, &e) < 0)
 			goto fail;
 		if (dev_start_comp(d, &dev_comps[i], &e) < 0)
+			goto fail;
+		/* KMS_AUTH=webhook: the KMS authorizes itself through auth-simple
+		 * as soon as it starts, so its identity goes in first */
+		if (!strcmp(name, "kms-agent") && webhook &&
+		    (dev_kms_boot_info(d, &platform, &e) < 0 ||
+		     dev_policy_allow(d, "the KMS", true, platform, &e) < 0))
 			goto fail;
 	}
 	if (dev_skipped(d, "vmm") || dev_skipped(d, "app")) {
@@ -168,7 +178,10 @@ static int dev_up(struct dev *d)
 		snprintf(app_id, sizeof app_id, "%.40s", (char *)t);
 		free(t);
 		printf("  app          already deployed\n");
-	} else if (dev_ensure_dev_image(d, &e) < 0 || dev_deploy_app(d, app_id, &e) < 0) {
+		if (platform && dev_allow_app(d, platform, &e) < 0)
+			goto fail;
+	} else if (dev_ensure_dev_image(d, &e) < 0 || (platform && dev_allow_app(d, platform, &e) < 0) ||
+		   dev_deploy_app(d, app_id, &e) < 0) {
 		goto fail;
 	}
 	if (dev_wait_app(d, app_id, &e) < 0)

@@ -5,6 +5,7 @@
  *   dev_proc.c    pid files, spawning, stopping and sweeping processes
  *   dev_cvm.c     the simulated-TDX PKI and the KMS's/gateway's own CVMs
  *   dev_app.c     deploying the example app and waiting for it
+ *   dev_policy.c  auth-config.json entries for KMS_AUTH=webhook
  *
  * Everything works on one struct dev: the parsed options and host config of
  * one run, read-only once the run has started.
@@ -74,15 +75,32 @@ void dev_remove_link(const struct dev *d);
 /* dev_cvm.c */
 int dev_ensure_simtee(const struct dev *d, struct err *e);
 int dev_ensure_kms_cvm(const struct dev *d, struct err *e);
-int dev_boot_gateway_cvm(const struct dev *d, struct err *e);
+/* platform: the KMS's BootInfo with KMS_AUTH=webhook (the gateway's CVM is
+ * then allowed in auth-config.json before it boots), else NULL. */
+int dev_boot_gateway_cvm(const struct dev *d, const json_t *platform, struct err *e);
 
 /* dev_app.c */
 char *dev_state_file(const struct dev *d, const char *name);
 int dev_rpc_json(const char *url, json_t *in, json_t **out, struct err *e);
 int dev_ensure_dev_image(const struct dev *d, struct err *e);
 int dev_deploy_app(const struct dev *d, char app_id_hex[41], struct err *e);
+/* KMS_AUTH=webhook: allow the app (its compose, the image's OS hash, the
+ * platform's device) in auth-config.json. */
+int dev_allow_app(const struct dev *d, const json_t *platform, struct err *e);
 int dev_wait_app(const struct dev *d, const char *app_id, struct err *e);
 void dev_print_urls(const struct dev *d, const char *app_id);
 void dev_remove_vms(const struct dev *d);
+
+/* dev_policy.c */
+/* Add to auth-config.json what auth-simple needs to allow `boot` (a webhook
+ * BootInfo body; is_kms: bootAuth/kms), printing what was added. */
+int dev_policy_allow(const struct dev *d, const char *what, bool is_kms, const json_t *boot, struct err *e);
+/* The KMS's BootInfo as it presents it for self-authorization (from the
+ * kms-agent's attestation, verified against the simulated TDX). */
+int dev_kms_boot_info(const struct dev *d, json_t **out, struct err *e);
+/* An app's BootInfo from its compose and OS image hash (hex, may be "");
+ * device, TCB status and advisories from `platform` (the KMS's BootInfo:
+ * the same simulated machine). New reference. */
+json_t *dev_app_boot_info(const char *compose, size_t len, const char *os_image_hash, const json_t *platform);
 
 #endif

@@ -16,6 +16,7 @@
 #include "crypto/compose.h"
 #include "crypto/envcrypt.h"
 #include "crypto/envlist.h"
+#include "crypto/hash.h"
 #include "dev.h"
 #include "http/client.h"
 
@@ -90,7 +91,9 @@ static int encrypt_env(const struct dev *d, const char *app_id_hex, struct buf *
 /*
  * The image of simulated CVMs: the VMM's process backend runs the app from
  * the compose on the host and never boots the kernel, but an image entry
- * (metadata.json naming a kernel and an initrd) is still required.
+ * (metadata.json naming a kernel and an initrd) is still required. Its
+ * digest.txt (the OS image hash CVMs report, which auth-simple checks) is
+ * the SHA-256 of its metadata.json.
  */
 int dev_ensure_dev_image(const struct dev *d, struct err *e)
 {
@@ -100,15 +103,53 @@ int dev_ensure_dev_image(const struct dev *d, struct err *e)
 	if (strcmp(d->image, "dstack-dev"))
 		return 0;
 	_cleanup_free_ char *dir = dev_pathf("%s/vmm/image/dstack-dev", d->dir);
-	_cleanup_free_ char *mdp = dev_pathf("%s/metadata.json", dir);
+	_cleanup_free_ char *mdp = dev_pathf("%s/metadata.json", dir), *dg = dev_pathf("%s/digest.txt", dir);
 	_cleanup_free_ char *k = dev_pathf("%s/bzImage", dir), *i = dev_pathf("%s/initramfs.cpio.gz", dir);
-	if (file_exists(mdp))
+	uint8_t h[32];
+	char line[66];
+	sha256(md, strlen(md), h);
+	hex_encode(h, sizeof h, line);
+	strcat(line, "\n");
+	if (file_exists(mdp) && file_exists(dg))
 		return 0;
 	if (mkdir_p(dir, 0755, e) < 0 || file_write_atomic(k, "", 0, 0644, e) < 0 ||
-	    file_write_atomic(i, "", 0, 0644, e) < 0 || file_write_atomic(mdp, md, strlen(md), 0644, e) < 0)
+	    file_write_atomic(i, "", 0, 0644, e) < 0 || file_write_atomic(mdp, md, strlen(md), 0644, e) < 0 ||
+	    file_write_atomic(dg, line, strlen(line), 0644, e) < 0)
 		return err_wrap(e, "dev image");
 	printf("  vmm          created the simulated-CVM image %s\n", dir);
 	return 0;
+}
+
+/* The OS image hash the VMM gives CVMs of the image (its digest.txt), "" if
+ * it has none; malloc'd. */
+static char *image_digest(const struct dev *d)
+{
+	_cleanup_free_ char *p = dev_pathf("%s/vmm/image/%s/digest.txt", d->dir, d->image);
+	uint8_t *t = NULL;
+	size_t n;
+	if (file_read_all(p, 4096, &t, &n, NULL) < 0)
+		return strdup("");
+	size_t s = 0;
+	while (s < n && (t[s] == ' ' || t[s] == '\n' || t[s] == '\r' || t[s] == '\t'))
+		s++;
+	size_t l = strcspn((char *)t + s, " \t\r\n");
+	char *r = strndup((char *)t + s, l);
+	free(t);
+	return r;
+}
+
+int dev_allow_app(const struct dev *d, const json_t *platform, struct err *e)
+{
+	uint8_t *compose = NULL;
+	size_t n;
+	if (file_read_all(d->compose_path, COMPOSE_MAX, &compose, &n, e) < 0)
+		return err_wrap(e, "app compose");
+	_cleanup_free_ char *os = image_digest(d);
+	_cleanup_json_ json_t *boot = dev_app_boot_info((char *)compose, n, os ? os : "", platform);
+	free(compose);
+	if (!boot)
+		return err_set(e, "out of memory");
+	return dev_policy_allow(d, "the app", false, boot, e);
 }
 
 int dev_deploy_app(const struct dev *d, char app_id_hex[41], struct err *e)

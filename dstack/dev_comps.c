@@ -54,11 +54,6 @@ bool dev_skipped(const struct dev *d, const char *name)
 		return true;
 	if (!strcmp(name, "auth-simple") && strcmp(d->c.kms_auth, "webhook"))
 		return true;
-	/* The agents attest the KMS and the gateway, which the webhook policy of a
-	 * fresh auth-config.json (no OS images, no apps) would refuse; with
-	 * KMS_AUTH=webhook the operator fills it in and runs the agents by hand. */
-	if ((!strcmp(name, "kms-agent") || !strcmp(name, "gateway-agent")) && strcmp(d->c.kms_auth, "dev"))
-		return true;
 	if (!strcmp(name, "kms-agent") && strstr(d->without, ",kms,"))
 		return true;
 	if (!strcmp(name, "gateway-agent") &&

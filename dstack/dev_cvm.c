@@ -12,6 +12,10 @@
 #include "dev.h"
 #include "simtee/td.h"
 
+/* The OS image hash in the vm_config of the KMS's and the gateway's
+ * simulated CVMs: they run on the host, from no image. */
+#define HOST_CVM_OS_IMAGE_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
 int dev_ensure_simtee(const struct dev *d, struct err *e)
 {
 	_cleanup_free_ char *root = dev_pathf("%s/simtee/root_ca.pem", d->dir);
@@ -47,8 +51,8 @@ static int boot_sim_cvm(const struct dev *d, const char *name, const char *dir, 
 	_cleanup_free_ char *pccs = dev_pathf("http://127.0.0.1:%u", d->c.simtee_port);
 	_cleanup_free_ char *sys =
 	    dev_pathf("{\"kms_urls\":%s,\"gateway_urls\":[],\"pccs_url\":\"%s\",\"vm_config\":"
-		      "\"{\\\"os_image_hash\\\":\\\"%064d\\\"}\"}\n",
-		      kms_urls_json, pccs, 0);
+		      "\"{\\\"os_image_hash\\\":\\\"%s\\\"}\"}\n",
+		      kms_urls_json, pccs, HOST_CVM_OS_IMAGE_HASH);
 	_cleanup_free_ char *p1 = dev_pathf("%s/app-compose.json", shared),
 			    *p2 = dev_pathf("%s/.sys-config.json", shared);
 	_cleanup_free_ char *util = hostcfg_find_program("dstack-util", "../guest/dstack-util");
@@ -120,7 +124,7 @@ int dev_ensure_kms_cvm(const struct dev *d, struct err *e)
 }
 
 /* Booted at every start of its agent (the KMS must be up). */
-int dev_boot_gateway_cvm(const struct dev *d, struct err *e)
+int dev_boot_gateway_cvm(const struct dev *d, const json_t *platform, struct err *e)
 {
 	static const char compose[] =
 	    "{\"manifest_version\":2,\"name\":\"dstack-gateway\",\"runner\":\"bash\","
@@ -128,5 +132,14 @@ int dev_boot_gateway_cvm(const struct dev *d, struct err *e)
 	    "\"key_provider\":\"kms\",\"storage_fs\":\"ext4\"}\n";
 	_cleanup_free_ char *dir = dev_pathf("%s/gateway-cvm", d->dir);
 	_cleanup_free_ char *kms = dev_pathf("[\"https://%s:%u\"]", d->c.kms_domain, d->c.kms_rpc_port);
+	if (platform) {
+		/* its boot asks the KMS for its keys: bootAuth/app */
+		_cleanup_json_ json_t *boot =
+		    dev_app_boot_info(compose, strlen(compose), HOST_CVM_OS_IMAGE_HASH, platform);
+		if (!boot)
+			return err_set(e, "out of memory");
+		if (dev_policy_allow(d, "the gateway's CVM", false, boot, e) < 0)
+			return -1;
+	}
 	return boot_sim_cvm(d, "gateway-agent", dir, compose, kms, e);
 }
