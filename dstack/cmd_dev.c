@@ -132,6 +132,12 @@ static int dev_up(struct dev *d)
 	_cleanup_json_ json_t *platform = NULL; /* the KMS's BootInfo (webhook) */
 	bool webhook = false;
 	char app_id[41];
+	/* before anything is generated or started */
+	if ((!strstr(d->without, ",gateway,") || !strstr(d->without, ",vmm,")) &&
+	    dev_check_privileges(&e) < 0) {
+		fprintf(stderr, "%s\n", err_str(&e));
+		return 1;
+	}
 	if (mkdir_p(logs, 0755, &e) < 0 || mkdir_p(run, 0755, &e) < 0 || load_config(d, true, &e) < 0) {
 		fprintf(stderr, "dstack dev up: %s\n", err_str(&e));
 		return 1;
@@ -152,6 +158,8 @@ static int dev_up(struct dev *d)
 		    dev_boot_gateway_cvm(d, platform, &e) < 0)
 			goto fail;
 		if (dev_start_comp(d, &dev_comps[i], &e) < 0)
+			goto fail;
+		if (!strcmp(name, "gateway") && dev_check_wg_link(d, &e) < 0)
 			goto fail;
 		/* KMS_AUTH=webhook: the KMS authorizes itself through auth-simple
 		 * as soon as it starts, so its identity goes in first */

@@ -56,6 +56,9 @@ uint16_t dev_comp_port(const struct dev *d, const struct comp *k);
 char *dev_health_url(const struct dev *d, const struct comp *k);
 bool dev_healthy(const struct dev *d, const struct comp *k);
 int dev_start_comp(const struct dev *d, const struct comp *k, struct err *e);
+/* The gateway's WireGuard interface exists, is WireGuard and listens on
+ * GATEWAY_WG_LISTEN_PORT (the gateway carries on without it). */
+int dev_check_wg_link(const struct dev *d, struct err *e);
 void dev_sleep_ms(long ms);
 double dev_now_s(void);
 
@@ -71,6 +74,12 @@ void dev_print_log_tail(const char *path);
 void dev_stop_pid(const char *name, pid_t pid, int grace_s);
 void dev_sweep(const struct dev *d);
 void dev_remove_link(const struct dev *d);
+/* Run argv (a path, no shell) to completion; its stdout and stderr into out
+ * (truncated to n). Returns the exit code, -1 if it could not run. */
+int dev_run_capture(char *const argv[], char *out, size_t n);
+/* Root, or root of a user namespace: the gateway's link, the CVMs' network
+ * namespaces. */
+int dev_check_privileges(struct err *e);
 
 /* dev_cvm.c */
 int dev_ensure_simtee(const struct dev *d, struct err *e);

@@ -265,3 +265,26 @@ int dev_start_comp(const struct dev *d, const struct comp *k, struct err *e)
 	printf("  %-12s running (pid %d), log %s\n", k->name, (int)pid, lp);
 	return 0;
 }
+
+int dev_check_wg_link(const struct dev *d, struct err *e)
+{
+	const char *ifname = d->c.gateway_wg_interface;
+	_cleanup_free_ char *wg = hostcfg_find_program("wg", NULL);
+	_cleanup_free_ char *lp = dev_log_path(d, "gateway");
+	char out[512];
+	if (!wg)
+		return err_set(e, "`wg` (wireguard-tools) is not in $PATH: the gateway configures its "
+				  "WireGuard peers with it (apt-get install wireguard-tools)");
+	char *argv[] = {wg, "show", (char *)ifname, "listen-port", NULL};
+	int rc = dev_run_capture(argv, out, sizeof out);
+	out[strcspn(out, "\n")] = '\0';
+	if (rc == 0 && strtoul(out, NULL, 10) == d->c.gateway_wg_port)
+		return 0;
+	dev_print_log_tail(lp);
+	return err_set(e,
+		       "the gateway answers, but its WireGuard interface %s is missing or not set up "
+		       "(`wg show %s listen-port`: %s), so no CVM could reach it. Creating it needs root "
+		       "(CAP_NET_ADMIN) and the wireguard kernel module, or wireguard-go and /dev/net/tun; "
+		       "the gateway's log %s says what failed",
+		       ifname, ifname, *out ? out : "no output", lp);
+}

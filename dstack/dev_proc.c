@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,8 +244,7 @@ void dev_sweep(const struct dev *d)
 
 void dev_remove_link(const struct dev *d)
 {
-	_cleanup_free_ char *p = dev_pathf("/sys/class/net/%s", d->c.gateway_wg_interface);
-	if (!file_exists(p))
+	if (if_nametoindex(d->c.gateway_wg_interface) == 0)
 		return;
 	char *argv[] = {"/sbin/ip", "link", "del", d->c.gateway_wg_interface, NULL};
 	if (access(argv[0], X_OK) != 0)
@@ -254,4 +254,75 @@ void dev_remove_link(const struct dev *d)
 	else
 		fprintf(stderr, "  wireguard    could not remove link %s (see %s/logs/gateway.log)\n",
 			d->c.gateway_wg_interface, d->dir);
+}
+
+int dev_run_capture(char *const argv[], char *out, size_t n)
+{
+	int p[2];
+	if (n == 0 || pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	out[0] = '\0';
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	size_t len = 0;
+	char sink[256];
+	for (;;) {
+		/* keep reading past n so the child never blocks on a full pipe */
+		ssize_t r =
+		    read(p[0], len + 1 < n ? out + len : sink, len + 1 < n ? n - 1 - len : sizeof sink);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (len + 1 < n)
+			len += (size_t)r;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Effective capability `cap` (linux/capability.h numbering) of this process. */
+static bool has_cap(int cap)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+	bool found = false;
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof line, f))
+		found = sscanf(line, "CapEff: %llx", &eff) == 1;
+	fclose(f);
+	return found && (eff >> cap) & 1;
+}
+
+int dev_check_privileges(struct err *e)
+{
+	enum { CAP_NET_ADMIN_BIT = 12, CAP_SYS_ADMIN_BIT = 21 };
+	if (has_cap(CAP_NET_ADMIN_BIT) && has_cap(CAP_SYS_ADMIN_BIT))
+		return 0;
+	return err_set(e, "dstack dev up needs root: the gateway creates its WireGuard interface "
+			  "(CAP_NET_ADMIN; wireguard-go also needs /dev/net/tun) and each simulated CVM runs "
+			  "in a network namespace of its own (CAP_SYS_ADMIN), from which it reaches the "
+			  "gateway only through that interface. Run it with sudo, or as root of a user "
+			  "namespace (unshare --user --map-root-user --net; see docs/dev-stack.md, "
+			  "troubleshooting). --without gateway --without vmm runs the rest unprivileged");
 }
