@@ -266,8 +266,75 @@ void dev_print_urls(const struct dev *d, const char *app_id)
 	}
 }
 
-/* Instances of app_id in the gateway's admin Status, or -1. */
-static int gateway_hosts(const struct dev *d, const char *app_id)
+/* The VMs this run deployed (run/app-vms), as the VMM's Status reports
+ * them: new reference to an array of its vms[] entries, NULL if the VMM did
+ * not answer. A VM the VMM no longer knows is left out. */
+static json_t *our_vms(const struct dev *d)
+{
+	_cleanup_free_ char *p = dev_state_file(d, "app-vms");
+	_cleanup_free_ char *url = dev_pathf("http://127.0.0.1:%u/prpc/Status?json", d->c.vmm_rpc_port);
+	_cleanup_json_ json_t *req = json_object(), *resp = NULL, *ids = json_object();
+	struct err e = ERR_INIT;
+	_cleanup_free_ uint8_t *text = NULL;
+	size_t n;
+	if (!req || !ids || file_read_all(p, 64 * 1024, &text, &n, NULL) < 0 ||
+	    dev_rpc_json(url, req, &resp, &e) < 0)
+		return NULL;
+	for (char *save = NULL, *line = strtok_r((char *)text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		json_object_set_new(ids, line, json_true());
+	json_t *mine = json_array(), *vms = json_object_get(resp, "vms"), *v;
+	size_t i;
+	json_array_foreach(vms, i, v)
+	{
+		const char *id = json_string_value(json_object_get(v, "id"));
+		if (mine && id && json_object_get(ids, id))
+			json_array_append(mine, v);
+	}
+	return mine;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+/* A VM of ours whose boot failed (the VMM reports a boot error, or its
+ * process exited), or NULL. */
+static const json_t *failed_vm(const json_t *mine)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(mine, i, v)
+	{
+		if (*str(v, "boot_error") || !strcmp(str(v, "status"), "exited"))
+			return v;
+	}
+	return NULL;
+}
+
+static int vm_failed(const struct dev *d, const json_t *v, struct err *e)
+{
+	const char *id = str(v, "id");
+	_cleanup_free_ char *err_log = dev_pathf("%s/vmm/vm/%s/stderr.log", d->dir, id);
+	_cleanup_free_ char *out_log = dev_pathf("%s/vmm/vm/%s/stdout.log", d->dir, id);
+	_cleanup_free_ char *serial = dev_pathf("%s/vmm/vm/%s/serial.log", d->dir, id);
+	const char *log = file_exists(serial) ? serial : out_log;
+	dev_print_log_tail(log);
+	if (strcmp(log, serial))
+		dev_print_log_tail(err_log);
+	return err_set(e,
+		       "the app's VM %s (%s) did not boot: %s (status %s, boot progress \"%s\"); its logs "
+		       "are in %s/vmm/vm/%s/",
+		       str(v, "name"), id,
+		       *str(v, "boot_error") ? str(v, "boot_error") : "its process exited", str(v, "status"),
+		       str(v, "boot_progress"), d->dir, id);
+}
+
+/* Registrations in the gateway's admin Status of the instances in `mine`
+ * (registrations left from earlier runs do not count), or -1. */
+static int gateway_hosts(const struct dev *d, const json_t *mine)
 {
 	_cleanup_free_ char *tok_path = dev_pathf("%s/certs/gateway-admin.token", d->dir);
 	_cleanup_free_ char *url = dev_pathf("http://127.0.0.1:%u/prpc/Status?json", d->c.gateway_admin_port);
@@ -285,15 +352,17 @@ static int gateway_hosts(const struct dev *d, const char *app_id)
 	int count = -1;
 	if (http_fetch(&o, "GET", url, hdr, NULL, 0, &r, NULL) == 0 && r.status == 200) {
 		json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-		json_t *h = json_object_get(j, "hosts");
-		size_t i;
-		json_t *v;
+		json_t *h = json_object_get(j, "hosts"), *v, *m;
+		size_t i, k;
 		count = 0;
 		json_array_foreach(h, i, v)
 		{
-			const char *a = json_string_value(json_object_get(v, "app_id"));
-			if (a && !strcmp(a, app_id))
-				count++;
+			json_array_foreach(mine, k, m)
+			{
+				if (*str(m, "instance_id") &&
+				    !strcmp(str(v, "instance_id"), str(m, "instance_id")))
+					count++;
+			}
 		}
 		json_decref(j);
 	}
@@ -317,11 +386,23 @@ int dev_wait_app(const struct dev *d, const char *app_id, struct err *e)
 			return 0;
 		}
 		buf_free(&b);
+		/* a boot that failed will not succeed by waiting longer */
+		_cleanup_json_ json_t *mine = our_vms(d);
+		const json_t *bad = failed_vm(mine);
+		if (bad)
+			return vm_failed(d, bad, e);
 		dev_sleep_ms(1000);
 	}
 	/* Say which step is missing: registration with the gateway, or the
 	 * data path to a registered instance. */
-	int hosts = gateway_hosts(d, app_id);
+	_cleanup_json_ json_t *mine = our_vms(d);
+	size_t total = json_array_size(mine);
+	int hosts = gateway_hosts(d, mine);
+	if (!mine)
+		return err_set(e,
+			       "the app did not answer at %s within %d s, and the VMM did not answer "
+			       "(see %s/logs/vmm.log)",
+			       url, d->app_timeout_s, d->dir);
 	if (hosts < 0)
 		return err_set(
 		    e,
@@ -331,15 +412,16 @@ int dev_wait_app(const struct dev *d, const char *app_id, struct err *e)
 	if (hosts == 0)
 		return err_set(
 		    e,
-		    "the app did not answer at %s within %d s: no instance of app %s registered with the "
-		    "gateway (the CVM's boot did not reach RegisterCvm; see the VM logs under %s/vmm/vm/ "
-		    "and %s/logs/gateway.log)",
-		    url, d->app_timeout_s, app_id, d->dir, d->dir);
+		    "the app did not answer at %s within %d s: none of its %zu instance(s) registered with "
+		    "the gateway (the CVM's boot did not reach RegisterCvm; see the VM logs under "
+		    "%s/vmm/vm/ and %s/logs/gateway.log)",
+		    url, d->app_timeout_s, total, d->dir, d->dir);
 	return err_set(
 	    e,
-	    "the app did not answer at %s within %d s although %d instance(s) are registered with the "
-	    "gateway (WireGuard handshake? see %s/logs/gateway.log and the VM logs under %s/vmm/vm/)",
-	    url, d->app_timeout_s, hosts, d->dir, d->dir);
+	    "the app did not answer at %s within %d s although %d of its %zu instance(s) registered "
+	    "with the gateway (WireGuard handshake? see %s/logs/gateway.log and the VM logs under "
+	    "%s/vmm/vm/)",
+	    url, d->app_timeout_s, hosts, total, d->dir, d->dir);
 }
 
 void dev_remove_vms(const struct dev *d)
