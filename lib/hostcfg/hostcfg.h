@@ -70,15 +70,20 @@ char *hostcfg_app_url(const struct hostcfg *c, const char *app_id, uint16_t port
 
 /*
  * Key material (devcerts.c). Each function creates what is missing and keeps
- * what exists; *created reports whether anything was written.
+ * what exists; *created (*what) reports whether anything was written.
  */
 /* WireGuard X25519 key: base64 private key file (0600); public key out. */
 int hostcfg_ensure_wg_key(const char *path, char priv_b64[45], char pub_b64[45], bool *created,
 			  struct err *e);
 /* Random 32-byte hex token file (0600). */
 int hostcfg_ensure_token(const char *path, char token[65], bool *created, struct err *e);
-/* Self-signed P-256 dev CA (key 0600). */
-int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, bool *created, struct err *e);
+/* What happened to a certificate: kept as it was, created with a new key,
+ * or reissued for the key it already had. */
+enum hostcfg_written { HOSTCFG_KEPT, HOSTCFG_CREATED, HOSTCFG_REISSUED };
+/* Self-signed P-256 dev CA (key 0600); reissued when its certificate does
+ * not match the key. */
+int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, enum hostcfg_written *what,
+			  struct err *e);
 /*
  * A leaf certificate signed by the dev CA for the given DNS names (names[0]
  * is also the CN). The key is created if absent and never replaced; the
@@ -87,7 +92,7 @@ int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, bool *cre
  */
 int hostcfg_ensure_leaf(const char *ca_key_path, const char *ca_cert_path, const char *key_path,
 			const char *cert_path, const char *const *names, size_t n_names, bool reissue,
-			bool *created, struct err *e);
+			enum hostcfg_written *what, struct err *e);
 
 /* Directory of the running executable (from /proc/self/exe), malloc'd. */
 char *hostcfg_self_dir(struct err *e);

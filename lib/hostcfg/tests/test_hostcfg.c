@@ -150,16 +150,20 @@ static void test_keys(void)
 	snprintf(wg, sizeof wg, "%s/wg.key", dir);
 	snprintf(tk, sizeof tk, "%s/token", dir);
 
-	ok(hostcfg_ensure_dev_ca(ck, cc, &created, &e) == 0 && created, "dev CA created: %s", err_str(&e));
-	ok(hostcfg_ensure_dev_ca(ck, cc, &created, &e) == 0 && !created, "dev CA kept");
+	enum hostcfg_written w;
+	ok(hostcfg_ensure_dev_ca(ck, cc, &w, &e) == 0 && w == HOSTCFG_CREATED, "dev CA created: %s",
+	   err_str(&e));
+	ok(hostcfg_ensure_dev_ca(ck, cc, &w, &e) == 0 && w == HOSTCFG_KEPT, "dev CA kept");
 	const char *n1[] = {"gw.test"}, *n2[] = {"gw2.test"};
-	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &created, &e) == 0 && created,
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &w, &e) == 0 && w == HOSTCFG_CREATED,
 	   "leaf created: %s", err_str(&e));
 	_cleanup_free_ char *key1 = slurp(lk), *crt1 = slurp(lc);
-	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &created, &e) == 0 && !created,
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &w, &e) == 0 && w == HOSTCFG_KEPT,
 	   "same names: kept");
-	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n2, 1, false, &created, &e) == 0 && created,
-	   "new names: reissued");
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n2, 1, false, &w, &e) == 0 && w == HOSTCFG_REISSUED,
+	   "new names: reported as reissued");
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n2, 1, true, &w, &e) == 0 && w == HOSTCFG_REISSUED,
+	   "forced: reported as reissued");
 	_cleanup_free_ char *key2 = slurp(lk), *crt2 = slurp(lc);
 	ok(key1 && key2 && !strcmp(key1, key2), "leaf key never replaced");
 	ok(crt1 && crt2 && strcmp(crt1, crt2), "leaf certificate reissued");
