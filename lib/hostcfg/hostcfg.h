@@ -36,6 +36,8 @@ struct hostcfg {
 	char *gateway_wg_endpoint; /* advertised to CVMs: host:port */
 	/* VMM */
 	uint32_t cid_pool_start, cid_pool_size;
+	/* VMM backend: "process" (simulated CVMs as processes) or "qemu" */
+	char *vmm_backend;
 	/* KMS policy: "dev" (allow every verified app) or "webhook" (auth-simple) */
 	char *kms_auth;
 	/* ACME (through the gateway's admin API) */
@@ -52,6 +54,16 @@ const char *hostcfg_default_script(void);
  * default). dir is the output directory (made absolute by the caller). */
 int hostcfg_parse(const char *text, size_t len, const char *dir, struct hostcfg *c, struct err *e);
 void hostcfg_free(struct hostcfg *c);
+
+/* Where CVMs reach the host's services: 127.0.0.1 for simulated CVMs (their
+ * loopback is relayed to the host's), 10.0.2.2 for QEMU guests (user
+ * networking). */
+const char *hostcfg_host_for_cvms(const struct hostcfg *c);
+
+/* build-config.sh text with `key` set to value: its (first) assignment line
+ * replaced, later ones dropped, or a line appended; everything else (comments,
+ * other settings) kept byte for byte. Returns whether the text changed. */
+bool hostcfg_script_set(const char *text, size_t len, const char *key, const char *value, struct buf *out);
 
 /* Paths of generated files inside c->dir (malloc'd). */
 char *hostcfg_path(const struct hostcfg *c, const char *name);
