@@ -138,7 +138,11 @@ static int dev_up(struct dev *d)
 		fprintf(stderr, "%s\n", err_str(&e));
 		return 1;
 	}
-	if (mkdir_p(logs, 0755, &e) < 0 || mkdir_p(run, 0755, &e) < 0 || load_config(d, true, &e) < 0) {
+	if (mkdir_p(logs, 0755, &e) < 0 || mkdir_p(run, 0755, &e) < 0 ||
+	    (d->backend && dev_set_backend(d, d->backend, &e) < 0) || load_config(d, true, &e) < 0 ||
+	    (d->image_arg && dev_resolve_image(d, d->image_arg, &e) < 0) ||
+	    dev_check_backend(d, !dev_skipped(d, "vmm") && !dev_skipped(d, "app") && !file_exists(old), &e) <
+		0) {
 		fprintf(stderr, "dstack dev up: %s\n", err_str(&e));
 		return 1;
 	}
@@ -210,9 +214,11 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: dstack dev up|down|status [options]\n"
 		   "\n"
-		   "Run a local dev stack: simulated-TDX collateral service, KMS (dev auth), gateway\n"
-		   "(WireGuard via wireguard-go when the kernel has none), VMM with simulated CVMs,\n"
-		   "and the example app, reachable through the gateway.\n"
+		   "Run a local dev stack: simulated-TDX collateral service, KMS (dev auth, or\n"
+		   "auth-simple with KMS_AUTH=webhook), gateway (WireGuard via wireguard-go when the\n"
+		   "kernel has none), VMM with simulated CVMs (or QEMU VMs), and the example app,\n"
+		   "reachable through the gateway. Needs root (the WireGuard interface, the CVMs'\n"
+		   "network namespaces).\n"
 		   "\n"
 		   "  up       generate the host config (dstack hostcfg) if needed, start every\n"
 		   "           component, deploy the app, print the curl commands that reach it\n"
@@ -225,7 +231,12 @@ static void usage(FILE *f)
 		   "                     (repeatable; without vmm no app is deployed)\n"
 		   "  --compose FILE     app compose (default examples/hello/app-compose.json)\n"
 		   "  --env-file FILE    KEY=VALUE env encrypted for the app (default examples/hello/env)\n"
-		   "  --image NAME       VMM image for the app (default dstack-dev)\n"
+		   "  --backend B        process (simulated CVMs, the default) or qemu (real VMs\n"
+		   "                     booting --image); recorded as VMM_BACKEND in build-config.sh\n"
+		   "  --image NAME|DIR   the app's guest image: a name in the VMM's image directory,\n"
+		   "                     or a dstack guest image directory (metadata.json, kernel,\n"
+		   "                     initrd, rootfs) linked into it; default: the placeholder\n"
+		   "                     dstack-dev of the process backend\n"
 		   "  --instances N      app instances (default 1; 2+ shows load balancing)\n"
 		   "  --timeout S        per-component health timeout (default 30)\n"
 		   "  --app-timeout S    time for the app to answer through the gateway (default 120)\n"
@@ -254,6 +265,7 @@ int cmd_dev(int argc, char **argv)
 					     {"compose", required_argument, NULL, 'c'},
 					     {"env-file", required_argument, NULL, 'e'},
 					     {"image", required_argument, NULL, 'i'},
+					     {"backend", required_argument, NULL, 'b'},
 					     {"instances", required_argument, NULL, 'n'},
 					     {"timeout", required_argument, NULL, 't'},
 					     {"app-timeout", required_argument, NULL, 'a'},
@@ -270,6 +282,8 @@ int cmd_dev(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	/* line-buffered: progress and errors (stderr) stay in order in a log */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *verb = argv[1];
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -291,7 +305,10 @@ int cmd_dev(int argc, char **argv)
 			d.env_path = optarg;
 			break;
 		case 'i':
-			d.image = optarg;
+			d.image_arg = optarg;
+			break;
+		case 'b':
+			d.backend = optarg;
 			break;
 		case 'n':
 		case 't':

@@ -5,6 +5,7 @@
  *   dev_proc.c    pid files, spawning, stopping and sweeping processes
  *   dev_cvm.c     the simulated-TDX PKI and the KMS's/gateway's own CVMs
  *   dev_app.c     deploying the example app and waiting for it
+ *   dev_image.c   the VMM backend and the app's guest image
  *   dev_policy.c  auth-config.json entries for KMS_AUTH=webhook
  *
  * Everything works on one struct dev: the parsed options and host config of
@@ -30,8 +31,12 @@ struct dev {
 	char *src_dir; /* source tree (for examples/), or NULL */
 	struct hostcfg c;
 	int timeout_s, app_timeout_s, grace_s, instances;
-	const char *compose_path, *env_path, *image;
-	char without[256]; /* ",name,name," */
+	const char *compose_path, *env_path;
+	const char *image;     /* VMM image name of the app */
+	char image_name[65];   /* its storage when resolved from --image */
+	const char *image_arg; /* --image NAME|DIR, or NULL */
+	const char *backend;   /* --backend, or NULL (build-config.sh decides) */
+	char without[256];     /* ",name,name," */
 };
 
 enum dev_health { H_TCP, H_HTTP, H_HTTPS, H_UNIX };
@@ -91,7 +96,6 @@ int dev_boot_gateway_cvm(const struct dev *d, const json_t *platform, struct err
 /* dev_app.c */
 char *dev_state_file(const struct dev *d, const char *name);
 int dev_rpc_json(const char *url, json_t *in, json_t **out, struct err *e);
-int dev_ensure_dev_image(const struct dev *d, struct err *e);
 int dev_deploy_app(const struct dev *d, char app_id_hex[41], struct err *e);
 /* KMS_AUTH=webhook: allow the app (its compose, the image's OS hash, the
  * platform's device) in auth-config.json. */
@@ -99,6 +103,17 @@ int dev_allow_app(const struct dev *d, const json_t *platform, struct err *e);
 int dev_wait_app(const struct dev *d, const char *app_id, struct err *e);
 void dev_print_urls(const struct dev *d, const char *app_id);
 void dev_remove_vms(const struct dev *d);
+
+/* dev_image.c */
+/* Record --backend in build-config.sh (refused while the stack's VMM runs
+ * with another one). */
+int dev_set_backend(const struct dev *d, const char *backend, struct err *e);
+/* --image NAME (in the VMM's image dir) or DIR (checked, linked in). */
+int dev_resolve_image(struct dev *d, const char *arg, struct err *e);
+/* qemu: QEMU present, and (deploying) a bootable image chosen. */
+int dev_check_backend(const struct dev *d, bool deploying, struct err *e);
+/* The placeholder image of simulated CVMs (image dstack-dev). */
+int dev_ensure_dev_image(const struct dev *d, struct err *e);
 
 /* dev_policy.c */
 /* Add to auth-config.json what auth-simple needs to allow `boot` (a webhook

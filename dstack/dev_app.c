@@ -88,38 +88,6 @@ static int encrypt_env(const struct dev *d, const char *app_id_hex, struct buf *
 	return rc < 0 ? err_wrap(e, "%s", d->env_path) : 0;
 }
 
-/*
- * The image of simulated CVMs: the VMM's process backend runs the app from
- * the compose on the host and never boots the kernel, but an image entry
- * (metadata.json naming a kernel and an initrd) is still required. Its
- * digest.txt (the OS image hash CVMs report, which auth-simple checks) is
- * the SHA-256 of its metadata.json.
- */
-int dev_ensure_dev_image(const struct dev *d, struct err *e)
-{
-	static const char md[] =
-	    "{\"cmdline\": \"console=ttyS0\", \"kernel\": \"bzImage\", "
-	    "\"initrd\": \"initramfs.cpio.gz\", \"version\": \"0.6.0\", \"is_dev\": true}\n";
-	if (strcmp(d->image, "dstack-dev"))
-		return 0;
-	_cleanup_free_ char *dir = dev_pathf("%s/vmm/image/dstack-dev", d->dir);
-	_cleanup_free_ char *mdp = dev_pathf("%s/metadata.json", dir), *dg = dev_pathf("%s/digest.txt", dir);
-	_cleanup_free_ char *k = dev_pathf("%s/bzImage", dir), *i = dev_pathf("%s/initramfs.cpio.gz", dir);
-	uint8_t h[32];
-	char line[66];
-	sha256(md, strlen(md), h);
-	hex_encode(h, sizeof h, line);
-	strcat(line, "\n");
-	if (file_exists(mdp) && file_exists(dg))
-		return 0;
-	if (mkdir_p(dir, 0755, e) < 0 || file_write_atomic(k, "", 0, 0644, e) < 0 ||
-	    file_write_atomic(i, "", 0, 0644, e) < 0 || file_write_atomic(mdp, md, strlen(md), 0644, e) < 0 ||
-	    file_write_atomic(dg, line, strlen(line), 0644, e) < 0)
-		return err_wrap(e, "dev image");
-	printf("  vmm          created the simulated-CVM image %s\n", dir);
-	return 0;
-}
-
 /* The OS image hash the VMM gives CVMs of the image (its digest.txt), "" if
  * it has none; malloc'd. */
 static char *image_digest(const struct dev *d)
@@ -168,8 +136,14 @@ int dev_deploy_app(const struct dev *d, char app_id_hex[41], struct err *e)
 	}
 	_cleanup_free_ char *blob_hex = hex_encode_alloc(blob.data, blob.len);
 	_cleanup_free_ char *url = dev_pathf("http://127.0.0.1:%u/prpc/CreateVm?json", d->c.vmm_rpc_port);
-	_cleanup_free_ char *kms = dev_pathf("https://%s:%u", d->c.kms_domain, d->c.kms_rpc_port);
-	_cleanup_free_ char *gw = dev_pathf("https://%s:%u", d->c.gateway_domain, d->c.gateway_rpc_port);
+	/* simulated CVMs resolve the domains to their loopback (relayed to the
+	 * host's); QEMU guests reach the host at 10.0.2.2 */
+	bool qemu = !strcmp(d->c.vmm_backend, "qemu");
+	_cleanup_free_ char *kms = dev_pathf(
+	    "https://%s:%u", qemu ? hostcfg_host_for_cvms(&d->c) : d->c.kms_domain, d->c.kms_rpc_port);
+	_cleanup_free_ char *gw =
+	    dev_pathf("https://%s:%u", qemu ? hostcfg_host_for_cvms(&d->c) : d->c.gateway_domain,
+		      d->c.gateway_rpc_port);
 	_cleanup_free_ char *ids_path = dev_state_file(d, "app-vms");
 	struct buf ids = BUF_INIT;
 	int rc = 0;
@@ -396,7 +370,15 @@ int dev_wait_app(const struct dev *d, const char *app_id, struct err *e)
 	/* Say which step is missing: registration with the gateway, or the
 	 * data path to a registered instance. */
 	_cleanup_json_ json_t *mine = our_vms(d);
-	size_t total = json_array_size(mine);
+	size_t total = json_array_size(mine), i;
+	json_t *v;
+	json_array_foreach(mine, i, v)
+	{
+		/* a QEMU guest's console tells how far its boot got */
+		_cleanup_free_ char *serial = dev_pathf("%s/vmm/vm/%s/serial.log", d->dir, str(v, "id"));
+		if (file_exists(serial))
+			dev_print_log_tail(serial);
+	}
 	int hosts = gateway_hosts(d, mine);
 	if (!mine)
 		return err_set(e,
