@@ -128,6 +128,10 @@ static int ensure_keys(const struct hostcfg *c, bool force, char wg_priv[45], ch
 	if (hostcfg_ensure_token(tok, token, &created, e) < 0)
 		return -1;
 	report(c, "certs/gateway-admin.token", created);
+	_cleanup_free_ char *images = hostcfg_path(c, "vmm/image");
+	if (hostcfg_ensure_dev_image(images, &created, e) < 0)
+		return -1;
+	report(c, "vmm/image/" HOSTCFG_DEV_IMAGE, created);
 	return 0;
 }
 

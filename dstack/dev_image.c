@@ -3,8 +3,8 @@
  * boots from.
  *
  * The process backend (default) runs simulated CVMs as processes and needs
- * no real image: dev up makes a placeholder `dstack-dev` (metadata.json
- * naming empty kernel and initrd files). The qemu backend boots a real
+ * no real image: the placeholder `dstack-dev` (lib/hostcfg/devimage.c,
+ * made by `dstack hostcfg`) does. The qemu backend boots a real
  * guest, so it needs a real image: `--image DIR`, a dstack guest image
  * directory as the reference project's releases ship them (metadata.json,
  * kernel, initrd, rootfs), linked into the VMM's image directory under its
@@ -27,8 +27,6 @@
 #include "cmd.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"
-#include "core/hex.h"
-#include "crypto/hash.h"
 #include "dev.h"
 
 #define METADATA_MAX (64 * 1024)
@@ -64,35 +62,16 @@ int dev_set_backend(const struct dev *d, const char *backend, struct err *e)
 	return 0;
 }
 
-/*
- * The placeholder image of simulated CVMs: the VMM's process backend runs
- * the app from the compose on the host and never boots the kernel, but an
- * image entry (metadata.json naming a kernel and an initrd) is still
- * required. Its digest.txt (the OS image hash CVMs report, which
- * auth-simple checks) is the SHA-256 of its metadata.json.
- */
 int dev_ensure_dev_image(const struct dev *d, struct err *e)
 {
-	static const char md[] =
-	    "{\"cmdline\": \"console=ttyS0\", \"kernel\": \"bzImage\", "
-	    "\"initrd\": \"initramfs.cpio.gz\", \"version\": \"0.6.0\", \"is_dev\": true}\n";
-	if (strcmp(d->image, "dstack-dev"))
+	bool created = false;
+	if (strcmp(d->image, HOSTCFG_DEV_IMAGE))
 		return 0;
-	_cleanup_free_ char *dir = dev_pathf("%s/vmm/image/dstack-dev", d->dir);
-	_cleanup_free_ char *mdp = dev_pathf("%s/metadata.json", dir), *dg = dev_pathf("%s/digest.txt", dir);
-	_cleanup_free_ char *k = dev_pathf("%s/bzImage", dir), *i = dev_pathf("%s/initramfs.cpio.gz", dir);
-	uint8_t h[32];
-	char line[66];
-	sha256(md, strlen(md), h);
-	hex_encode(h, sizeof h, line);
-	strcat(line, "\n");
-	if (file_exists(mdp) && file_exists(dg))
-		return 0;
-	if (mkdir_p(dir, 0755, e) < 0 || file_write_atomic(k, "", 0, 0644, e) < 0 ||
-	    file_write_atomic(i, "", 0, 0644, e) < 0 || file_write_atomic(mdp, md, strlen(md), 0644, e) < 0 ||
-	    file_write_atomic(dg, line, strlen(line), 0644, e) < 0)
-		return err_wrap(e, "dev image");
-	printf("  vmm          created the simulated-CVM image %s\n", dir);
+	_cleanup_free_ char *images = dev_pathf("%s/vmm/image", d->dir);
+	if (hostcfg_ensure_dev_image(images, &created, e) < 0)
+		return -1;
+	if (created)
+		printf("  vmm          created the simulated-CVM image %s/%s\n", images, HOSTCFG_DEV_IMAGE);
 	return 0;
 }
 

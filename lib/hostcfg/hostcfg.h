@@ -106,6 +106,11 @@ int hostcfg_ensure_leaf(const char *ca_key_path, const char *ca_cert_path, const
 			const char *cert_path, const char *const *names, size_t n_names, bool reissue,
 			enum hostcfg_written *what, struct err *e);
 
+/* The placeholder image of simulated CVMs (devimage.c): <images_dir>/dstack-dev
+ * with metadata.json, empty kernel and initrd, digest.txt. Kept when present. */
+#define HOSTCFG_DEV_IMAGE "dstack-dev"
+int hostcfg_ensure_dev_image(const char *images_dir, bool *created, struct err *e);
+
 /* Directory of the running executable (from /proc/self/exe), malloc'd. */
 char *hostcfg_self_dir(struct err *e);
 /*

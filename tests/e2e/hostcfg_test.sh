@@ -23,6 +23,7 @@ check "second run succeeds" '[ $rc -eq 0 ]'
 for f in kms.toml gateway.toml vmm.toml auth-config.json certs/dev-ca.crt certs/gateway-rpc.crt certs/wildcard.crt certs/gateway-wg.key; do
 	check "generated $f" '[ -s "$T/$f" ] && grep -q "$f" <<<"$out"'
 done
+check "placeholder image of simulated CVMs: metadata.json and its digest" '[ -f "$T/vmm/image/dstack-dev/metadata.json" ] && [ "$(cat "$T/vmm/image/dstack-dev/digest.txt")" = "$(sha256sum <"$T/vmm/image/dstack-dev/metadata.json" | cut -d" " -f1)" ]'
 check "keys and gateway.toml are 0600" '[ "$(stat -c %a "$T"/certs/*.key "$T/gateway.toml" "$T/certs/gateway-admin.token" | sort -u)" = 600 ]'
 check "kms.toml: dev auth, auto-bootstrap of KMS_DOMAIN" 'grep -q "type = \"dev\"" "$T/kms.toml" && grep -q "auto_bootstrap_domain = \"kms.localhost\"" "$T/kms.toml"'
 check "kms.toml: hostcfg creates no KMS keys" '[ -z "$(ls -A "$T/kms-certs")" ]'
