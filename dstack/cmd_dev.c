@@ -29,7 +29,13 @@
 #include "core/mem.h"
 #include "dev.h"
 
-static int load_config(struct dev *d, bool generate, struct err *e)
+int dev_make_dirs(const struct dev *d, struct err *e)
+{
+	_cleanup_free_ char *logs = dev_pathf("%s/logs", d->dir), *run = dev_pathf("%s/run", d->dir);
+	return mkdir_p(logs, 0755, e) < 0 || mkdir_p(run, 0755, e) < 0 ? -1 : 0;
+}
+
+int dev_load_config(struct dev *d, bool generate, struct err *e)
 {
 	_cleanup_free_ char *script = dev_pathf("%s/build-config.sh", d->dir);
 	if (generate) {
@@ -57,7 +63,7 @@ static int load_config(struct dev *d, bool generate, struct err *e)
 static int dev_down(struct dev *d)
 {
 	struct err e = ERR_INIT;
-	if (load_config(d, false, &e) < 0) {
+	if (dev_load_config(d, false, &e) < 0) {
 		fprintf(stderr, "dstack dev down: %s\n", err_str(&e));
 		return 1;
 	}
@@ -81,7 +87,7 @@ static int dev_down(struct dev *d)
 static int dev_status(struct dev *d)
 {
 	struct err e = ERR_INIT;
-	if (load_config(d, false, &e) < 0) {
+	if (dev_load_config(d, false, &e) < 0) {
 		fprintf(stderr, "dstack dev status: %s\n", err_str(&e));
 		return 1;
 	}
@@ -127,7 +133,6 @@ static char *default_example(const struct dev *d, const char *file)
 static int dev_up(struct dev *d)
 {
 	struct err e = ERR_INIT;
-	_cleanup_free_ char *logs = dev_pathf("%s/logs", d->dir), *run = dev_pathf("%s/run", d->dir);
 	_cleanup_free_ char *old = dev_state_file(d, "app-vms");
 	_cleanup_json_ json_t *platform = NULL; /* the KMS's BootInfo (webhook) */
 	bool webhook = false;
@@ -138,8 +143,8 @@ static int dev_up(struct dev *d)
 		fprintf(stderr, "%s\n", err_str(&e));
 		return 1;
 	}
-	if (mkdir_p(logs, 0755, &e) < 0 || mkdir_p(run, 0755, &e) < 0 ||
-	    (d->backend && dev_set_backend(d, d->backend, &e) < 0) || load_config(d, true, &e) < 0 ||
+	if (dev_make_dirs(d, &e) < 0 || (d->backend && dev_set_backend(d, d->backend, &e) < 0) ||
+	    dev_load_config(d, true, &e) < 0 ||
 	    (d->image_arg && dev_resolve_image(d, d->image_arg, &e) < 0) ||
 	    dev_check_backend(d, !dev_skipped(d, "vmm") && !dev_skipped(d, "app") && !file_exists(old), &e) <
 		0) {
@@ -212,7 +217,7 @@ fail:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: dstack dev up|down|status [options]\n"
+	fprintf(f, "Usage: dstack dev up|down|status|cvm kms|cvm gateway|allow [options]\n"
 		   "\n"
 		   "Run a local dev stack: simulated-TDX collateral service, KMS (dev auth, or\n"
 		   "auth-simple with KMS_AUTH=webhook), gateway (WireGuard via wireguard-go when the\n"
@@ -224,6 +229,13 @@ static void usage(FILE *f)
 		   "           component, deploy the app, print the curl commands that reach it\n"
 		   "  down     remove the app VMs, stop what `up` started, remove the WireGuard link\n"
 		   "  status   show each component and the app URLs (exit 3 if something is down)\n"
+		   "\n"
+		   "For starting the components by hand (docs/dev-stack.md):\n"
+		   "  cvm kms      boot the KMS's simulated CVM and start its guest agent\n"
+		   "  cvm gateway  the same for the gateway (the KMS must be up)\n"
+		   "  allow        KMS_AUTH=webhook: allow the app (--compose, --image) in\n"
+		   "               auth-config.json (cvm kms also allows the KMS, cvm gateway\n"
+		   "               the gateway)\n"
 		   "\n"
 		   "  --dir DIR          state directory (default ./.dev)\n"
 		   "  --without NAME     do not start NAME: simtee, auth-simple, kms-agent, kms,\n"
@@ -335,7 +347,8 @@ int cmd_dev(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	/* `cvm` takes which CVM; the other verbs no argument */
+	if (optind != argc - !strcmp(verb, "cvm")) {
 		usage(stderr);
 		return 2;
 	}
@@ -371,6 +384,10 @@ int cmd_dev(int argc, char **argv)
 		rc = dev_down(&d);
 	else if (!strcmp(verb, "status"))
 		rc = dev_status(&d);
+	else if (!strcmp(verb, "cvm"))
+		rc = dev_cvm(&d, argv[optind]);
+	else if (!strcmp(verb, "allow"))
+		rc = dev_allow(&d);
 	else {
 		usage(stderr);
 		rc = 2;

@@ -7,6 +7,7 @@
  *   dev_app.c     deploying the example app and waiting for it
  *   dev_image.c   the VMM backend and the app's guest image
  *   dev_policy.c  auth-config.json entries for KMS_AUTH=webhook
+ *   dev_byhand.c  `dev cvm kms|gateway`, `dev allow`: steps for a stack by hand
  *
  * Everything works on one struct dev: the parsed options and host config of
  * one run, read-only once the run has started.
@@ -54,6 +55,16 @@ extern const size_t dev_n_comps;
 
 /* malloc'd printf; aborts on out-of-memory (paths are small). */
 char *dev_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cmd_dev.c */
+/* Parse build-config.sh into d->c; generate: run `dstack hostcfg` first. */
+int dev_load_config(struct dev *d, bool generate, struct err *e);
+/* DIR/logs and DIR/run. */
+int dev_make_dirs(const struct dev *d, struct err *e);
+
+/* dev_byhand.c: the verbs `cvm kms|gateway` and `allow`; exit codes */
+int dev_cvm(struct dev *d, const char *which);
+int dev_allow(struct dev *d);
 
 /* dev_comps.c */
 bool dev_skipped(const struct dev *d, const char *name);

@@ -180,27 +180,96 @@ void dev_stop_pid(const char *name, pid_t pid, int grace_s)
 	printf("  %-12s killed after %d s (pid %d)\n", name, grace_s, (int)pid);
 }
 
-/* Does /proc/<pid> belong to this stack: its working directory is inside
- * the state dir (the supervisor, process-backend VMs and their apps), or it
- * is a wireguard-go daemon serving our interface (it outlives the gateway)? */
-static bool ours(const struct dev *d, int pid)
+/* Is path inside dir (or dir itself)? */
+static bool inside(const char *path, const char *dir)
 {
-	char p[64], cwd[PATH_MAX], cmd[512];
-	snprintf(p, sizeof p, "/proc/%d/cwd", pid);
-	ssize_t n = readlink(p, cwd, sizeof cwd - 1);
-	size_t dl = strlen(d->dir);
-	if (n > 0) {
-		cwd[n] = '\0';
-		if (!strncmp(cwd, d->dir, dl) && (cwd[dl] == '\0' || cwd[dl] == '/'))
-			return true;
-	}
-	snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+	size_t dl = strlen(dir);
+	return !strncmp(path, dir, dl) && (path[dl] == '\0' || path[dl] == '/');
+}
+
+/* /proc/<pid>/<what> as a string (readlink), "" when unreadable. */
+static void proc_link(int pid, const char *what, char *out, size_t n)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/%s", pid, what);
+	ssize_t l = readlink(p, out, n - 1);
+	out[l > 0 ? l : 0] = '\0';
+}
+
+/* Field `field` (1-based, after the command name) of /proc/<pid>/stat. */
+static long long proc_stat_field(int pid, int field)
+{
+	char p[64], buf[1024];
+	snprintf(p, sizeof p, "/proc/%d/stat", pid);
 	FILE *f = fopen(p, "re");
 	if (!f)
-		return false;
-	size_t len = fread(cmd, 1, sizeof cmd - 1, f);
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
+	buf[n] = '\0';
+	char *s = strrchr(buf, ')');
+	long long v = -1;
+	for (int i = 2; s && i < field; i++)
+		s = strchr(s + 1, ' ');
+	if (!s || sscanf(s + 1, "%lld", &v) != 1)
+		return -1;
+	return v;
+}
+
+/* Is pid this process or one of its ancestors (the shell that runs `down`,
+ * its terminal, ...)? Those are never stopped, wherever they are. */
+static bool ancestor(int pid)
+{
+	for (long long p = getpid(); p > 1; p = proc_stat_field((int)p, 4))
+		if (p == pid)
+			return true;
+	return false;
+}
+
+/* Programs of a dev stack: the components, the VMM's supervisor and VMs. */
+static bool stack_program(const char *exe)
+{
+	static const char *const names[] = {"dstack",      "dstack-kms",  "dstack-gateway",
+					    "dstack-vmm",  "supervisor",  "dstack-guest-agent",
+					    "dstack-util", "auth-simple", "qemu-system-x86_64"};
+	const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	size_t bl = strcspn(base, " "); /* "… (deleted)" after a rebuild */
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strlen(names[i]) == bl && !strncmp(base, names[i], bl))
+			return true;
+	return false;
+}
+
+/*
+ * Does /proc/<pid> belong to this stack? A program of the stack whose
+ * working directory is inside the state dir or whose command line names it
+ * (components, the supervisor, VMs, and what was started by hand from the
+ * state dir); any process without a controlling terminal working inside a
+ * VM's directory (the apps of process-backend VMs); a wireguard-go serving
+ * our interface (it outlives the gateway). A shell or an editor that merely
+ * sits in the state dir is not ours.
+ */
+static bool ours(const struct dev *d, int pid)
+{
+	char p[64], cwd[PATH_MAX], exe[PATH_MAX], cmd[4096];
+	_cleanup_free_ char *vms = dev_pathf("%s/vmm/vm", d->dir);
+	proc_link(pid, "cwd", cwd, sizeof cwd);
+	proc_link(pid, "exe", exe, sizeof exe);
+	snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+	FILE *f = fopen(p, "re");
+	size_t len = 0;
+	if (f) {
+		len = fread(cmd, 1, sizeof cmd - 1, f);
+		fclose(f);
+	}
 	cmd[len] = '\0';
+	bool names_dir = false;
+	for (size_t i = 0; i < len && !names_dir; i += strlen(cmd + i) + 1)
+		names_dir = strstr(cmd + i, d->dir) != NULL;
+	if (stack_program(exe) && (inside(cwd, d->dir) || names_dir))
+		return true;
+	if (inside(cwd, vms) && proc_stat_field(pid, 7) == 0)
+		return true;
 	const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
 	if (strcmp(base, "wireguard-go"))
 		return false;
@@ -212,7 +281,8 @@ static bool ours(const struct dev *d, int pid)
 
 /* Stop what the components left behind: the VMM's supervisor (it keeps VMs
  * across VMM restarts by design), process-backend VMs and their apps, the
- * gateway's wireguard-go. Only processes tied to this state dir. */
+ * gateway's wireguard-go, and components started by hand from the state
+ * dir. Only processes tied to this state dir, never our own ancestors. */
 void dev_sweep(const struct dev *d)
 {
 	for (int round = 0; round < 3; round++) {
@@ -223,7 +293,7 @@ void dev_sweep(const struct dev *d)
 			return;
 		while ((de = readdir(proc))) {
 			int pid = atoi(de->d_name);
-			if (pid <= 1 || pid == getpid() || dev_proc_start_time(pid) == 0 || !ours(d, pid))
+			if (pid <= 1 || ancestor(pid) || dev_proc_start_time(pid) == 0 || !ours(d, pid))
 				continue;
 			char name[64] = "process", p[64];
 			snprintf(p, sizeof p, "/proc/%d/comm", pid);
