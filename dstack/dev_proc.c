@@ -392,7 +392,7 @@ int dev_check_privileges(struct err *e)
 	return err_set(e, "dstack dev up needs root: the gateway creates its WireGuard interface "
 			  "(CAP_NET_ADMIN; wireguard-go also needs /dev/net/tun) and each simulated CVM runs "
 			  "in a network namespace of its own (CAP_SYS_ADMIN), from which it reaches the "
-			  "gateway only through that interface. Run it with sudo, or as root of a user "
-			  "namespace (unshare --user --map-root-user --net; see docs/dev-stack.md, "
-			  "troubleshooting). --without gateway --without vmm runs the rest unprivileged");
+			  "gateway only through that interface. Run it as root (sudo); docs/dev-stack.md, "
+			  "troubleshooting, has more. --without gateway --without vmm runs the rest "
+			  "unprivileged");
 }
