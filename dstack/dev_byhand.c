@@ -28,13 +28,19 @@ static const struct comp *comp_named(const char *name)
 	return NULL;
 }
 
-/* The component `name` answers its health check, else an error naming how
- * to start it. */
+/* The component `name` answers its health check (waiting up to --timeout
+ * for one just started in the background), else an error naming how to
+ * start it. */
 static int need_running(const struct dev *d, const char *name, const char *how, struct err *e)
 {
 	const struct comp *k = comp_named(name);
-	if (k && dev_healthy(d, k))
-		return 0;
+	for (double end = dev_now_s() + d->timeout_s; k;) {
+		if (dev_healthy(d, k))
+			return 0;
+		if (dev_now_s() > end)
+			break;
+		dev_sleep_ms(250);
+	}
 	_cleanup_free_ char *url = k ? dev_health_url(d, k) : NULL;
 	return err_set(e, "%s does not answer at %s: %s", name, url ? url : "?", how);
 }
