@@ -92,7 +92,7 @@ static int dev_status(struct dev *d)
 		return 1;
 	}
 	int down = 0;
-	printf("dev stack in %s\n", d->dir);
+	printf("dev stack in %s (KMS_AUTH=%s, VMM_BACKEND=%s)\n", d->dir, d->c.kms_auth, d->c.vmm_backend);
 	for (size_t i = 0; i < dev_n_comps; i++) {
 		const struct comp *k = &dev_comps[i];
 		pid_t pid = dev_read_pid(d, k->name);
