@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "cmd.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
@@ -65,6 +67,16 @@ static void report(const struct hostcfg *c, const char *name, bool created)
 	printf("  %s %s\n", created ? "created" : "kept   ", p);
 }
 
+static void report_cert(const struct hostcfg *c, const char *name, enum hostcfg_written w)
+{
+	_cleanup_free_ char *p = hostcfg_path(c, name);
+	printf("  %s %s\n",
+	       w == HOSTCFG_CREATED    ? "created"
+	       : w == HOSTCFG_REISSUED ? "reissued"
+				       : "kept   ",
+	       p);
+}
+
 static int make_dirs(const struct hostcfg *c, struct err *e)
 {
 	static const struct {
@@ -91,30 +103,35 @@ static int ensure_keys(const struct hostcfg *c, bool force, char wg_priv[45], ch
 	_cleanup_free_ char *wc_crt = hostcfg_path(c, "certs/wildcard.crt");
 	_cleanup_free_ char *wg = hostcfg_path(c, "certs/gateway-wg.key");
 	_cleanup_free_ char *tok = hostcfg_path(c, "certs/gateway-admin.token");
+	enum hostcfg_written w;
 	bool created;
 
-	if (hostcfg_ensure_dev_ca(ca_key, ca_crt, &created, e) < 0)
+	if (hostcfg_ensure_dev_ca(ca_key, ca_crt, &w, e) < 0)
 		return -1;
-	report(c, "certs/dev-ca.crt", created);
-	/* A new CA invalidates every certificate it signed. */
-	bool reissue = force || created;
+	report_cert(c, "certs/dev-ca.crt", w);
+	/* A new CA certificate invalidates every certificate it signed. */
+	bool reissue = force || w != HOSTCFG_KEPT;
 	const char *rpc_names[] = {c->gateway_domain};
-	if (hostcfg_ensure_leaf(ca_key, ca_crt, rpc_key, rpc_crt, rpc_names, 1, reissue, &created, e) < 0)
+	if (hostcfg_ensure_leaf(ca_key, ca_crt, rpc_key, rpc_crt, rpc_names, 1, reissue, &w, e) < 0)
 		return -1;
-	report(c, "certs/gateway-rpc.crt", created);
+	report_cert(c, "certs/gateway-rpc.crt", w);
 	_cleanup_free_ char *wild = NULL;
 	if (asprintf(&wild, "*.%s", c->gateway_public_domain) < 0)
 		return err_set(e, "out of memory");
 	const char *wc_names[] = {wild, c->gateway_public_domain};
-	if (hostcfg_ensure_leaf(ca_key, ca_crt, wc_key, wc_crt, wc_names, 2, reissue, &created, e) < 0)
+	if (hostcfg_ensure_leaf(ca_key, ca_crt, wc_key, wc_crt, wc_names, 2, reissue, &w, e) < 0)
 		return -1;
-	report(c, "certs/wildcard.crt", created);
+	report_cert(c, "certs/wildcard.crt", w);
 	if (hostcfg_ensure_wg_key(wg, wg_priv, wg_pub, &created, e) < 0)
 		return -1;
 	report(c, "certs/gateway-wg.key", created);
 	if (hostcfg_ensure_token(tok, token, &created, e) < 0)
 		return -1;
 	report(c, "certs/gateway-admin.token", created);
+	_cleanup_free_ char *images = hostcfg_path(c, "vmm/image");
+	if (hostcfg_ensure_dev_image(images, &created, e) < 0)
+		return -1;
+	report(c, "vmm/image/" HOSTCFG_DEV_IMAGE, created);
 	return 0;
 }
 
@@ -129,21 +146,42 @@ static bool configs_exist(const struct hostcfg *c)
 	return true;
 }
 
-static int write_acme(const struct hostcfg *c, const char *token, struct err *e)
+/* JSON text of obj (jansson escapes every string), newline-terminated. */
+static int json_text(json_t *obj, struct buf *out, struct err *e)
+{
+	char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (!s)
+		return err_set(e, "out of memory");
+	buf_printf(out, "%s\n", s);
+	secure_zero(s, strlen(s));
+	free(s);
+	return 0;
+}
+
+static int write_acme(const struct hostcfg *c, struct err *e)
 {
 	_cleanup_buf_ struct buf cred = BUF_INIT;
 	struct buf zt = BUF_INIT;
-	buf_printf(&cred,
-		   "{\"name\":\"cloudflare\",\"provider_type\":\"cloudflare\",\"cf_api_token\":\"%s\","
-		   "\"set_as_default\":true}\n",
-		   c->cf_api_token);
-	int rc = write_file(c, "acme-dns-credential.json", &cred, 0600, e);
+	_cleanup_json_ json_t *cj =
+	    json_pack("{s:s, s:s, s:s, s:b}", "name", "cloudflare", "provider_type", "cloudflare",
+		      "cf_api_token", c->cf_api_token, "set_as_default", 1);
+	_cleanup_json_ json_t *zj = json_pack("{s:s, s:i, s:i}", "domain", c->gateway_public_domain, "port",
+					      (int)c->gateway_serving_port, "priority", 0);
+	int rc = json_text(cj, &cred, e);
+	if (cj) {
+		/* the token's copy inside the JSON object */
+		json_t *tok = json_object_get(cj, "cf_api_token");
+		if (json_is_string(tok))
+			secure_zero((char *)json_string_value(tok), json_string_length(tok));
+	}
+	if (rc == 0)
+		rc = write_file(c, "acme-dns-credential.json", &cred, 0600, e);
 	secure_zero(cred.data, cred.len);
 	if (rc < 0)
 		return -1;
-	buf_printf(&zt, "{\"domain\":\"%s\",\"port\":%u,\"priority\":0}\n", c->gateway_public_domain,
-		   c->gateway_serving_port);
-	rc = write_file(c, "acme-zt-domain.json", &zt, 0644, e);
+	rc = json_text(zj, &zt, e);
+	if (rc == 0)
+		rc = write_file(c, "acme-zt-domain.json", &zt, 0644, e);
 	buf_free(&zt);
 	if (rc < 0)
 		return -1;
@@ -155,7 +193,6 @@ static int write_acme(const struct hostcfg *c, const char *token, struct err *e)
 	       "  curl -H \"Authorization: Bearer $T\" -H 'Content-Type: application/json' \\\n"
 	       "    --data @%s/acme-zt-domain.json http://127.0.0.1:%u/prpc/AddZtDomain\n",
 	       c->acme_url, c->dir, c->dir, c->gateway_admin_port, c->dir, c->gateway_admin_port);
-	(void)token;
 	return 0;
 }
 
@@ -180,7 +217,7 @@ static int generate(const struct hostcfg *c, const char *wg_priv, const char *wg
 	hostcfg_render_auth(c, &b);
 	if (write_file(c, "auth-config.json", &b, 0644, e) < 0)
 		return -1;
-	if (c->certbot_enabled && write_acme(c, token, e) < 0)
+	if (c->certbot_enabled && write_acme(c, e) < 0)
 		return -1;
 	return 0;
 }

@@ -243,13 +243,15 @@ static X509 *load_cert(const char *path, struct err *e)
 	return c;
 }
 
-int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, bool *created, struct err *e)
+int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, enum hostcfg_written *what,
+			  struct err *e)
 {
-	*created = false;
-	_cleanup_(EVP_PKEY_freep) EVP_PKEY *k = ensure_key(key_path, created, e);
+	bool new_key = false;
+	*what = HOSTCFG_KEPT;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *k = ensure_key(key_path, &new_key, e);
 	if (!k)
 		return err_wrap(e, "dev CA key");
-	if (file_exists(cert_path) && !*created) {
+	if (file_exists(cert_path) && !new_key) {
 		_cleanup_(X509_freep) X509 *c = load_cert(cert_path, e);
 		if (!c)
 			return err_wrap(e, "dev CA");
@@ -260,7 +262,7 @@ int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, bool *cre
 	_cleanup_(X509_freep) X509 *c = make_cert(k, "dstack dev CA", NULL, NULL, NULL, CA_DAYS, e);
 	if (!c || write_cert(cert_path, c, e) < 0)
 		return err_wrap(e, "dev CA certificate");
-	*created = true;
+	*what = new_key ? HOSTCFG_CREATED : HOSTCFG_REISSUED;
 	return 0;
 }
 
@@ -288,15 +290,16 @@ static bool cert_matches(X509 *c, EVP_PKEY *k, const char *const *names, size_t 
 
 int hostcfg_ensure_leaf(const char *ca_key_path, const char *ca_cert_path, const char *key_path,
 			const char *cert_path, const char *const *names, size_t n_names, bool reissue,
-			bool *created, struct err *e)
+			enum hostcfg_written *what, struct err *e)
 {
-	*created = false;
+	bool new_key = false, had_cert = file_exists(cert_path);
+	*what = HOSTCFG_KEPT;
 	if (n_names == 0)
 		return err_set(e, "certificate %s: no names", cert_path);
-	_cleanup_(EVP_PKEY_freep) EVP_PKEY *k = ensure_key(key_path, created, e);
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *k = ensure_key(key_path, &new_key, e);
 	if (!k)
 		return err_wrap(e, "key %s", key_path);
-	if (!reissue && !*created && file_exists(cert_path)) {
+	if (!reissue && !new_key && had_cert) {
 		_cleanup_(X509_freep) X509 *old = load_cert(cert_path, e);
 		if (old && cert_matches(old, k, names, n_names))
 			return 0;
@@ -325,7 +328,7 @@ int hostcfg_ensure_leaf(const char *ca_key_path, const char *ca_cert_path, const
 		return err_wrap(e, "certificate %s", cert_path);
 	if (write_cert(cert_path, c, e) < 0)
 		return err_wrap(e, "certificate %s", cert_path);
-	*created = true;
+	*what = new_key || !had_cert ? HOSTCFG_CREATED : HOSTCFG_REISSUED;
 	return 0;
 }
 

@@ -36,6 +36,8 @@ struct hostcfg {
 	char *gateway_wg_endpoint; /* advertised to CVMs: host:port */
 	/* VMM */
 	uint32_t cid_pool_start, cid_pool_size;
+	/* VMM backend: "process" (simulated CVMs as processes) or "qemu" */
+	char *vmm_backend;
 	/* KMS policy: "dev" (allow every verified app) or "webhook" (auth-simple) */
 	char *kms_auth;
 	/* ACME (through the gateway's admin API) */
@@ -52,6 +54,16 @@ const char *hostcfg_default_script(void);
  * default). dir is the output directory (made absolute by the caller). */
 int hostcfg_parse(const char *text, size_t len, const char *dir, struct hostcfg *c, struct err *e);
 void hostcfg_free(struct hostcfg *c);
+
+/* Where CVMs reach the host's services: 127.0.0.1 for simulated CVMs (their
+ * loopback is relayed to the host's), 10.0.2.2 for QEMU guests (user
+ * networking). */
+const char *hostcfg_host_for_cvms(const struct hostcfg *c);
+
+/* build-config.sh text with `key` set to value: its (first) assignment line
+ * replaced, later ones dropped, or a line appended; everything else (comments,
+ * other settings) kept byte for byte. Returns whether the text changed. */
+bool hostcfg_script_set(const char *text, size_t len, const char *key, const char *value, struct buf *out);
 
 /* Paths of generated files inside c->dir (malloc'd). */
 char *hostcfg_path(const struct hostcfg *c, const char *name);
@@ -70,15 +82,20 @@ char *hostcfg_app_url(const struct hostcfg *c, const char *app_id, uint16_t port
 
 /*
  * Key material (devcerts.c). Each function creates what is missing and keeps
- * what exists; *created reports whether anything was written.
+ * what exists; *created (*what) reports whether anything was written.
  */
 /* WireGuard X25519 key: base64 private key file (0600); public key out. */
 int hostcfg_ensure_wg_key(const char *path, char priv_b64[45], char pub_b64[45], bool *created,
 			  struct err *e);
 /* Random 32-byte hex token file (0600). */
 int hostcfg_ensure_token(const char *path, char token[65], bool *created, struct err *e);
-/* Self-signed P-256 dev CA (key 0600). */
-int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, bool *created, struct err *e);
+/* What happened to a certificate: kept as it was, created with a new key,
+ * or reissued for the key it already had. */
+enum hostcfg_written { HOSTCFG_KEPT, HOSTCFG_CREATED, HOSTCFG_REISSUED };
+/* Self-signed P-256 dev CA (key 0600); reissued when its certificate does
+ * not match the key. */
+int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, enum hostcfg_written *what,
+			  struct err *e);
 /*
  * A leaf certificate signed by the dev CA for the given DNS names (names[0]
  * is also the CN). The key is created if absent and never replaced; the
@@ -87,7 +104,12 @@ int hostcfg_ensure_dev_ca(const char *key_path, const char *cert_path, bool *cre
  */
 int hostcfg_ensure_leaf(const char *ca_key_path, const char *ca_cert_path, const char *key_path,
 			const char *cert_path, const char *const *names, size_t n_names, bool reissue,
-			bool *created, struct err *e);
+			enum hostcfg_written *what, struct err *e);
+
+/* The placeholder image of simulated CVMs (devimage.c): <images_dir>/dstack-dev
+ * with metadata.json, empty kernel and initrd, digest.txt. Kept when present. */
+#define HOSTCFG_DEV_IMAGE "dstack-dev"
+int hostcfg_ensure_dev_image(const char *images_dir, bool *created, struct err *e);
 
 /* Directory of the running executable (from /proc/self/exe), malloc'd. */
 char *hostcfg_self_dir(struct err *e);

@@ -163,13 +163,21 @@ void hostcfg_render_vmm(const struct hostcfg *c, const char *supervisor_exe, str
 	kv_path(o, c, "run_path", "vmm/vm");
 	buf_puts(o, "\n[image]\n");
 	kv_path(o, c, "path", "vmm/image");
+	/* What CVMs are told: simulated CVMs resolve the domains to their
+	 * loopback, which is relayed to the host's; QEMU guests reach the host
+	 * at 10.0.2.2 (user networking). */
+	bool qemu = !strcmp(c->vmm_backend, "qemu");
+	const char *host = hostcfg_host_for_cvms(c);
 	buf_printf(o, "\n[cvm]\nkms_urls = [\"https://%s:%u\"]\ngateway_urls = [\"https://%s:%u\"]\n",
-		   c->kms_domain, c->kms_rpc_port, c->gateway_domain, c->gateway_rpc_port);
-	buf_printf(o, "pccs_url = \"http://127.0.0.1:%u\"\n", c->simtee_port);
+		   qemu ? host : c->kms_domain, c->kms_rpc_port, qemu ? host : c->gateway_domain,
+		   c->gateway_rpc_port);
+	buf_printf(o, "pccs_url = \"http://%s:%u\"\n", host, c->simtee_port);
 	buf_printf(o, "cid_start = %u\ncid_pool_size = %u\n", c->cid_pool_start, c->cid_pool_size);
+	buf_printf(o, "# VMM_BACKEND: simulated CVMs as processes, or QEMU VMs\nbackend = \"%s\"\n",
+		   c->vmm_backend);
 	buf_puts(o, "\n# CVMs with a simulated TDX (quotes chain to the simtee dev root).\n"
 		    "[cvm.tee_simulator]\nplatform = \"tdx\"\n");
-	buf_printf(o, "collateral_base_url = \"http://127.0.0.1:%u\"\n", c->simtee_port);
+	buf_printf(o, "collateral_base_url = \"http://%s:%u\"\n", host, c->simtee_port);
 	buf_puts(o, "\n# Process backend (simulated CVMs): the guest programs run on the simtee\n"
 		    "# TDX made by `dstack simtee init`; setup trusts its root for the KMS's quote.\n"
 		    "[cvm.process]\n");

@@ -60,13 +60,23 @@ static const char default_script[] =
     "# and simulated CVMs reach the gateway through their loopback.\n"
     "GATEWAY_WG_LISTEN_PORT=9207\n"
     "GATEWAY_WG_IP=10.0.3.1\n"
-    "# The endpoint CVMs dial; defaults to 127.0.0.1:<GATEWAY_WG_LISTEN_PORT>.\n"
+    "# The endpoint CVMs dial; defaults to 127.0.0.1:<GATEWAY_WG_LISTEN_PORT>, or\n"
+    "# with VMM_BACKEND=qemu 10.0.2.2:<port> (the host as QEMU user networking\n"
+    "# shows it to guests).\n"
     "GATEWAY_WG_ENDPOINT=\n"
     "\n"
     "# CIDs given to CVMs: [CID_POOL_START, CID_POOL_START + CID_POOL_SIZE).\n"
     "# Two VMMs on one host need disjoint pools.\n"
     "CID_POOL_START=10000\n"
     "CID_POOL_SIZE=1000\n"
+    "\n"
+    "# How the VMM runs CVMs. process: simulated CVMs, the guest's programs as\n"
+    "# processes on the host in network namespaces of their own (no KVM or TDX\n"
+    "# needed). qemu: real VMs under QEMU (KVM when /dev/kvm opens, else TCG)\n"
+    "# booting a dstack guest image given to `dstack dev up --image DIR` (a\n"
+    "# directory with metadata.json, kernel, initrd, rootfs, as the reference\n"
+    "# project's releases ship them); their simulated TDX is the same.\n"
+    "VMM_BACKEND=process\n"
     "\n"
     "# KMS authorization: \"dev\" allows every app whose attestation verifies;\n"
     "# \"webhook\" asks auth-simple, which reads auth-config.json.\n"
@@ -81,6 +91,64 @@ static const char default_script[] =
 const char *hostcfg_default_script(void)
 {
 	return default_script;
+}
+
+const char *hostcfg_host_for_cvms(const struct hostcfg *c)
+{
+	return !strcmp(c->vmm_backend, "qemu") ? "10.0.2.2" : "127.0.0.1";
+}
+
+/* Is line (up to its end) the setting `key`, as the parser reads it:
+ * optional blanks and `export `, then KEY=? */
+static bool line_sets(const char *line, size_t n, const char *key)
+{
+	size_t i = 0, kl = strlen(key);
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (n - i > 7 && !strncmp(line + i, "export ", 7)) {
+		i += 7;
+		while (i < n && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+	}
+	if (n - i <= kl || strncmp(line + i, key, kl))
+		return false;
+	i += kl;
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	return i < n && line[i] == '=';
+}
+
+bool hostcfg_script_set(const char *text, size_t len, const char *key, const char *value, struct buf *out)
+{
+	bool set = false, changed = false;
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		if (line_sets(text + pos, n, key)) {
+			/* the parser keeps the last assignment: the new one replaces the
+			 * first, later ones go */
+			if (!set) {
+				struct buf want = BUF_INIT;
+				buf_printf(&want, "%s=%s", key, value);
+				changed |= want.len != n || memcmp(want.data, text + pos, n);
+				buf_append(out, want.data, want.len);
+				buf_putc(out, '\n');
+				buf_free(&want);
+				set = true;
+			} else {
+				changed = true;
+			}
+		} else {
+			buf_append(out, text + pos, n);
+			buf_putc(out, '\n');
+		}
+		pos += n + 1;
+	}
+	if (!set) {
+		buf_printf(out, "%s=%s\n", key, value);
+		changed = true;
+	}
+	return changed;
 }
 
 enum kind { K_STR, K_PORT, K_U32, K_BOOL, K_DOMAIN };
@@ -121,6 +189,7 @@ static const struct key {
     S("GATEWAY_WG_ENDPOINT", gateway_wg_endpoint, ""),
     {"CID_POOL_START", K_U32, offsetof(struct hostcfg, cid_pool_start), "10000"},
     {"CID_POOL_SIZE", K_U32, offsetof(struct hostcfg, cid_pool_size), "1000"},
+    S("VMM_BACKEND", vmm_backend, "process"),
     S("KMS_AUTH", kms_auth, "dev"),
     {"CERTBOT_ENABLED", K_BOOL, offsetof(struct hostcfg, certbot_enabled), "false"},
     S("CF_API_TOKEN", cf_api_token, ""),
@@ -213,6 +282,8 @@ static int check(struct hostcfg *c, struct err *e)
 {
 	if (strcmp(c->kms_auth, "dev") && strcmp(c->kms_auth, "webhook"))
 		return err_set(e, "KMS_AUTH: '%s' is neither dev nor webhook", c->kms_auth);
+	if (strcmp(c->vmm_backend, "process") && strcmp(c->vmm_backend, "qemu"))
+		return err_set(e, "VMM_BACKEND: '%s' is neither process nor qemu", c->vmm_backend);
 	if (c->cid_pool_start < 3)
 		return err_set(e, "CID_POOL_START: must be at least 3 (0-2 are reserved)");
 	if (c->cid_pool_size == 0 || (uint64_t)c->cid_pool_start + c->cid_pool_size > UINT32_MAX)
@@ -240,7 +311,7 @@ static int check(struct hostcfg *c, struct err *e)
 					       ports[i]);
 	if (!*c->gateway_wg_endpoint) {
 		char ep[64];
-		snprintf(ep, sizeof ep, "127.0.0.1:%u", c->gateway_wg_port);
+		snprintf(ep, sizeof ep, "%s:%u", hostcfg_host_for_cvms(c), c->gateway_wg_port);
 		free(c->gateway_wg_endpoint);
 		c->gateway_wg_endpoint = strdup(ep);
 	}

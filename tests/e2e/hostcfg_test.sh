@@ -23,6 +23,7 @@ check "second run succeeds" '[ $rc -eq 0 ]'
 for f in kms.toml gateway.toml vmm.toml auth-config.json certs/dev-ca.crt certs/gateway-rpc.crt certs/wildcard.crt certs/gateway-wg.key; do
 	check "generated $f" '[ -s "$T/$f" ] && grep -q "$f" <<<"$out"'
 done
+check "placeholder image of simulated CVMs: metadata.json and its digest" '[ -f "$T/vmm/image/dstack-dev/metadata.json" ] && [ "$(cat "$T/vmm/image/dstack-dev/digest.txt")" = "$(sha256sum <"$T/vmm/image/dstack-dev/metadata.json" | cut -d" " -f1)" ]'
 check "keys and gateway.toml are 0600" '[ "$(stat -c %a "$T"/certs/*.key "$T/gateway.toml" "$T/certs/gateway-admin.token" | sort -u)" = 600 ]'
 check "kms.toml: dev auth, auto-bootstrap of KMS_DOMAIN" 'grep -q "type = \"dev\"" "$T/kms.toml" && grep -q "auto_bootstrap_domain = \"kms.localhost\"" "$T/kms.toml"'
 check "kms.toml: hostcfg creates no KMS keys" '[ -z "$(ls -A "$T/kms-certs")" ]'
@@ -51,6 +52,7 @@ sed -i 's/^GATEWAY_DOMAIN=.*/GATEWAY_DOMAIN=gw.example.test/' "$T/build-config.s
 out=$("$DSTACK" hostcfg --dir "$T" 2>&1)
 check "changed build-config.sh regenerates configs" 'grep -q "rpc_domain = \"gw.example.test\"" "$T/gateway.toml"'
 check "changed domain reissues the RPC certificate" 'openssl x509 -in "$T/certs/gateway-rpc.crt" -noout -ext subjectAltName | grep -q "DNS:gw.example.test"'
+check "a reissued certificate is reported as reissued, the others as kept" 'grep -q "reissued .*/certs/gateway-rpc.crt" <<<"$out" && grep -q "kept .*/certs/wildcard.crt" <<<"$out" && ! grep -q "created" <<<"$out"'
 check "changed build-config.sh keeps every key" '[ "$before" = "$(sums)" ]'
 out=$("$DSTACK" hostcfg --dir "$T" --force 2>&1)
 check "--force regenerates, keys kept" 'grep -q "wrote .*kms.toml" <<<"$out" && [ "$before" = "$(sums)" ]'
@@ -71,4 +73,9 @@ check "CERTBOT_ENABLED without CF_API_TOKEN refused" 'grep -q "CF_API_TOKEN" <<<
 echo 'CF_API_TOKEN=secret-token-value' >>"$T/build-config.sh"
 out=$("$DSTACK" hostcfg --dir "$T" 2>&1)
 check "CERTBOT_ENABLED: no static cert, ACME files (token 0600)" '! grep -q "^cert_chain" "$T/gateway.toml" && [ "$(stat -c %a "$T/acme-dns-credential.json")" = 600 ] && ! grep -q secret-token-value <<<"$out"'
+check "ACME files are JSON with the token and the domain" 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); z=json.load(open(sys.argv[2])); assert c[\"cf_api_token\"]==\"secret-token-value\" and z[\"domain\"]==\"app.localhost\""  "$T/acme-dns-credential.json" "$T/acme-zt-domain.json"'
+sed -i '/^CF_API_TOKEN=/d' "$T/build-config.sh"
+printf '%s\n' 'CF_API_TOKEN=tok"en\with\"quotes' >>"$T/build-config.sh"
+out=$("$DSTACK" hostcfg --dir "$T" 2>&1)
+check "a token holding quotes and backslashes is escaped: the credential is JSON and the token intact" 'python3 -c "import json,sys; assert json.load(open(sys.argv[1]))[\"cf_api_token\"]==sys.argv[2]" "$T/acme-dns-credential.json" '"'"'tok"en\with\"quotes'"'"''
 echo "1..$n"

@@ -33,6 +33,10 @@ static void test_parse(void)
 	is_int(c.cid_pool_start, 10000, "default CID pool start");
 	is_str(c.gateway_wg_endpoint, "127.0.0.1:9207", "empty WG endpoint defaults to loopback:port");
 	ok(!c.certbot_enabled, "certbot off by default");
+	is_str(c.vmm_backend, "process", "default VMM_BACKEND");
+	hostcfg_free(&c);
+	ok(parse("VMM_BACKEND=qemu\n", &c, &e) == 0, "VMM_BACKEND=qemu: %s", err_str(&e));
+	is_str(c.gateway_wg_endpoint, "10.0.2.2:9207", "qemu: WG endpoint defaults to the user-net host");
 	hostcfg_free(&c);
 
 	ok(parse("# comment\nexport KMS_DOMAIN=\"kms.example.test\"\nGATEWAY_SERVING_PORT='443'\n"
@@ -64,6 +68,7 @@ static void test_parse(void)
 	    {"GATEWAY_WG_LISTEN_PORT=9182\n", "the CVMs' own WireGuard port"},
 	    {"CERTBOT_ENABLED=true\n", "CF_API_TOKEN"},
 	    {"CERTBOT_ENABLED=perhaps\n", "CERTBOT_ENABLED"},
+	    {"VMM_BACKEND=kvm\n", "VMM_BACKEND"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		err_clear(&e);
@@ -106,6 +111,17 @@ static void test_render(void)
 	ok(strstr((char *)b.data, "[cvm.process]\nsimtee_dir = \"") &&
 	       strstr((char *)b.data, "/simtee/root_ca.pem\""),
 	   "vmm.toml: process backend on the simtee PKI");
+	ok(strstr((char *)b.data, "backend = \"process\"") &&
+	       strstr((char *)b.data, "kms_urls = [\"https://kms.localhost:9201\"]"),
+	   "vmm.toml: process backend, CVMs told the KMS domain");
+	buf_free(&b);
+	hostcfg_free(&c);
+	ok(parse("VMM_BACKEND=qemu\n", &c, &e) == 0, "parse: %s", err_str(&e));
+	hostcfg_render_vmm(&c, "/opt/supervisor", &b);
+	ok(strstr((char *)b.data, "backend = \"qemu\"") &&
+	       strstr((char *)b.data, "kms_urls = [\"https://10.0.2.2:9201\"]") &&
+	       strstr((char *)b.data, "collateral_base_url = \"http://10.0.2.2:9206\""),
+	   "vmm.toml: qemu backend, guests told the host's user-net address");
 	buf_free(&b);
 
 	static const struct {
@@ -150,16 +166,20 @@ static void test_keys(void)
 	snprintf(wg, sizeof wg, "%s/wg.key", dir);
 	snprintf(tk, sizeof tk, "%s/token", dir);
 
-	ok(hostcfg_ensure_dev_ca(ck, cc, &created, &e) == 0 && created, "dev CA created: %s", err_str(&e));
-	ok(hostcfg_ensure_dev_ca(ck, cc, &created, &e) == 0 && !created, "dev CA kept");
+	enum hostcfg_written w;
+	ok(hostcfg_ensure_dev_ca(ck, cc, &w, &e) == 0 && w == HOSTCFG_CREATED, "dev CA created: %s",
+	   err_str(&e));
+	ok(hostcfg_ensure_dev_ca(ck, cc, &w, &e) == 0 && w == HOSTCFG_KEPT, "dev CA kept");
 	const char *n1[] = {"gw.test"}, *n2[] = {"gw2.test"};
-	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &created, &e) == 0 && created,
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &w, &e) == 0 && w == HOSTCFG_CREATED,
 	   "leaf created: %s", err_str(&e));
 	_cleanup_free_ char *key1 = slurp(lk), *crt1 = slurp(lc);
-	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &created, &e) == 0 && !created,
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n1, 1, false, &w, &e) == 0 && w == HOSTCFG_KEPT,
 	   "same names: kept");
-	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n2, 1, false, &created, &e) == 0 && created,
-	   "new names: reissued");
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n2, 1, false, &w, &e) == 0 && w == HOSTCFG_REISSUED,
+	   "new names: reported as reissued");
+	ok(hostcfg_ensure_leaf(ck, cc, lk, lc, n2, 1, true, &w, &e) == 0 && w == HOSTCFG_REISSUED,
+	   "forced: reported as reissued");
 	_cleanup_free_ char *key2 = slurp(lk), *crt2 = slurp(lc);
 	ok(key1 && key2 && !strcmp(key1, key2), "leaf key never replaced");
 	ok(crt1 && crt2 && strcmp(crt1, crt2), "leaf certificate reissued");
@@ -195,9 +215,34 @@ static void test_keys(void)
 	rmdir(dir);
 }
 
+static void test_script_set(void)
+{
+	static const struct {
+		const char *in, *want;
+		bool changed;
+	} cases[] = {
+	    {"# c\nA=1\nVMM_BACKEND=process\nB=2\n", "# c\nA=1\nVMM_BACKEND=qemu\nB=2\n", true},
+	    {"A=1\nVMM_BACKEND=qemu\n", "A=1\nVMM_BACKEND=qemu\n", false},
+	    {"A=1\n", "A=1\nVMM_BACKEND=qemu\n", true},
+	    {"A=1", "A=1\nVMM_BACKEND=qemu\n", true},
+	    {"export VMM_BACKEND = process\nVMM_BACKEND=x\n# VMM_BACKEND=y\n",
+	     "VMM_BACKEND=qemu\n# VMM_BACKEND=y\n", true},
+	    {"VMM_BACKEND_X=1\n", "VMM_BACKEND_X=1\nVMM_BACKEND=qemu\n", true},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct buf b = BUF_INIT;
+		bool ch = hostcfg_script_set(cases[i].in, strlen(cases[i].in), "VMM_BACKEND", "qemu", &b);
+		buf_putc(&b, 0);
+		ok(ch == cases[i].changed && !strcmp((char *)b.data, cases[i].want),
+		   "script_set case %zu: %s", i, (char *)b.data);
+		buf_free(&b);
+	}
+}
+
 int main(void)
 {
 	test_parse();
+	test_script_set();
 	test_render();
 	test_keys();
 	return tap_done();
