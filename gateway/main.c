@@ -246,7 +246,8 @@ static int serve(struct gateway *gw, struct err *e)
 			0)
 			goto out;
 	}
-	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION, gw->n_entries);
+	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION,
+		 gw_instance_count(gw));
 	event_base_dispatch(gw->base);
 	rc = 0;
 out:
@@ -302,6 +303,7 @@ int main(int argc, char **argv)
 		log_info("this gateway's app id is %s (GetPeers callers must carry it)", gw.own_app_id);
 	}
 	pthread_mutex_init(&gw.lock, NULL);
+	pthread_mutex_init(&gw.pub_lock, NULL);
 	pthread_mutex_init(&gw.wg_lock, NULL);
 	pthread_mutex_init(&gw.fetch_lock, NULL);
 	pthread_mutex_init(&gw.stop_lock, NULL);

@@ -743,9 +743,16 @@ static void test_htpasswd_and_recycle(void)
 		json_decref(r);
 	}
 	is_int((long long)left, 0, "stale instance recycled after the timeout");
-	char *conf = read_text("wg/wg0.conf");
-	ok(!strstr(conf, pub), "and removed from the peer file");
-	free(conf);
+	/* the peer file is rewritten right after the registry change is published */
+	bool gone = false;
+	for (int i = 0; i < 50 && !gone; i++) {
+		char *conf = read_text("wg/wg0.conf");
+		gone = !strstr(conf, pub);
+		free(conf);
+		if (!gone)
+			usleep(100 * 1000);
+	}
+	ok(gone, "and removed from the peer file");
 	stop_gw(pid);
 }
 
