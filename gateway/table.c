@@ -160,7 +160,8 @@ struct gw_table *gw_table_with_handshakes(const struct gw_table *old, struct wg_
 
 	if (!t)
 		return NULL;
-	qsort(hs, n_hs, sizeof(*hs), hs_cmp);
+	if (n_hs)
+		qsort(hs, n_hs, sizeof(*hs), hs_cmp);
 	t->handshakes_known = known;
 	for (size_t i = 0; i < old->n; i++) {
 		struct wg_handshake key, *h;
