@@ -83,6 +83,7 @@ struct gateway {
 	pthread_mutex_t lock;     /* writers and the store */
 	pthread_mutex_t pub_lock; /* the swap of `table` and taking a reference */
 	struct gw_table *table;   /* never NULL after gw_state_init */
+	char *app_info_json;      /* own guest agent's Info (gateway.<base>/app-info), or NULL */
 
 	pthread_mutex_t wg_lock;
 
@@ -174,8 +175,9 @@ int gw_mount_debug(struct gateway *gw, struct http_server *srv, struct err *e);
 /* ---- agent.c (the guest agent of the gateway's own CVM, prpc/agent.h) ---- */
 /* GetTlsKey for core.rpc_domain; writes tls.certs, tls.key, tls.mutual.ca_certs. */
 int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e);
-/* The app id of the gateway's own CVM (guest agent Info), lowercase hex. */
-int gw_agent_app_id(char out[41], struct err *e);
+/* The app id of the gateway's own CVM (guest agent Info), lowercase hex, and
+ * (info_json not NULL) the whole Info reply as JSON text (malloc'd). */
+int gw_agent_info(char app_id[41], char **info_json, struct err *e);
 
 /* ---- admin.c ---- */
 int gw_mount_admin(struct gateway *gw, struct http_server *srv, struct err *e);

@@ -296,7 +296,7 @@ int main(int argc, char **argv)
 		log_info("RPC certificate for %s issued by the guest agent", gw.cfg.rpc_domain);
 	}
 	if (prpc_agent_present()) {
-		if (gw_agent_app_id(gw.own_app_id, &e) < 0) {
+		if (gw_agent_info(gw.own_app_id, &gw.app_info_json, &e) < 0) {
 			log_error("own app id: %s", err_str(&e));
 			goto out;
 		}
@@ -331,6 +331,7 @@ out:
 	ip_pool_free(&gw.pool);
 	if (gw.base)
 		event_base_free(gw.base);
+	free(gw.app_info_json);
 	gw_config_free(&gw.cfg);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * route.c — the routing callbacks the proxy engine calls from its worker
  * threads (gateway.md §5): backend selection with the port policy, and the
- * body of the built-in gateway.<base>/acme-info.
+ * bodies of the built-in gateway.<base>/app-info and /acme-info.
  *
  * Everything here reads the published table (table.c) through a reference,
  * so a route lookup never waits for a registration or its disk write; the
@@ -128,14 +128,17 @@ static int resolve(void *ctx, const char *id, uint16_t port, struct proxy_candid
 }
 
 /* gateway.<base>/.dstack/acme-info: the AcmeInfo reply (no ACME account
- * yet); app-info is not served yet (404). */
+ * yet); /app-info: the Info of this gateway's own guest agent, read at start
+ * (404 outside a CVM). Called on a worker thread: no I/O here. */
 static char *info_json(void *ctx, const char *what)
 {
-	(void)ctx;
+	struct gateway *gw = ctx;
 
 	if (!strcmp(what, "acme-info"))
 		return strdup("{\"account_uri\":\"\",\"quoted_hist_keys\":[],\"account_quote\":\"\","
 			      "\"account_attestation\":\"\"}");
+	if (!strcmp(what, "app-info") && gw->app_info_json)
+		return strdup(gw->app_info_json);
 	return NULL;
 }
 
