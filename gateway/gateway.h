@@ -179,6 +179,11 @@ int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e);
  * (info_json not NULL) the whole Info reply as JSON text (malloc'd). */
 int gw_agent_info(char app_id[41], char **info_json, struct err *e);
 
+/* ---- conncount.c ---- */
+/* counts[i] = live proxy connections to the instance at ips[i] (host order). */
+int gw_instance_connections(const struct gateway *gw, const uint32_t *ips, size_t n, unsigned *counts,
+			    struct err *e);
+
 /* ---- admin.c ---- */
 int gw_mount_admin(struct gateway *gw, struct http_server *srv, struct err *e);
 
