@@ -100,7 +100,14 @@ static int proxy_settings(const struct gw_config *c, struct proxy_config *p, str
 	p->listen_addr = c->listen_addr;
 	p->listen_port_lo = c->listen_port.first;
 	p->listen_port_hi = c->listen_port.last;
-	p->workers = c->proxy_workers;
+	/* thread_per_core = false: the reference runs one acceptor feeding a thread
+	 * pool; this engine has only the per-thread listeners, so that setting
+	 * means one proxy thread (docs/gateway.md). */
+	p->workers = c->thread_per_core ? c->proxy_workers : 1;
+	if (!c->thread_per_core)
+		log_info(
+		    "core.proxy.thread_per_core = false: one proxy thread (core.proxy.workers = %u unused)",
+		    c->proxy_workers);
 	p->buffer_size = (size_t)c->buffer_size;
 	p->connect_top_n = c->connect_top_n;
 	p->max_connections_per_app = c->max_connections_per_app;
