@@ -160,7 +160,7 @@ static char *xstrdup(const char *s)
 	return strdup(s ? s : "");
 }
 
-static Gateway__HostInfo *host_info(struct gateway *gw, const struct gw_entry *en)
+static Gateway__HostInfo *host_info(struct gateway *gw, const struct gw_entry *en, unsigned conns)
 {
 	Gateway__HostInfo *h = (Gateway__HostInfo *)prpc_msg_new(&gateway__host_info__descriptor);
 	char ips[16];
@@ -173,8 +173,30 @@ static Gateway__HostInfo *host_info(struct gateway *gw, const struct gw_entry *e
 	h->app_id = xstrdup(en->inst.app_id);
 	h->base_domain = xstrdup(gw->cfg.base_domain);
 	h->latest_handshake = en->handshake;
-	h->num_connections = gw->proxy ? proxy_engine_app_connections(gw->proxy, en->inst.app_id) : 0;
+	h->num_connections = conns;
 	return h;
+}
+
+/* Live proxy connections of each instance (by its WireGuard address). */
+static int connection_counts(struct gateway *gw, const struct gw_entry *v, size_t n, unsigned **out,
+			     struct err *e)
+{
+	_cleanup_free_ uint32_t *ips = calloc(n ? n : 1, sizeof(*ips));
+
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!ips || !*out) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		ips[i] = v[i].inst.ip;
+	if (gw_instance_connections(gw, ips, n, *out, e) < 0) {
+		free(*out);
+		*out = NULL;
+		return err_wrap(e, "connection counts");
+	}
+	return 0;
 }
 
 static int status(struct prpc_call *call, const void *in, void *out_, struct err *e)
@@ -185,6 +207,7 @@ static int status(struct prpc_call *call, const void *in, void *out_, struct err
 	Gateway__AccelStatus *accel;
 	struct proxy_stats st = {0};
 	struct gw_entry *v = NULL;
+	unsigned *conns = NULL;
 	size_t n = 0;
 	char nstatus[16];
 
@@ -200,11 +223,16 @@ static int status(struct prpc_call *call, const void *in, void *out_, struct err
 	out->url = xstrdup(gw->cfg.my_url);
 	out->bootnode_url = xstrdup(gw->cfg.bootnode);
 	out->num_connections = st.active;
+	if (connection_counts(gw, v, n, &conns, e) < 0) {
+		gw_snapshot_free(v, n);
+		return -1;
+	}
 	out->hosts = calloc(n ? n : 1, sizeof(*out->hosts));
 	for (size_t i = 0; out->hosts && i < n; i++)
-		if ((out->hosts[out->n_hosts] = host_info(gw, &v[i])))
+		if ((out->hosts[out->n_hosts] = host_info(gw, &v[i], conns[i])))
 			out->n_hosts++;
 	gw_snapshot_free(v, n);
+	free(conns);
 	if ((node = (Gateway__GatewayNodeStatus *)prpc_msg_new(&gateway__gateway_node_status__descriptor)) &&
 	    (out->nodes = calloc(1, sizeof(*out->nodes)))) {
 		node->id = gw->cfg.node_id;
@@ -247,8 +275,13 @@ static int get_info(struct prpc_call *call, const void *in_, void *out_, struct 
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].inst.instance_id, in->id)) {
+			unsigned conns = 0;
+			if (gw_instance_connections(gw, &v[i].inst.ip, 1, &conns, e) < 0) {
+				gw_snapshot_free(v, n);
+				return err_wrap(e, "connection counts");
+			}
 			out->found = true;
-			out->info = host_info(gw, &v[i]);
+			out->info = host_info(gw, &v[i], conns);
 			out->_info_case = GATEWAY__GET_INFO_RESPONSE___INFO_INFO;
 			break;
 		}
@@ -407,7 +440,7 @@ static int get_policy(struct prpc_call *call, const void *in_, void *out_, struc
 
 static const struct prpc_method admin_methods[] = {
     PRPC_METHOD_BLOCKING("Status", google__protobuf__empty, gateway__status_response, status),
-    PRPC_METHOD("GetInfo", gateway__get_info_request, gateway__get_info_response, get_info),
+    PRPC_METHOD_BLOCKING("GetInfo", gateway__get_info_request, gateway__get_info_response, get_info),
     PRPC_METHOD("GetMeta", google__protobuf__empty, gateway__get_meta_response, get_meta),
     PRPC_METHOD("Exit", gateway__exit_request, google__protobuf__empty, do_exit),
     PRPC_METHOD("SetNodeStatus", gateway__set_node_status_request, google__protobuf__empty, set_node_status),

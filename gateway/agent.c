@@ -4,7 +4,8 @@
  * certificate (RA-TLS, server + client usage, with AppInfo) and the gateway
  * writes chain → tls.certs, key → tls.key and the chain's last certificate
  * (the KMS root) → tls.mutual.ca_certs, all 0600. Info gives the gateway's
- * own app id, which GetPeers requires of its callers (gateway.md §2).
+ * own app id, which GetPeers requires of its callers (gateway.md §2), and is
+ * served as is at gateway.<base>/app-info (§5).
  *
  * The agent is reached over $DSTACK_AGENT_ADDRESS (unix path, unix:PATH or
  * an http:// base URL), else /var/run/dstack/dstack.sock, else
@@ -83,7 +84,7 @@ int gw_agent_fetch_tls(const struct gw_config *cfg, struct err *e)
 	return rc < 0 ? err_wrap(e, "write the RPC key") : 0;
 }
 
-int gw_agent_app_id(char out[41], struct err *e)
+int gw_agent_info(char app_id[41], char **info_json, struct err *e)
 {
 	struct prpc_client c;
 	char path[256];
@@ -101,6 +102,8 @@ int gw_agent_app_id(char out[41], struct err *e)
 	if (!id || strlen(id) != 40 || strspn(id, "0123456789abcdefABCDEF") != 40)
 		return err_set(e, "guest agent Info: no 20-byte hex app_id in the reply");
 	for (int i = 0; i < 41; i++)
-		out[i] = (char)tolower((unsigned char)id[i]);
+		app_id[i] = (char)tolower((unsigned char)id[i]);
+	if (info_json && !(*info_json = json_dumps(reply, JSON_COMPACT)))
+		return err_set(e, "out of memory");
 	return 0;
 }

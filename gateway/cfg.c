@@ -2,10 +2,11 @@
  * cfg.c — gateway.toml defaults, schema and start-up checks (see cfg.h).
  *
  * The defaults are the reference's built-in values written out as TOML
- * (`dstack-gateway --print-defaults`). Two additions of ours: an empty
- * core.wg.interface means "do not manage a WireGuard link" (the peer file is
- * still written), and the local state database lives in core.sync.data_dir
- * like the reference's persistent store.
+ * (`dstack-gateway --print-defaults`), with these differences:
+ * core.proxy.tls_versions defaults to TLS 1.2 and 1.3 (the reference: 1.2
+ * only), an empty core.wg.interface means "do not manage a WireGuard link"
+ * (the peer file is still written), and the local state database lives in
+ * core.sync.data_dir like the reference's persistent store.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ const char gw_default_toml[] = "workers = 8\n"
 			       "\n"
 			       "[core.proxy]\n"
 			       "tls_crypto_provider = \"aws-lc-rs\"\n"
-			       "tls_versions = [\"1.2\"]\n"
+			       "tls_versions = [\"1.2\", \"1.3\"]\n"
 			       "listen_addr = \"0.0.0.0\"\n"
 			       "listen_port = 8443\n"
 			       "agent_port = 8090\n"

@@ -26,7 +26,7 @@ const char gw_dashboard_html[] =
     "<table><tbody id=\"node\"></tbody></table>\n"
     "<h2>Registered CVMs <span id=\"meta\" class=\"muted\"></span></h2>\n"
     "<table><thead><tr><th>Instance</th><th>App</th><th>IP</th><th>Last handshake</th>"
-    "<th>Connections (app)</th></tr></thead><tbody id=\"hosts\"></tbody></table>\n"
+    "<th>Connections</th></tr></thead><tbody id=\"hosts\"></tbody></table>\n"
     "<p class=\"muted\">Refreshed every 5 s. <span id=\"when\"></span></p>\n"
     "<script>\n"
     "'use strict';\n"

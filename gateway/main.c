@@ -100,7 +100,14 @@ static int proxy_settings(const struct gw_config *c, struct proxy_config *p, str
 	p->listen_addr = c->listen_addr;
 	p->listen_port_lo = c->listen_port.first;
 	p->listen_port_hi = c->listen_port.last;
-	p->workers = c->proxy_workers;
+	/* thread_per_core = false: the reference runs one acceptor feeding a thread
+	 * pool; this engine has only the per-thread listeners, so that setting
+	 * means one proxy thread (docs/gateway.md). */
+	p->workers = c->thread_per_core ? c->proxy_workers : 1;
+	if (!c->thread_per_core)
+		log_info(
+		    "core.proxy.thread_per_core = false: one proxy thread (core.proxy.workers = %u unused)",
+		    c->proxy_workers);
 	p->buffer_size = (size_t)c->buffer_size;
 	p->connect_top_n = c->connect_top_n;
 	p->max_connections_per_app = c->max_connections_per_app;
@@ -246,7 +253,8 @@ static int serve(struct gateway *gw, struct err *e)
 			0)
 			goto out;
 	}
-	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION, gw->n_entries);
+	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION,
+		 gw_instance_count(gw));
 	event_base_dispatch(gw->base);
 	rc = 0;
 out:
@@ -295,13 +303,14 @@ int main(int argc, char **argv)
 		log_info("RPC certificate for %s issued by the guest agent", gw.cfg.rpc_domain);
 	}
 	if (prpc_agent_present()) {
-		if (gw_agent_app_id(gw.own_app_id, &e) < 0) {
+		if (gw_agent_info(gw.own_app_id, &gw.app_info_json, &e) < 0) {
 			log_error("own app id: %s", err_str(&e));
 			goto out;
 		}
 		log_info("this gateway's app id is %s (GetPeers callers must carry it)", gw.own_app_id);
 	}
 	pthread_mutex_init(&gw.lock, NULL);
+	pthread_mutex_init(&gw.pub_lock, NULL);
 	pthread_mutex_init(&gw.wg_lock, NULL);
 	pthread_mutex_init(&gw.fetch_lock, NULL);
 	pthread_mutex_init(&gw.stop_lock, NULL);
@@ -329,6 +338,7 @@ out:
 	ip_pool_free(&gw.pool);
 	if (gw.base)
 		event_base_free(gw.base);
+	free(gw.app_info_json);
 	gw_config_free(&gw.cfg);
 	return rc;
 }

@@ -318,12 +318,25 @@ static int debug_proxy_state(struct prpc_call *call, const void *in, void *out_,
 	return 0;
 }
 
+/* The reference dumps its WaveKV stores here; there is no cluster store in
+ * this build (core.sync.enabled is refused), so say so instead of 404. */
+static int debug_sync_data(struct prpc_call *call, const void *in, void *out, struct err *e)
+{
+	(void)call;
+	(void)in;
+	(void)out;
+	return err_set(e,
+		       "GetSyncData: this gateway has no cluster sync store (core.sync is not supported by "
+		       "this build); use GetProxyState for the registry");
+}
+
 static const struct prpc_method debug_methods[] = {
     PRPC_METHOD_BLOCKING("RegisterCvm", gateway__debug_register_request, gateway__register_cvm_response,
 			 debug_register),
     PRPC_METHOD("Info", google__protobuf__empty, gateway__info_response, info),
     PRPC_METHOD("GetProxyState", google__protobuf__empty, gateway__debug_proxy_state_response,
 		debug_proxy_state),
+    PRPC_METHOD("GetSyncData", google__protobuf__empty, google__protobuf__empty, debug_sync_data),
 };
 static const char *const debug_prefixes[] = {"Debug.", NULL};
 

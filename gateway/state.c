@@ -1,9 +1,10 @@
 /*
  * state.c — the registry of CVMs (gateway.md §4.5–4.6, §6): registration
- * rules, address allocation, the WireGuard peer file, handshake times, the
- * recycler, and the routing callback the proxy engine calls (§5 backend
- * selection and port policy). The store is the durable copy; `entries` is
- * the in-memory mirror the proxy reads (see gateway.h for the locking).
+ * rules, address allocation, the WireGuard peer file, handshake times and
+ * the recycler. The store is the durable copy; every change is written to it
+ * first (synchronously) and then published as a new immutable table
+ * (table.c), which the proxy's routing (route.c) and the RPC services read
+ * without locks. See gateway.h for the locking.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,91 +24,91 @@ static uint64_t now_s(void)
 	return (uint64_t)time(NULL);
 }
 
-static int entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct gw_entry *)a)->inst.instance_id,
-		      ((const struct gw_entry *)b)->inst.instance_id);
-}
-
-/* Caller holds lock. */
-static struct gw_entry *find_instance(struct gateway *gw, const char *iid)
-{
-	struct gw_entry key;
-
-	if (!gw->n_entries)
-		return NULL;
-	snprintf(key.inst.instance_id, sizeof(key.inst.instance_id), "%s", iid);
-	return bsearch(&key, gw->entries, gw->n_entries, sizeof(*gw->entries), entry_cmp);
-}
-
-static void entries_free(struct gateway *gw)
-{
-	for (size_t i = 0; i < gw->n_entries; i++)
-		gw_instance_clear(&gw->entries[i].inst);
-	free(gw->entries);
-	gw->entries = NULL;
-	gw->n_entries = 0;
-}
-
-/* Reload the mirror from the store, keeping known handshakes. Caller holds lock. */
-static int reload(struct gateway *gw, struct err *e)
-{
-	struct gw_instance *v = NULL;
-	struct gw_entry *ne;
-	size_t n = 0;
-
-	if (gw->store->ops->list_instances(gw->store, &v, &n, e) < 0)
-		return -1;
-	if (!(ne = calloc(n ? n : 1, sizeof(*ne)))) {
-		gw_instances_free(v, n);
-		return err_set(e, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct gw_entry *old = find_instance(gw, v[i].instance_id);
-		ne[i].inst = v[i];
-		ne[i].handshake = old && !strcmp(old->inst.public_key, v[i].public_key) ? old->handshake : 0;
-	}
-	free(v); /* members moved */
-	entries_free(gw);
-	gw->entries = ne;
-	gw->n_entries = n;
-	qsort(gw->entries, n, sizeof(*gw->entries), entry_cmp);
-	return 0;
-}
-
 int gw_state_init(struct gateway *gw, struct err *e)
 {
+	struct gw_instance *v = NULL;
+	struct gw_table *t;
+	size_t n = 0;
+
 	pthread_mutex_lock(&gw->lock);
-	int rc = reload(gw, e);
+	int rc = gw->store->ops->list_instances(gw->store, &v, &n, e);
 	pthread_mutex_unlock(&gw->lock);
-	return rc;
+	if (rc < 0)
+		return -1;
+	t = gw_table_from(v, n);
+	gw_instances_free(v, n);
+	if (!t)
+		return err_set(e, "out of memory");
+	pthread_mutex_lock(&gw->lock);
+	gw_table_publish(gw, t);
+	pthread_mutex_unlock(&gw->lock);
+	return 0;
 }
 
 void gw_state_free(struct gateway *gw)
 {
-	entries_free(gw);
+	gw_table_put(gw->table);
+	gw->table = NULL;
+}
+
+size_t gw_instance_count(struct gateway *gw)
+{
+	struct gw_table *t = gw_table_get(gw);
+	size_t n = t->n;
+
+	gw_table_put(t);
+	return n;
+}
+
+/* Publish the current table with the ids in remove[] left out; caller holds lock. */
+static int publish_removal(struct gateway *gw, const char *const *remove, size_t n_remove, struct err *e)
+{
+	struct gw_table *t = gw_table_edit(gw->table, NULL, remove, n_remove);
+
+	if (!t)
+		return err_set(e, "out of memory");
+	gw_table_publish(gw, t);
+	return 0;
+}
+
+/* Write `rec` to the store (synchronously), then publish it: readers only
+ * ever see what is on disk. The new table is built first so nothing can fail
+ * between the write and the publication. Caller holds lock. */
+static int commit(struct gateway *gw, const struct gw_instance *rec, struct err *e)
+{
+	struct gw_rec *r = gw_rec_new(rec);
+	struct gw_table *t = r ? gw_table_edit(gw->table, r, NULL, 0) : NULL;
+
+	gw_rec_put(r);
+	if (!t)
+		return err_set(e, "out of memory");
+	if (gw->store->ops->put_instance(gw->store, rec, e) < 0) {
+		gw_table_put(t);
+		return -1;
+	}
+	gw_table_publish(gw, t);
+	return 0;
 }
 
 /* Caller holds wg_lock (not lock). */
 static int sync_wg_locked(struct gateway *gw, struct err *e)
 {
 	_cleanup_buf_ struct buf b = BUF_INIT;
+	struct gw_table *t = gw_table_get(gw);
 	struct gw_instance *v = NULL;
-	size_t n;
+	size_t n = t->n;
 	int rc;
 
-	pthread_mutex_lock(&gw->lock);
-	n = gw->n_entries;
 	if (n && !(v = calloc(n, sizeof(*v)))) {
-		pthread_mutex_unlock(&gw->lock);
+		gw_table_put(t);
 		return err_set(e, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) { /* shallow: only ids, keys and ips are read */
-		v[i] = gw->entries[i].inst;
+		v[i] = t->v[i].rec->inst;
 		v[i].policy.ports = v[i].admin_policy.ports = NULL;
 	}
 	wg_render(&gw->wg, v, n, &b);
-	pthread_mutex_unlock(&gw->lock);
+	gw_table_put(t);
 	free(v);
 	rc = wg_apply(&gw->wg, (const char *)b.data, b.len, e);
 	secure_zero(b.data, b.len);
@@ -172,9 +173,10 @@ int gw_set_node_status(struct gateway *gw, uint32_t id, const char *status, stru
 static int register_locked(struct gateway *gw, const struct gw_registration *r, uint32_t *ip_out,
 			   struct err *e)
 {
-	char status[16];
-	struct gw_entry *cur;
+	const struct gw_table *t = gw->table;
+	const struct gw_slot *cur;
 	struct gw_instance rec = {0};
+	char status[16];
 	int rc = -1;
 
 	if (gw->store->ops->get_node_status(gw->store, gw->cfg.node_id, status, sizeof(status), e) < 0)
@@ -187,17 +189,17 @@ static int register_locked(struct gateway *gw, const struct gw_registration *r, 
 		return err_set(e, "invalid instance id: expected non-empty lowercase hex");
 	if (check_wg_key(r->public_key, e) < 0 || check_policy(r->policy, e) < 0)
 		return -1;
-	for (size_t i = 0; i < gw->n_entries; i++)
-		if (!strcmp(gw->entries[i].inst.public_key, r->public_key) &&
-		    strcmp(gw->entries[i].inst.instance_id, r->instance_id))
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i].rec->inst.public_key, r->public_key) &&
+		    strcmp(t->v[i].rec->inst.instance_id, r->instance_id))
 			return err_set(e, "WireGuard public key is already used by instance %s",
-				       gw->entries[i].inst.instance_id);
-	cur = find_instance(gw, r->instance_id);
-	if (cur && strcmp(cur->inst.app_id, r->app_id))
+				       t->v[i].rec->inst.instance_id);
+	cur = gw_table_find(t, r->instance_id);
+	if (cur && strcmp(cur->rec->inst.app_id, r->app_id))
 		return err_set(e, "instance %s is registered to another app (%s)", r->instance_id,
-			       cur->inst.app_id);
+			       cur->rec->inst.app_id);
 	if (cur) {
-		if (gw_instance_copy(&rec, &cur->inst) < 0)
+		if (gw_instance_copy(&rec, &cur->rec->inst) < 0)
 			return err_set(e, "out of memory");
 		if (strcmp(rec.public_key, r->public_key))
 			rec.reg_time = now_s();
@@ -223,7 +225,7 @@ static int register_locked(struct gateway *gw, const struct gw_registration *r, 
 		}
 		rec.policy.present = true;
 	}
-	if (gw->store->ops->put_instance(gw->store, &rec, e) < 0 || reload(gw, e) < 0)
+	if (commit(gw, &rec, e) < 0)
 		goto out;
 	*ip_out = rec.ip;
 	rc = 0;
@@ -260,17 +262,17 @@ int gw_set_admin_policy(struct gateway *gw, const char *iid, const struct gw_por
 			struct err *e)
 {
 	struct gw_instance rec = {0};
-	struct gw_entry *cur;
+	const struct gw_slot *cur;
 	int rc = -1;
 
 	if (check_policy(policy, e) < 0)
 		return -1;
 	pthread_mutex_lock(&gw->lock);
-	if (!(cur = find_instance(gw, iid))) {
+	if (!(cur = gw_table_find(gw->table, iid))) {
 		err_set(e, "instance %.128s not found", iid);
 		goto out;
 	}
-	if (gw_instance_copy(&rec, &cur->inst) < 0) {
+	if (gw_instance_copy(&rec, &cur->rec->inst) < 0) {
 		err_set(e, "out of memory");
 		goto out;
 	}
@@ -280,15 +282,15 @@ int gw_set_admin_policy(struct gateway *gw, const char *iid, const struct gw_por
 		goto out;
 	}
 	rec.admin_policy.present = policy != NULL;
-	if (gw->store->ops->put_instance(gw->store, &rec, e) < 0 || reload(gw, e) < 0)
+	if (commit(gw, &rec, e) < 0)
 		goto out;
 	rc = 0;
-	if (gw->proxy) {
+out:
+	pthread_mutex_unlock(&gw->lock);
+	if (rc == 0 && gw->proxy) {
 		proxy_engine_invalidate(gw->proxy, rec.app_id);
 		proxy_engine_invalidate(gw->proxy, rec.instance_id);
 	}
-out:
-	pthread_mutex_unlock(&gw->lock);
 	gw_instance_clear(&rec);
 	return rc;
 }
@@ -297,55 +299,57 @@ int gw_set_reported_policy(struct gateway *gw, const char *iid, const struct gw_
 			   struct err *e)
 {
 	struct gw_instance rec = {0};
-	struct gw_entry *cur;
+	const struct gw_slot *cur;
+	bool changed = false;
 	int rc = -1;
 
 	pthread_mutex_lock(&gw->lock);
-	if (!(cur = find_instance(gw, iid))) {
+	if (!(cur = gw_table_find(gw->table, iid))) {
 		err_set(e, "instance %.128s is gone", iid);
 		goto out;
 	}
-	if (cur->inst.policy.present) { /* the instance reported one meanwhile: it wins */
+	if (cur->rec->inst.policy.present) { /* the instance reported one meanwhile: it wins */
 		rc = 0;
 		goto out;
 	}
-	if (gw_instance_copy(&rec, &cur->inst) < 0 || gw_port_policy_copy(&rec.policy, policy) < 0) {
+	if (gw_instance_copy(&rec, &cur->rec->inst) < 0 || gw_port_policy_copy(&rec.policy, policy) < 0) {
 		err_set(e, "out of memory");
 		goto out;
 	}
 	rec.policy.present = true;
-	if (gw->store->ops->put_instance(gw->store, &rec, e) < 0 || reload(gw, e) < 0)
+	if (commit(gw, &rec, e) < 0)
 		goto out;
 	rc = 0;
-	if (gw->proxy) {
+	changed = true;
+out:
+	pthread_mutex_unlock(&gw->lock);
+	if (changed && gw->proxy) {
 		proxy_engine_invalidate(gw->proxy, rec.app_id);
 		proxy_engine_invalidate(gw->proxy, rec.instance_id);
 	}
-out:
-	pthread_mutex_unlock(&gw->lock);
 	gw_instance_clear(&rec);
 	return rc;
 }
 
 int gw_snapshot(struct gateway *gw, struct gw_entry **out, size_t *n, struct err *e)
 {
+	struct gw_table *t = gw_table_get(gw);
 	struct gw_entry *v;
 
-	pthread_mutex_lock(&gw->lock);
-	if (!(v = calloc(gw->n_entries ? gw->n_entries : 1, sizeof(*v)))) {
-		pthread_mutex_unlock(&gw->lock);
+	if (!(v = calloc(t->n ? t->n : 1, sizeof(*v)))) {
+		gw_table_put(t);
 		return err_set(e, "out of memory");
 	}
-	for (size_t i = 0; i < gw->n_entries; i++) {
-		v[i].handshake = gw->entries[i].handshake;
-		if (gw_instance_copy(&v[i].inst, &gw->entries[i].inst) < 0) {
-			pthread_mutex_unlock(&gw->lock);
+	for (size_t i = 0; i < t->n; i++) {
+		v[i].handshake = t->v[i].handshake;
+		if (gw_instance_copy(&v[i].inst, &t->v[i].rec->inst) < 0) {
+			gw_table_put(t);
 			gw_snapshot_free(v, i);
 			return err_set(e, "out of memory");
 		}
 	}
-	*n = gw->n_entries;
-	pthread_mutex_unlock(&gw->lock);
+	*n = t->n;
+	gw_table_put(t);
 	*out = v;
 	return 0;
 }
@@ -360,24 +364,20 @@ void gw_snapshot_free(struct gw_entry *v, size_t n)
 void gw_refresh_handshakes(struct gateway *gw)
 {
 	struct wg_handshake *hs = NULL;
+	struct gw_table *t;
 	struct err e = ERR_INIT;
 	size_t n = 0;
 	int rc;
 
 	if (!*gw->wg.interface)
 		return;
-	rc = wg_read_handshakes(&gw->wg, &hs, &n, &e);
-	pthread_mutex_lock(&gw->lock);
-	gw->handshakes_known = rc == 0;
-	for (size_t i = 0; rc == 0 && i < gw->n_entries; i++) {
-		gw->entries[i].handshake = 0;
-		for (size_t j = 0; j < n; j++)
-			if (!strcmp(hs[j].public_key, gw->entries[i].inst.public_key))
-				gw->entries[i].handshake = hs[j].time;
-	}
-	pthread_mutex_unlock(&gw->lock);
+	rc = wg_read_handshakes(&gw->wg, &hs, &n, &e); /* no lock held while `wg` runs */
 	if (rc < 0)
 		log_warn("wireguard handshakes: %s", err_str(&e));
+	pthread_mutex_lock(&gw->lock);
+	if ((t = gw_table_with_handshakes(gw->table, hs, n, rc == 0)))
+		gw_table_publish(gw, t);
+	pthread_mutex_unlock(&gw->lock);
 	free(hs);
 }
 
@@ -385,32 +385,49 @@ void gw_recycle(struct gateway *gw)
 {
 	uint64_t now = now_s(), limit = gw->cfg.recycle_timeout / 1000;
 	struct err e = ERR_INIT;
-	size_t removed = 0;
+	const char **removed = NULL;
+	struct gw_rec **gone = NULL;
+	size_t n_removed = 0;
 
 	pthread_mutex_lock(&gw->wg_lock);
 	pthread_mutex_lock(&gw->lock);
-	for (size_t i = 0; i < gw->n_entries; i++) {
-		const struct gw_entry *en = &gw->entries[i];
-		uint64_t last = en->handshake ? en->handshake : en->inst.reg_time;
-		if (en->inst.reg_time + limit > now || last + limit > now)
-			continue;
-		if (gw->store->ops->delete_instance(gw->store, en->inst.instance_id, &e) < 0) {
-			log_warn("recycle %s: %s", en->inst.instance_id, err_str(&e));
-			continue;
-		}
-		log_info("recycled stale instance %s (app %s)", en->inst.instance_id, en->inst.app_id);
-		if (gw->proxy) {
-			proxy_engine_invalidate(gw->proxy, en->inst.app_id);
-			proxy_engine_invalidate(gw->proxy, en->inst.instance_id);
-		}
-		removed++;
+	const struct gw_table *t = gw->table;
+	if (t->n && (!(removed = calloc(t->n, sizeof(*removed))) || !(gone = calloc(t->n, sizeof(*gone))))) {
+		log_warn("recycle: out of memory");
+		goto out;
 	}
-	if (removed && reload(gw, &e) < 0)
+	for (size_t i = 0; i < t->n; i++) {
+		const struct gw_slot *s = &t->v[i];
+		const struct gw_instance *in = &s->rec->inst;
+		uint64_t last = s->handshake ? s->handshake : in->reg_time;
+		if (in->reg_time + limit > now || last + limit > now)
+			continue;
+		if (gw->store->ops->delete_instance(gw->store, in->instance_id, &e) < 0) {
+			log_warn("recycle %s: %s", in->instance_id, err_str(&e));
+			err_clear(&e);
+			continue;
+		}
+		log_info("recycled stale instance %s (app %s)", in->instance_id, in->app_id);
+		atomic_fetch_add(&s->rec->refs, 1); /* kept for the cache invalidation below */
+		gone[n_removed] = s->rec;
+		removed[n_removed++] = in->instance_id;
+	}
+	if (n_removed && publish_removal(gw, removed, n_removed, &e) < 0)
 		log_warn("recycle: %s", err_str(&e));
+out:
 	pthread_mutex_unlock(&gw->lock);
-	if (removed && sync_wg_locked(gw, &e) < 0)
+	if (n_removed && sync_wg_locked(gw, &e) < 0)
 		log_warn("wireguard: %s", err_str(&e));
 	pthread_mutex_unlock(&gw->wg_lock);
+	for (size_t i = 0; i < n_removed; i++) {
+		if (gw->proxy) {
+			proxy_engine_invalidate(gw->proxy, gone[i]->inst.app_id);
+			proxy_engine_invalidate(gw->proxy, gone[i]->inst.instance_id);
+		}
+		gw_rec_put(gone[i]);
+	}
+	free(removed);
+	free(gone);
 }
 
 #define HANDSHAKE_REFRESH_MS 10000u
@@ -466,123 +483,3 @@ void gw_housekeeper_stop(struct gateway *gw)
 	pthread_join(gw->housekeeper, NULL);
 	gw->housekeeper_running = false;
 }
-
-/* ---- proxy routing ---- */
-
-/* Effective policy for `port`: true if allowed, *pp set. Caller holds lock. */
-static bool policy_allows(struct gateway *gw, const struct gw_instance *in, uint16_t port, bool *pp)
-{
-	const struct gw_port_policy *p = in->admin_policy.present ? &in->admin_policy : &in->policy;
-
-	*pp = false;
-	if (!p->present) {
-		gw_fetch_enqueue(gw, in->instance_id, in->ip);
-		return false; /* unknown policy: fail closed until fetched */
-	}
-	for (size_t i = 0; i < p->n_ports; i++)
-		if (p->ports[i].port == port) {
-			*pp = p->ports[i].pp;
-			return true;
-		}
-	return !p->restrict_mode;
-}
-
-static void add_candidate(struct proxy_candidates *out, const struct gw_instance *in, uint16_t port, bool pp)
-{
-	struct sockaddr_in *sa = (struct sockaddr_in *)&out->b[out->n].addr;
-
-	memset(&out->b[out->n], 0, sizeof(out->b[out->n]));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(port);
-	sa->sin_addr.s_addr = htonl(in->ip);
-	out->b[out->n].addr_len = sizeof(*sa);
-	out->b[out->n].pp = pp;
-	out->n++;
-}
-
-static int hs_desc(const void *a, const void *b)
-{
-	uint64_t x = (*(const struct gw_entry *const *)a)->handshake;
-	uint64_t y = (*(const struct gw_entry *const *)b)->handshake;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int resolve(void *ctx, const char *id, uint16_t port, struct proxy_candidates *out, struct err *e)
-{
-	struct gateway *gw = ctx;
-	struct gw_entry *one, **list = NULL;
-	size_t n = 0;
-	bool pp, denied = false;
-	uint64_t now = now_s(), stale = gw->cfg.t_handshake_stale / 1000;
-	int rc = -1;
-
-	out->n = 0;
-	out->app_id[0] = 0;
-	pthread_mutex_lock(&gw->lock);
-	if ((one = find_instance(gw, id))) {
-		snprintf(out->app_id, sizeof(out->app_id), "%s", one->inst.app_id);
-		if (policy_allows(gw, &one->inst, port, &pp)) {
-			add_candidate(out, &one->inst, port, pp);
-			rc = 0;
-		} else {
-			err_set(e, "port %u is not allowed by the port policy of instance %s", port, id);
-		}
-		goto out;
-	}
-	if (!(list = calloc(gw->n_entries ? gw->n_entries : 1, sizeof(*list)))) {
-		err_set(e, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < gw->n_entries; i++) {
-		struct gw_entry *en = &gw->entries[i];
-		if (strcmp(en->inst.app_id, id))
-			continue;
-		/* Without handshake data (no managed link, `wg show` failing) every instance counts. */
-		if (gw->handshakes_known && (!en->handshake || en->handshake + stale < now))
-			continue;
-		list[n++] = en;
-	}
-	if (!n) {
-		err_set(e, "no healthy instance for '%.128s'", id);
-		goto out;
-	}
-	snprintf(out->app_id, sizeof(out->app_id), "%s", id);
-	if (gw->handshakes_known) {
-		qsort(list, n, sizeof(*list), hs_desc);
-	} else {
-		for (size_t i = n - 1; i > 0; i--) { /* shuffle: "failure ⇒ random" */
-			size_t j = (size_t)rand() % (i + 1);
-			struct gw_entry *t = list[i];
-			list[i] = list[j];
-			list[j] = t;
-		}
-	}
-	for (size_t i = 0; i < n && out->n < PROXY_MAX_CANDIDATES; i++) {
-		if (policy_allows(gw, &list[i]->inst, port, &pp))
-			add_candidate(out, &list[i]->inst, port, pp);
-		else
-			denied = true;
-	}
-	if (out->n)
-		rc = 0;
-	else
-		err_set(e, "%s", denied ? "port not allowed by any instance's port policy" : "no instance");
-out:
-	pthread_mutex_unlock(&gw->lock);
-	free(list);
-	return rc;
-}
-
-/* gateway.<base>/.dstack/acme-info: the AcmeInfo reply (no ACME account yet);
- * app-info needs the local guest agent, which is not wired up (404). */
-static char *info_json(void *ctx, const char *what)
-{
-	(void)ctx;
-	if (!strcmp(what, "acme-info"))
-		return strdup("{\"account_uri\":\"\",\"quoted_hist_keys\":[],\"account_quote\":\"\","
-			      "\"account_attestation\":\"\"}");
-	return NULL;
-}
-
-const struct proxy_routes gw_proxy_routes_template = {.resolve = resolve, .info_json = info_json};

@@ -3,13 +3,28 @@
  * (gateway.md §6 validation and allocation, including the cluster subnet
  * plan), the wg(8) rendering, and the SQLite store (records, address
  * allocation, node status, UUID, certificates) on a temporary directory.
+ *
+ * And the registry around the store (state.c, table.c, route.c) in a
+ * `struct gateway` built here: route lookups answer while a registration is
+ * stuck in its store write (a store wrapper that blocks put_instance), and a
+ * registration is routable only once it is on disk; the published table's
+ * edits (handshakes kept only for an unchanged key, the app index); backend
+ * choice by handshake (most recent first, stale and never-handshaked
+ * instances left out, everyone when handshakes are unknown) and the port
+ * policy (unknown = refused, restrict_mode, pp).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "codec/base64.h"
 #include "core/tap.h"
+#include "gateway.h"
 #include "ipnet.h"
 #include "store.h"
 #include "wg.h"
@@ -182,10 +197,385 @@ static void test_store(void)
 		diag("cleanup failed");
 }
 
+/* ---- the registry: a store whose writes can be held up ---- */
+
+struct slow_store {
+	struct gw_store base;
+	struct gw_store *inner;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool hold, in_put, fail;
+};
+
+static struct slow_store *slow_of(struct gw_store *s)
+{
+	return (struct slow_store *)s;
+}
+
+static int slow_put(struct gw_store *s, const struct gw_instance *in, struct err *e)
+{
+	struct slow_store *ss = slow_of(s);
+
+	pthread_mutex_lock(&ss->m);
+	ss->in_put = true;
+	pthread_cond_broadcast(&ss->c);
+	while (ss->hold)
+		pthread_cond_wait(&ss->c, &ss->m);
+	ss->in_put = false;
+	pthread_mutex_unlock(&ss->m);
+	if (ss->fail)
+		return err_set(e, "disk full");
+	return ss->inner->ops->put_instance(ss->inner, in, e);
+}
+
+static int slow_get(struct gw_store *s, const char *iid, struct gw_instance *out, bool *found, struct err *e)
+{
+	return slow_of(s)->inner->ops->get_instance(slow_of(s)->inner, iid, out, found, e);
+}
+
+static int slow_del(struct gw_store *s, const char *iid, struct err *e)
+{
+	return slow_of(s)->inner->ops->delete_instance(slow_of(s)->inner, iid, e);
+}
+
+static int slow_list(struct gw_store *s, struct gw_instance **out, size_t *n, struct err *e)
+{
+	return slow_of(s)->inner->ops->list_instances(slow_of(s)->inner, out, n, e);
+}
+
+static int slow_alloc(struct gw_store *s, const struct ip_pool *p, uint32_t *out, struct err *e)
+{
+	return slow_of(s)->inner->ops->allocate_ip(slow_of(s)->inner, p, out, e);
+}
+
+static int slow_get_status(struct gw_store *s, uint32_t id, char *out, size_t size, struct err *e)
+{
+	return slow_of(s)->inner->ops->get_node_status(slow_of(s)->inner, id, out, size, e);
+}
+
+static int slow_set_status(struct gw_store *s, uint32_t id, const char *st, struct err *e)
+{
+	return slow_of(s)->inner->ops->set_node_status(slow_of(s)->inner, id, st, e);
+}
+
+static int slow_uuid(struct gw_store *s, uint8_t out[16], struct err *e)
+{
+	return slow_of(s)->inner->ops->node_uuid(slow_of(s)->inner, out, e);
+}
+
+static int slow_put_cert(struct gw_store *s, const struct gw_cert *c, struct err *e)
+{
+	return slow_of(s)->inner->ops->put_cert(slow_of(s)->inner, c, e);
+}
+
+static int slow_list_certs(struct gw_store *s, struct gw_cert **out, size_t *n, struct err *e)
+{
+	return slow_of(s)->inner->ops->list_certs(slow_of(s)->inner, out, n, e);
+}
+
+static void slow_close(struct gw_store *s)
+{
+	slow_of(s)->inner->ops->close(slow_of(s)->inner);
+}
+
+static const struct gw_store_ops slow_ops = {slow_put,      slow_get,        slow_del,        slow_list,
+					     slow_alloc,    slow_get_status, slow_set_status, slow_uuid,
+					     slow_put_cert, slow_list_certs, slow_close};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct gateway *gw_new(const char *dir, struct slow_store *ss)
+{
+	static const char *res[] = {"10.0.0.1/32"};
+	struct gateway *gw = calloc(1, sizeof(*gw));
+	struct err e = ERR_INIT;
+	static char wgconf[512];
+
+	snprintf(wgconf, sizeof(wgconf), "%s/wg0.conf", dir);
+	gw->cfg.t_handshake_stale = 30 * 60 * 1000;
+	gw->cfg.fetch_backoff_initial = 1000;
+	ip_pool_init(&gw->pool, "10.0.0.1/24", res, 1, "10.0.0.0/25", &e);
+	gw->wg = (struct wg_settings){"", "PRIV=", 51820, "10.0.0.1/24", wgconf};
+	pthread_mutex_init(&gw->lock, NULL);
+	pthread_mutex_init(&gw->pub_lock, NULL);
+	pthread_mutex_init(&gw->wg_lock, NULL);
+	pthread_mutex_init(&gw->fetch_lock, NULL);
+	pthread_mutex_init(&ss->m, NULL);
+	pthread_cond_init(&ss->c, NULL);
+	ss->base.ops = &slow_ops;
+	ss->inner = gw_store_sqlite_open(dir, &e);
+	gw->store = &ss->base;
+	if (!ss->inner || gw_state_init(gw, &e) < 0)
+		diag("registry set-up: %s", err_str(&e));
+	return gw;
+}
+
+static void gw_del(struct gateway *gw)
+{
+	gw_state_free(gw);
+	gw->store->ops->close(gw->store);
+	ip_pool_free(&gw->pool);
+	free(gw);
+}
+
+static const char *wg_key(int i)
+{
+	static char keys[8][48];
+	uint8_t raw[32];
+	char *b64;
+
+	memset(raw, 0x40 + i, sizeof(raw));
+	b64 = base64_encode(raw, sizeof(raw));
+	snprintf(keys[i & 7], sizeof(keys[i & 7]), "%s", b64 ? b64 : "");
+	free(b64);
+	return keys[i & 7];
+}
+
+struct reg_job {
+	struct gateway *gw;
+	struct slow_store *ss;
+	bool done;
+	struct gw_registration r;
+	int rc;
+	uint32_t ip;
+};
+
+static void *reg_thread(void *arg)
+{
+	struct reg_job *j = arg;
+	struct err e = ERR_INIT;
+
+	j->rc = gw_register(j->gw, &j->r, &j->ip, &e);
+	if (j->rc < 0)
+		diag("registration: %s", err_str(&e));
+	pthread_mutex_lock(&j->ss->m);
+	j->done = true;
+	pthread_cond_broadcast(&j->ss->c);
+	pthread_mutex_unlock(&j->ss->m);
+	return NULL;
+}
+
+static int route(struct gateway *gw, const char *id, uint16_t port, struct proxy_candidates *c)
+{
+	struct err e = ERR_INIT;
+
+	memset(c, 0, sizeof(*c));
+	return gw_proxy_routes_template.resolve(gw, id, port, c, &e);
+}
+
+static uint32_t cand_ip(const struct proxy_candidates *c, size_t i)
+{
+	return ntohl(((const struct sockaddr_in *)&c->b[i].addr)->sin_addr.s_addr);
+}
+
+struct lookup_job {
+	struct gateway *gw;
+	struct slow_store *ss;
+	bool done;
+	int by_inst, by_app;
+	size_t n_inst, n_app;
+	uint32_t ip;
+};
+
+static void *lookup_thread(void *arg)
+{
+	struct lookup_job *j = arg;
+	struct proxy_candidates c;
+
+	j->by_inst = route(j->gw, "bb01", 80, &c);
+	j->n_inst = c.n;
+	j->by_app = route(j->gw, "aa01", 80, &c);
+	j->n_app = c.n;
+	j->ip = c.n ? cand_ip(&c, 0) : 0;
+	pthread_mutex_lock(&j->ss->m);
+	j->done = true;
+	pthread_cond_broadcast(&j->ss->c);
+	pthread_mutex_unlock(&j->ss->m);
+	return NULL;
+}
+
+static void test_registry_never_blocks_routes(void)
+{
+	char tmpl[] = "/tmp/gateway-registry-XXXXXX", cmd[128];
+	struct slow_store ss = {0};
+	struct gw_port_policy open = {.present = true};
+	struct proxy_candidates c;
+	struct err e = ERR_INIT;
+	pthread_t th;
+	uint32_t ip;
+
+	if (!mkdtemp(tmpl))
+		return;
+	struct gateway *gw = gw_new(tmpl, &ss);
+	struct gw_registration a = {"aa01", "bb01", "c0", wg_key(0), &open};
+	int rc = gw_register(gw, &a, &ip, &e);
+	ok(rc == 0 && ip == 0x0a000002, "first instance registered at 10.0.0.2");
+
+	/* The second registration stops inside its store write. */
+	pthread_mutex_lock(&ss.m);
+	ss.hold = true;
+	pthread_mutex_unlock(&ss.m);
+	struct reg_job job = {gw, &ss, false, {"aa01", "bb02", "c0", wg_key(1), &open}, -1, 0};
+	pthread_create(&th, NULL, reg_thread, &job);
+	pthread_mutex_lock(&ss.m);
+	while (!ss.in_put && !job.done)
+		pthread_cond_wait(&ss.c, &ss.m);
+	pthread_mutex_unlock(&ss.m);
+
+	/* Lookups run on their own thread so a regression fails instead of hanging. */
+	struct lookup_job lj = {gw, &ss, false, -1, -1, 0, 0, 0};
+	uint64_t t0 = mono_ms();
+	pthread_t lt;
+	pthread_create(&lt, NULL, lookup_thread, &lj);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 5;
+	pthread_mutex_lock(&ss.m);
+	while (!lj.done && pthread_cond_timedwait(&ss.c, &ss.m, &dl) == 0)
+		;
+	bool answered = lj.done;
+	pthread_mutex_unlock(&ss.m);
+	uint64_t took = mono_ms() - t0;
+	ok(answered && lj.by_inst == 0 && lj.n_inst == 1 && lj.by_app == 0 && lj.n_app == 1 &&
+	       lj.ip == 0x0a000002,
+	   "while a registration waits on its store write, routes resolve (%llu ms)",
+	   (unsigned long long)took);
+	ok(answered && took < 2000, "and do not wait for it");
+	if (!answered) { /* let the stuck lookup finish */
+		pthread_mutex_lock(&ss.m);
+		ss.hold = false;
+		pthread_cond_broadcast(&ss.c);
+		pthread_mutex_unlock(&ss.m);
+	}
+	pthread_join(lt, NULL);
+	ok(route(gw, "bb02", 80, &c) < 0, "the registration being written is not routable yet");
+	ok(gw_instance_count(gw) == 1, "nor counted");
+
+	pthread_mutex_lock(&ss.m);
+	ss.hold = false;
+	pthread_cond_broadcast(&ss.c);
+	pthread_mutex_unlock(&ss.m);
+	pthread_join(th, NULL);
+	ok(job.rc == 0 && job.ip == 0x0a000003, "the held registration completes");
+	rc = route(gw, "aa01", 80, &c);
+	ok(rc == 0 && c.n == 2, "once on disk both instances route (%zu candidates)", c.n);
+	struct gw_instance *list = NULL;
+	size_t n = 0;
+	ss.inner->ops->list_instances(ss.inner, &list, &n, &e);
+	is_int(n, 2, "both are in the store");
+	gw_instances_free(list, n);
+
+	/* A failing store write publishes nothing. */
+	struct gw_registration c3 = {"aa01", "bb03", "c0", wg_key(2), &open};
+	ss.fail = true;
+	rc = gw_register(gw, &c3, &ip, &e);
+	ok(rc < 0 && strstr(err_str(&e), "disk full"), "a registration whose store write fails is refused");
+	err_clear(&e);
+	ss.fail = false;
+	ok(route(gw, "bb03", 80, &c) < 0 && gw_instance_count(gw) == 2, "and is not published");
+
+	gw_del(gw);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+	if (system(cmd) != 0)
+		diag("cleanup failed");
+}
+
+/* Publish handshake times for the instances (by WireGuard key), as the timer would. */
+static void set_handshakes(struct gateway *gw, const uint64_t *times, int n, bool known)
+{
+	struct wg_handshake hs[8];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(hs[i].public_key, sizeof(hs[i].public_key), "%s", wg_key(i));
+		hs[i].time = times[i];
+	}
+	pthread_mutex_lock(&gw->lock);
+	gw_table_publish(gw, gw_table_with_handshakes(gw->table, hs, (size_t)n, known));
+	pthread_mutex_unlock(&gw->lock);
+}
+
+static void test_backend_choice(void)
+{
+	char tmpl[] = "/tmp/gateway-choice-XXXXXX", cmd[128], iid[8];
+	struct slow_store ss = {0};
+	struct gw_port_attrs only8080[] = {{8080, true}};
+	struct gw_port_policy open = {.present = true}, restricted = {true, true, 1, only8080};
+	struct proxy_candidates c;
+	struct err e = ERR_INIT;
+	uint64_t now = (uint64_t)time(NULL);
+	uint32_t ip;
+
+	if (!mkdtemp(tmpl))
+		return;
+	struct gateway *gw = gw_new(tmpl, &ss);
+	for (int i = 0; i < 5; i++) { /* app aa01: bb00..bb04 at 10.0.0.2..6 */
+		snprintf(iid, sizeof(iid), "bb%02d", i);
+		struct gw_registration r = {"aa01", iid, "c0", wg_key(i), &open};
+		if (gw_register(gw, &r, &ip, &e) < 0)
+			diag("register %s: %s", iid, err_str(&e));
+	}
+	/* bb02 freshest, then bb00, bb01; bb03 older than handshake_stale (30 min); bb04 never */
+	uint64_t hs[5] = {now - 10, now - 20, now - 5, now - 3600, 0};
+	set_handshakes(gw, hs, 5, true);
+	int rc = route(gw, "aa01", 80, &c);
+	ok(rc == 0 && c.n == 3 && cand_ip(&c, 0) == 0x0a000004 && cand_ip(&c, 1) == 0x0a000002 &&
+	       cand_ip(&c, 2) == 0x0a000003,
+	   "by app id: the handshaked instances, most recent first; stale and never-handshaked left out");
+	ok(route(gw, "bb04", 80, &c) == 0 && c.n == 1 && cand_ip(&c, 0) == 0x0a000006,
+	   "by instance id: that instance, without a health check");
+	set_handshakes(gw, hs, 5, false);
+	rc = route(gw, "aa01", 80, &c);
+	ok(rc == 0 && c.n == 5, "handshakes unknown (wg show failing): every instance is a candidate (%zu)",
+	   c.n);
+	set_handshakes(gw, hs, 5, true);
+
+	/* re-registration: same key keeps the handshake, a new key drops it */
+	struct gw_registration again = {"aa01", "bb00", "c0", wg_key(0), &open};
+	gw_register(gw, &again, &ip, &e);
+	rc = route(gw, "aa01", 80, &c);
+	ok(rc == 0 && c.n == 3 && cand_ip(&c, 1) == 0x0a000002,
+	   "same key re-registered: keeps its handshake");
+	struct gw_registration rekey = {"aa01", "bb00", "c0", wg_key(7), &open};
+	gw_register(gw, &rekey, &ip, &e);
+	rc = route(gw, "aa01", 80, &c);
+	ok(rc == 0 && c.n == 2 && cand_ip(&c, 0) == 0x0a000004 && cand_ip(&c, 1) == 0x0a000003,
+	   "new key: no handshake under it yet, so no longer a candidate");
+
+	/* port policy */
+	struct gw_registration legacy = {"aa02", "cc01", "c0", wg_key(5), NULL};
+	gw_register(gw, &legacy, &ip, &e);
+	ok(route(gw, "cc01", 80, &c) < 0 && route(gw, "aa02", 80, &c) < 0,
+	   "no port policy known: refused (fail closed), by instance and by app");
+	ok(gw->n_fetch == 1 && !strcmp(gw->fetch_q[0].instance_id, "cc01"),
+	   "and a fetch from its agent is queued once");
+	struct gw_registration strict = {"aa03", "dd01", "c0", wg_key(6), &restricted};
+	gw_register(gw, &strict, &ip, &e);
+	ok(route(gw, "dd01", 8080, &c) == 0 && c.n == 1 && c.b[0].pp,
+	   "restrict_mode: a listed port, pp from it");
+	ok(route(gw, "dd01", 8081, &c) < 0, "restrict_mode: an unlisted port refused");
+	ok(gw_set_admin_policy(gw, "dd01", &open, &e) == 0 && route(gw, "dd01", 8081, &c) == 0 && !c.b[0].pp,
+	   "an admin override wins over the reported policy");
+	ok(gw_set_admin_policy(gw, "dd01", NULL, &e) == 0 && route(gw, "dd01", 8081, &c) < 0,
+	   "cleared: back to the reported policy");
+
+	gw_del(gw);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+	if (system(cmd) != 0)
+		diag("cleanup failed");
+}
+
 int main(void)
 {
 	test_pool();
 	test_render();
 	test_store();
+	test_registry_never_blocks_routes();
+	test_backend_choice();
 	return tap_done();
 }

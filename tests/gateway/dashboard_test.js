@@ -3,9 +3,11 @@
 // WireGuard IPs, "never" for a CVM that has not handshaked) and the live
 // connection the shell script holds open through the proxy; an identity
 // that contains markup is shown as text, never parsed; without the token
-// neither the page nor its API answers. A screenshot is kept.
+// neither the page nor its API answers. A screenshot is kept (checked: a PNG
+// of a real page size).
 // usage: node dashboard_test.js <admin-url> <token> <screenshot.png>
 'use strict';
+const fs = require('fs');
 const { chromium } = require('playwright-core');
 
 const [base, token, shot] = process.argv.slice(2);
@@ -69,8 +71,15 @@ async function cellAfter(page, label) {
     ok(errors.length === 0, `no JavaScript errors (${errors.join('; ')})`);
     ok(await page.evaluate(() => !document.querySelector('#hosts img, #hosts script, #node img')),
       'no markup was created from registry data');
+    try { fs.unlinkSync(shot); } catch (e) { /* not there yet */ }
     await page.screenshot({ path: shot, fullPage: true });
-    ok(true, `screenshot saved: ${shot}`);
+    const png = fs.existsSync(shot) ? fs.readFileSync(shot) : Buffer.alloc(0);
+    const sig = png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    // IHDR follows the signature: width and height, big-endian, at bytes 16 and 20
+    const w = png.length >= 24 ? png.readUInt32BE(16) : 0;
+    const h = png.length >= 24 ? png.readUInt32BE(20) : 0;
+    ok(sig && png.length > 10000 && w >= 400 && h >= 300,
+      `screenshot ${shot}: a PNG of ${w}x${h}, ${png.length} bytes`);
 
     const anon = await browser.newPage();
     const resp = await anon.request.get(`${base}/`);

@@ -4,10 +4,15 @@
 # Three network namespaces created here and removed on exit: "gw" runs
 # dstack-gateway (its WireGuard link, proxy and RPC); "cvm1" and "cvm2" play
 # two instances of the same app, each joined to "gw" by its own veth pair;
-# nothing touches the host's own interfaces. Each CVM registers over mTLS
-# with a client certificate carrying its AppInfo (extension
-# 1.3.6.1.4.1.62397.1.9, built here with openssl; no TEE, so the gateway runs
-# with insecure_skip_attestation) and its port policy, brings up WireGuard
+# nothing touches the host's own interfaces. The CVMs' client certificates
+# come from a real dstack-kms (SignCert, through the guest agent of a
+# simulated CVM booted with dstack-util; tests/support/kms-stack.sh, run in
+# "gw"): RA-TLS certificates under the KMS root carrying each CVM's AppInfo
+# (extension 1.3.6.1.4.1.62397.1.9), and the gateway accepts client
+# certificates under the KMS root only. The gateway runs with
+# insecure_skip_attestation (identity from the AppInfo; attestation
+# verification is covered by tests/guest/gateway_boot_test.sh). Each CVM
+# registers over mTLS with that certificate and its port policy, brings up WireGuard
 # (kernel, else wireguard-go) with the returned configuration and serves on
 # its WireGuard address: HTTP on 80 and 8080 (different bodies, so the port
 # named in the SNI is visible) and HTTPS on 8443 with its own certificate.
@@ -27,7 +32,7 @@
 #
 # Needs root, ip, wg, wireguard-go (or kernel WireGuard), python3, curl,
 # openssl (scripts/deps/gateway-wg.txt); otherwise the test is skipped.
-# Usage: e2e.sh <dstack-gateway>
+# Usage: e2e.sh <dstack-gateway>; env UTIL AGENT KMS DSTACK (built programs).
 set -u
 GW_BIN=$(realpath "$1")
 n=0
@@ -37,6 +42,8 @@ skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 
 [ "$(id -u)" = 0 ] || skip_all "needs root"
 for t in ip wg curl python3 openssl cmp; do command -v $t >/dev/null || skip_all "needs $t"; done
+for v in UTIL AGENT KMS DSTACK; do [ -x "${!v:-}" ] || skip_all "$v not built"; done
+. "$(cd "$(dirname "$0")" && pwd)/../support/kms-stack.sh"
 
 tag=$$
 GWNS=gwe2e-gw-$tag
@@ -51,6 +58,7 @@ GW_PID=
 
 cleanup() {
 	[ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
+	ks_stop
 	for i in 1 2; do
 		[ -n "${SRV_PID[$i]:-}" ] && kill "${SRV_PID[$i]}" 2>/dev/null && wait "${SRV_PID[$i]}" 2>/dev/null
 	done
@@ -91,6 +99,22 @@ for i in 1 2; do
 done
 
 cd "$WORK" || exit 1
+# The KMS and two app CVMs (same compose: one app id, two instance ids).
+ks_init "$GWNS" 10.213.0.1 "$WORK"
+ks_kms_up any
+ok $? "dstack-kms up on the simulated TDX (its own CVM and guest agent)"
+APP_COMPOSE='{"manifest_version":2,"name":"e2e-app","runner":"docker-compose","docker_compose_file":"services: {}","kms_enabled":true,"key_provider":"kms"}'
+declare -A INST
+for i in 1 2; do
+	ks_cvm_boot app$i "$APP_COMPOSE" ""
+	ok $? "app CVM $i boots with keys from the KMS; its guest agent is up"
+	info=$(ks_agent app$i Info '{}')
+	APP=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["app_id"].removeprefix("0x"))' <<<"$info")
+	INST[$i]=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["instance_id"].removeprefix("0x"))' <<<"$info")
+done
+[ -n "$APP" ] && [ -n "${INST[1]}" ] && [ "${INST[1]}" != "${INST[2]}" ]
+ok $? "one app id ($APP), two instance ids"
+
 mkdir certs
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout certs/root-ca.key \
 	-out certs/root-ca.crt -subj /CN=e2e-root -days 2 2>/dev/null
@@ -115,7 +139,7 @@ port = 9201
 key = "certs/gateway-rpc.key"
 certs = "certs/gateway-rpc.crt"
 [tls.mutual]
-ca_certs = "certs/root-ca.crt"
+ca_certs = "$WORK/kms/certs/root-ca.crt"
 mandatory = false
 [core.debug]
 insecure_skip_attestation = true
@@ -175,34 +199,19 @@ threading.Event().wait()
 PY
 head -c 300000 /dev/urandom >blob.bin
 
-APP=e2e0aa11bb22cc33dd44ee55ff6600778899aabb
-declare -A INST CLIENT_IP
-INST[1]=e2e1aa11bb22cc33dd44ee55ff6600778899aabb
-INST[2]=e2e2aa11bb22cc33dd44ee55ff6600778899aabb
+declare -A CLIENT_IP
 
 # Register CVM $1 (certificate, RegisterCvm, WireGuard, servers).
 cvm_up() {
 	local i=$1 inst=${INST[$1]} ns=${NS[$1]} wgif=${IF[$1]} gwip=10.213.0.$((4 * $1 - 3))
-	local priv pub appinfo reply srv srv_pk srv_ip srv_ep policy
+	local priv pub reply srv srv_pk srv_ip srv_ep policy
 	priv=$(wg genkey)
 	pub=$(echo "$priv" | wg pubkey)
 	(umask 077 && echo "$priv" >cvm$i.key)
-	# AppInfo as rmp-serde writes it: an array of 8 bin fields, wrapped in a DER OCTET STRING
-	appinfo=$(python3 - "$APP" "$inst" <<'PY'
-import sys
-app, inst = sys.argv[1], sys.argv[2]
-fields = [app, "c0ffee", inst, "00" * 32, "00" * 32, "00" * 32, "", ""]
-m = bytes([0x98]) + b"".join(bytes([0xC4, len(bytes.fromhex(f))]) + bytes.fromhex(f) for f in fields)
-hdr = bytes([0x04, len(m)]) if len(m) < 128 else bytes([0x04, 0x81, len(m)])
-print((hdr + m).hex())
-PY
-	)
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cvm$i-tls.key -out cvm$i.csr \
-		-subj /CN=dstack-guest-agent 2>/dev/null
-	openssl x509 -req -in cvm$i.csr -CA certs/root-ca.crt -CAkey certs/root-ca.key -out cvm$i-tls.crt \
-		-days 2 -extfile <(printf 'extendedKeyUsage=clientAuth\n1.3.6.1.4.1.62397.1.9=DER:%s\n' "$appinfo") \
-		2>/dev/null
-	ok $? "cvm$i: client certificate with an AppInfo extension"
+	ks_client_cert app$i cvm$i-tls.crt cvm$i-tls.key &&
+		openssl verify -CAfile kms/certs/root-ca.crt -untrusted cvm$i-tls.crt cvm$i-tls.crt >/dev/null &&
+		openssl x509 -in cvm$i-tls.crt -noout -text | grep -q 1.3.6.1.4.1.62397.1.9
+	ok $? "cvm$i: client certificate from the KMS (chains to its root, carries the AppInfo extension)"
 	reply=$(ip netns exec "$ns" curl -sf --cacert certs/root-ca.crt --cert cvm$i-tls.crt --key cvm$i-tls.key \
 		--resolve gateway.local:9201:$gwip https://gateway.local:9201/prpc/RegisterCvm?json \
 		-H 'Content-Type: application/json' -d "{\"client_public_key\":\"$pub\",\"port_policy\":\
@@ -322,8 +331,9 @@ seen_fp=$(ip netns exec "$GWNS" openssl s_client -connect 127.0.0.1:9204 \
 ok $? "without -s the gateway terminates with its wildcard certificate"
 
 got=$(fetch "$APP-8081.app.localhost")
-[ -z "$got" ]
-ok $? "port outside the policy is refused"
+alive=$(fetch "${INST[2]}-8080.app.localhost")
+[ -z "$got" ] && [ "$alive" = "hello from ${INST[2]}" ]
+ok $? "port outside the policy is refused (and the gateway answers the next request: '$alive')"
 
 # Failover 1: cvm1's servers die (its connects are refused); the candidate
 # list still holds both (cvm1 keeps handshaking), the parallel connect to
@@ -331,8 +341,9 @@ ok $? "port outside the policy is refused"
 kill "${SRV_PID[1]}" && wait "${SRV_PID[1]}" 2>/dev/null
 SRV_PID[1]=
 got=$(fetch "${INST[1]}-8080.app.localhost")
-[ -z "$got" ]
-ok $? "cvm1's server stopped: by instance id no answer"
+alive=$(fetch "${INST[2]}-8080.app.localhost")
+[ -z "$got" ] && [ "$alive" = "hello from ${INST[2]}" ]
+ok $? "cvm1's server stopped: by instance id no answer (cvm2's still answers)"
 bad=0
 for _ in $(seq 10); do
 	got=$(fetch "$APP-8080.app.localhost")

@@ -9,7 +9,10 @@
  * and one carrying no identity. It then checks: start-up and layering,
  * Debug RegisterCvm (address allocation, wg(8) peer file), state across a
  * restart, admin authentication (and refusal to start without
- * credentials), and RegisterCvm over mTLS with the §4.5 rejections.
+ * credentials), RegisterCvm over mTLS with the §4.5 rejections, and the
+ * §4.6 re-registration rules (a new WireGuard key bumps reg_time, a new
+ * compose hash drops the reported port policy but not an admin override, the
+ * address is kept only while it lies in client_ip_range).
  *
  * argv[1] = path of dstack-gateway.
  */
@@ -161,8 +164,18 @@ struct client_id {
 static EVP_PKEY *ca_key;
 static X509 *ca_cert;
 
+/* A client certificate signed by the root CA whose AppInfo carries compose_hex. */
+static struct client_id make_client_compose(const char *app_hex, const char *instance_hex,
+					    const char *compose_hex);
+
 /* A client certificate signed by the root CA; app/instance NULL = no identity extension. */
 static struct client_id make_client(const char *app_hex, const char *instance_hex)
+{
+	return make_client_compose(app_hex, instance_hex, "c0ffee");
+}
+
+static struct client_id make_client_compose(const char *app_hex, const char *instance_hex,
+					    const char *compose_hex)
 {
 	struct client_id out = {0};
 	struct app_info ai = {0};
@@ -175,7 +188,8 @@ static struct client_id make_client(const char *app_hex, const char *instance_he
 		hex_decode_alloc(app_hex, strlen(app_hex), &ai.app_id.p, &ai.app_id.len, NULL);
 		hex_decode_alloc(instance_hex, strlen(instance_hex), &ai.instance_id.p, &ai.instance_id.len,
 				 NULL);
-		hex_decode_alloc("c0ffee", 6, &ai.compose_hash.p, &ai.compose_hash.len, NULL);
+		hex_decode_alloc(compose_hex, strlen(compose_hex), &ai.compose_hash.p, &ai.compose_hash.len,
+				 NULL);
 		ai.mr_system.p = calloc(1, 32);
 		ai.mr_system.len = 32;
 		ai.mr_aggregated.p = calloc(1, 32);
@@ -743,9 +757,16 @@ static void test_htpasswd_and_recycle(void)
 		json_decref(r);
 	}
 	is_int((long long)left, 0, "stale instance recycled after the timeout");
-	char *conf = read_text("wg/wg0.conf");
-	ok(!strstr(conf, pub), "and removed from the peer file");
-	free(conf);
+	/* the peer file is rewritten right after the registry change is published */
+	bool gone = false;
+	for (int i = 0; i < 50 && !gone; i++) {
+		char *conf = read_text("wg/wg0.conf");
+		gone = !strstr(conf, pub);
+		free(conf);
+		if (!gone)
+			usleep(100 * 1000);
+	}
+	ok(gone, "and removed from the peer file");
 	stop_gw(pid);
 }
 
@@ -922,6 +943,151 @@ static void test_policy_fetch(void)
 	waitpid(agent, &status, 0);
 }
 
+/* A gateway config of its own for the re-registration tests: state in
+ * state-rereg, the given client_ip_range. */
+static void write_rereg_config(const char *range)
+{
+	char t[2048];
+
+	snprintf(t, sizeof(t),
+		 "port = %u\n"
+		 "[core.wg]\ninterface = \"\"\nconfig_path = \"%s/wg/rereg.conf\"\nclient_ip_range = \"%s\"\n"
+		 "[core.sync]\ndata_dir = \"%s/state-rereg\"\n"
+		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 1\n"
+		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
+		 "[core.admin]\nenabled = true\naddress = \"127.0.0.1:%u\"\nauth_token = \"s3cret-token\"\n",
+		 rpc_port, dir, range, dir, proxy_port, debug_port, admin_port);
+	write_text("rereg.toml", t);
+}
+
+/* GetProxyState entry of an instance: *reg_time and ip ("" when absent). */
+static void proxy_state_of(const char *iid, long long *reg_time, char ip[16])
+{
+	char err[256];
+	json_t *r = debug_call("GetProxyState", "{}", err, sizeof(err)), *v;
+	size_t i;
+
+	*reg_time = -1;
+	ip[0] = 0;
+	json_array_foreach(json_object_get(r, "instances"), i, v)
+	{
+		if (strcmp(json_string_value(json_object_get(v, "instance_id")), iid))
+			continue;
+		*reg_time = json_integer_value(json_object_get(v, "reg_time"));
+		snprintf(ip, 16, "%s", json_string_value(json_object_get(v, "ip")));
+	}
+	json_decref(r);
+}
+
+static char *debug_register(const char *app, const char *iid, const char *pub, char *err, size_t n)
+{
+	char body[512];
+	json_t *r;
+	char *ip;
+
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"app_id\":\"%s\",\"instance_id\":\"%s\"}", pub, app, iid);
+	r = debug_call("RegisterCvm", body, err, n);
+	ip = strdup(r && client_ip(r) ? client_ip(r) : "");
+	json_decref(r);
+	return ip;
+}
+
+/* §4.6: a known instance re-registering. */
+static void test_reregistration(void)
+{
+	const char *app = "11223344556677889900aabbccddeeff0011e6e6";
+	struct client_id v1 = make_client_compose(app, "e6e60003", "c0ffee");
+	struct client_id v2 = make_client_compose(app, "e6e60003", "beef01");
+	char err[1024], body[512], pub[64], pub2[64], pub3[64], priv[64], ip[16], *got, *b = NULL;
+	const char *pol = "{\"instance_id\":\"e6e60003\"}";
+	long long t1, t2;
+	int status;
+	pid_t pid;
+	json_t *r;
+
+	write_rereg_config("10.0.0.0/25");
+	pid = start_gw("rereg.toml", NULL);
+	ok(wait_ready(pid, &status), "gateway for the re-registration rules");
+	wg_keypair(pub, priv);
+	wg_keypair(pub2, priv);
+	wg_keypair(pub3, priv);
+	got = debug_register("e6", "e6e60001", pub, err, sizeof(err));
+	is_str(got, "10.0.0.2", "instance e6e60001 at 10.0.0.2");
+	free(got);
+	proxy_state_of("e6e60001", &t1, ip);
+	sleep(2); /* reg_time has a resolution of one second */
+	got = debug_register("e6", "e6e60001", pub, err, sizeof(err));
+	proxy_state_of("e6e60001", &t2, ip);
+	ok(!strcmp(got, "10.0.0.2") && t2 == t1, "same WireGuard key again: address and reg_time kept (%lld)",
+	   t2);
+	free(got);
+	got = debug_register("e6", "e6e60001", pub2, err, sizeof(err));
+	proxy_state_of("e6e60001", &t2, ip);
+	ok(!strcmp(got, "10.0.0.2") && t2 > t1,
+	   "a new WireGuard key bumps reg_time (%lld -> %lld), keeps the address", t1, t2);
+	free(got);
+	char *conf = read_text("wg/rereg.conf");
+	ok(strstr(conf, pub2) && !strstr(conf, pub), "the peer file carries the new key only");
+	free(conf);
+
+	/* compose hash: a new one drops the reported policy, the same one keeps it */
+	snprintf(body, sizeof(body),
+		 "{\"client_public_key\":\"%s\",\"port_policy\":{\"restrict_mode\":true,\"ports\":[{\"port\":"
+		 "8080}]}}",
+		 pub3);
+	r = main_call(&v1, "RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "mTLS registration with compose c0ffee and a port policy (%s)", err);
+	json_decref(r);
+	snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub3);
+	r = main_call(&v1, "RegisterCvm", body, err, sizeof(err));
+	json_decref(r);
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", pol, &b);
+	ok(b && strstr(b, "\"source\":\"instance\"") && strstr(b, "\"port\":8080"),
+	   "same compose hash, no policy in the request: the stored policy stays (%s)", b ? b : "");
+	free(b);
+	admin_post("/prpc/Admin.SetInstancePortPolicy?json",
+		   "{\"instance_id\":\"e6e60003\",\"port_policy\":{\"ports\":[{\"port\":9000}]}}", NULL);
+	r = main_call(&v2, "RegisterCvm", body, err, sizeof(err));
+	ok(r != NULL, "re-registration with a new compose hash (%s)", err);
+	json_decref(r);
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", pol, &b);
+	ok(b && strstr(b, "\"source\":\"admin\"") && strstr(b, "\"instance_reported\":null") &&
+	       strstr(b, "\"port\":9000"),
+	   "new compose hash: the reported policy is dropped, the admin override survives (%s)", b ? b : "");
+	free(b);
+	admin_post("/prpc/Admin.ClearInstancePortPolicy?json", pol, NULL);
+	admin_post("/prpc/Admin.GetInstancePortPolicy?json", pol, &b);
+	ok(b && strstr(b, "\"source\":\"none\""), "with the override cleared no policy is known (%s)",
+	   b ? b : "");
+	free(b);
+	stop_gw(pid);
+
+	/* the address is kept only while it lies in this node's client_ip_range */
+	write_rereg_config("10.0.0.64/26");
+	pid = start_gw("rereg.toml", NULL);
+	ok(wait_ready(pid, &status), "restart with client_ip_range 10.0.0.64/26");
+	got = debug_register("e6", "e6e60002", pub, err, sizeof(err));
+	is_str(got, "10.0.0.65", "a new instance gets the first host of the new range");
+	free(got);
+	got = debug_register("e6", "e6e60001", pub2, err, sizeof(err));
+	is_str(got, "10.0.0.66", "re-registration outside the range: a new address in it");
+	free(got);
+	conf = read_text("wg/rereg.conf");
+	snprintf(body, sizeof(body), "PublicKey = %s\nAllowedIPs = 10.0.0.66/32", pub2);
+	ok(strstr(conf, body) != NULL, "and the peer file follows");
+	free(conf);
+	stop_gw(pid);
+	write_rereg_config("10.0.0.0/24");
+	pid = start_gw("rereg.toml", NULL);
+	ok(wait_ready(pid, &status), "restart with client_ip_range 10.0.0.0/24");
+	got = debug_register("e6", "e6e60002", pub, err, sizeof(err));
+	is_str(got, "10.0.0.65", "re-registration inside the range keeps the address");
+	free(got);
+	stop_gw(pid);
+	free(v1.cert_pem), free(v1.key_pem), free(v2.cert_pem), free(v2.key_pem);
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/gateway-test-XXXXXX";
@@ -946,6 +1112,7 @@ int main(int argc, char **argv)
 	test_debug_register_and_restart();
 	test_admin_needs_credentials();
 	test_mtls_register();
+	test_reregistration();
 	test_auth_webhook();
 	test_policy_fetch();
 	test_htpasswd_and_recycle();
