@@ -546,5 +546,10 @@ int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err 
 	static const struct prpc_service *svcs[] = {&svc};
 
 	svc.arg = rpc;
-	return prpc_mount(srv, "/prpc/", svcs, 1, e);
+	if (prpc_mount(srv, "/prpc/", svcs, 1, e) < 0)
+		return -1;
+	/* §2: a body over the 10 MiB limit is a prpc error (400 {"error": ...}), not a bare 413 */
+	http_server_route_takes_oversize(srv, "POST", "/prpc/");
+	http_server_route_takes_oversize(srv, "GET", "/prpc/");
+	return 0;
 }
