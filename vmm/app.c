@@ -564,6 +564,10 @@ int vmm_app_create(struct vmm_app *a, const struct vmm_create_req *r, char **id_
 		return err_set(e, "compose_file is required");
 	if (vmm_compose_parse(r->compose_file, strlen(r->compose_file), &cp, e) < 0)
 		return -1;
+	if (a->create_check_hook && a->create_check_hook(a, r, a->launch_hook_arg, e) < 0) {
+		vmm_compose_free(&cp);
+		return -1;
+	}
 	pthread_mutex_lock(&a->lock);
 	if (build_manifest(a, r, &cp, &m, e) < 0)
 		goto out;

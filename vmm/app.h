@@ -134,6 +134,11 @@ struct vmm_app {
 	 * through to QEMU, -1 on error. NULL = QEMU only. */
 	int (*launch_hook)(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err *e);
 	void *launch_hook_arg;
+	/* The backend's own refusal at CreateVm (the process backend refuses
+	 * docker-compose apps when no container runtime answers): called with
+	 * launch_hook_arg before anything is locked, written or allocated;
+	 * -1 refuses. NULL = none. May block briefly (it may run a probe). */
+	int (*create_check_hook)(struct vmm_app *a, const struct vmm_create_req *r, void *arg, struct err *e);
 };
 
 /* cfg must outlive the app. sv_sock: supervisor socket path. */

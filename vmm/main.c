@@ -188,6 +188,7 @@ static int serve(const char *file, struct vmm_config *cfg)
 		abort();
 	proc = (struct vmm_proc_backend){.rpc = &rpc, .base = base, .pc = &pcfg, .self_exe = self};
 	app.launch_hook = vmm_proc_launch;
+	app.create_check_hook = vmm_proc_create_check;
 	app.launch_hook_arg = &proc;
 
 	srv = http_server_new(base, NULL, &e);
