@@ -532,7 +532,8 @@ static const struct prpc_method vmm_methods[] = {
     PRPC_METHOD("DeleteImage", vmm__delete_image_request, google__protobuf__empty, delete_image),
 };
 
-static const char *const vmm_prefixes[] = {"Teepod.", "Vmm.", NULL};
+/* §2/§17: only the legacy "Teepod." is stripped; "Vmm.<Method>" is an unknown method. */
+static const char *const vmm_prefixes[] = {"Teepod.", NULL};
 
 const struct prpc_method *vmm_rpc_methods(size_t *n)
 {
