@@ -153,6 +153,7 @@ static int serve(const char *file, struct vmm_config *cfg)
 	_cleanup_free_ char *app_version = xasprintf("v%s (git:%s)", VMM_VERSION, DSTACK_GIT_REV);
 	struct vmm_app app;
 	struct vmm_rpc rpc;
+	struct vmm_registry registry;
 	struct vmm_proc_backend proc = {0};
 	struct event_base *base = NULL;
 	struct http_server *srv = NULL, *host_srv = NULL;
@@ -182,7 +183,8 @@ static int serve(const char *file, struct vmm_config *cfg)
 	}
 	vmm_app_init(&app, cfg, cfg->supervisor.sock);
 	app.self_exe = xstrdup(self);
-	rpc = (struct vmm_rpc){&app, cfg, app_version};
+	vmm_registry_init(&registry, cfg->image_registry, cfg->image_path);
+	rpc = (struct vmm_rpc){&app, cfg, app_version, &registry};
 	base = event_base_new();
 	if (!base)
 		abort();
@@ -259,6 +261,7 @@ out:
 		http_server_free(host_srv);
 	if (srv)
 		http_server_free(srv);
+	vmm_registry_free(&registry);
 	vmm_app_free(&app);
 	if (base)
 		event_base_free(base);

@@ -461,17 +461,27 @@ static int sv_remove(struct prpc_call *call, const void *in, void *out, struct e
 	return sv_client_remove(&rpc_of(call)->app->sv, id_of(in), e);
 }
 
+/* Blocking (pool thread): lists the registry's tags over the network. */
 static int list_registry_images(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	(void)in, (void)out;
-	if (str_empty(rpc_of(call)->cfg->image_registry))
-		return err_set(e, "Image registry is not configured");
-	return err_set(e, "Registry access is not supported by this build");
+	struct vmm_rpc *r = rpc_of(call);
+	json_t *j;
+
+	(void)in;
+	if (!r->registry || str_empty(r->cfg->image_registry))
+		return err_set(e, "Image registry is not configured ([image] registry)");
+	j = vmm_registry_list(r->registry, e);
+	return j ? json_out(j, out, e) : -1;
 }
 
 static int pull_registry_image(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	return list_registry_images(call, in, out, e);
+	struct vmm_rpc *r = rpc_of(call);
+
+	(void)out;
+	if (!r->registry || str_empty(r->cfg->image_registry))
+		return err_set(e, "Image registry is not configured ([image] registry)");
+	return vmm_registry_pull_start(r->registry, ((const Vmm__PullRegistryImageRequest *)in)->tag, e);
 }
 
 static int delete_image(struct prpc_call *call, const void *in, void *out, struct err *e)
@@ -525,8 +535,8 @@ static const struct prpc_method vmm_methods[] = {
     PRPC_METHOD("SvList", google__protobuf__empty, vmm__sv_list_response, sv_list),
     PRPC_METHOD("SvStop", vmm__id, google__protobuf__empty, sv_stop),
     PRPC_METHOD("SvRemove", vmm__id, google__protobuf__empty, sv_remove),
-    PRPC_METHOD("ListRegistryImages", google__protobuf__empty, vmm__registry_image_list_response,
-		list_registry_images),
+    PRPC_METHOD_BLOCKING("ListRegistryImages", google__protobuf__empty, vmm__registry_image_list_response,
+			 list_registry_images),
     PRPC_METHOD("PullRegistryImage", vmm__pull_registry_image_request, google__protobuf__empty,
 		pull_registry_image),
     PRPC_METHOD("DeleteImage", vmm__delete_image_request, google__protobuf__empty, delete_image),

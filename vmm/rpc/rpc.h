@@ -15,13 +15,15 @@
 #include "prpc/server.h"
 #include "vmm/app.h"
 #include "vmm/config.h"
+#include "vmm/registry.h"
 
 #define VMM_VERSION "0.6.0"
 
 struct vmm_rpc {
 	struct vmm_app *app;
 	const struct vmm_config *cfg;
-	const char *app_version; /* "v0.6.0 (git:<rev>)" */
+	const char *app_version;       /* "v0.6.0 (git:<rev>)" */
+	struct vmm_registry *registry; /* [image] registry pulls; NULL: registry methods unavailable */
 };
 
 /* Mount /prpc/ (Vmm), /guest/ (guest agent proxy), /logs, /, /v1, /beta, /res/x25519.js,
