@@ -14,7 +14,24 @@
 set -u
 VMM=$1 SV=$2 D=$3
 T=$(mktemp -d /tmp/vmm-cli-XXXXXX)
-HP=$((12000 + $$ % 2000)) AP=$((27000 + $$ % 2000)) KMS=$((19500 + $$ % 400))
+# free loopback TCP ports: free_port BASE SPAN picks one in [BASE, BASE+SPAN) starting at a pid-derived offset
+free_port() {
+  python3 - "$1" "$2" "$$" <<'PY'
+import socket, sys
+base, span, salt = map(int, sys.argv[1:])
+for i in range(span):
+    p = base + (salt * 7 + i) % span
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+PY
+}
+# HP (and HP + 1, HP + 7, used by update-ports/update) must be inside the port-mapping range 1..20000
+HP=$(free_port 12000 2000) AP=$(free_port 27000 2000) KMS=$(free_port 19000 400)
 n=0
 ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
 cleanup() {
@@ -46,7 +63,7 @@ http.server.HTTPServer(('127.0.0.1', $KMS), H).serve_forever()
 PY
 python3 "$T/kms.py" & KPID=$!
 # stand-in key provider: u32 BE length + JSON both ways
-KPP=$((19950 + $$ % 40))
+KPP=$(free_port 19500 400)
 cat > "$T/kp.py" <<PY
 import socket, struct, json
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -204,7 +221,7 @@ ok "unknown VM: stop fails with the server's VM not found" \
   '! "$D" vmm stop -f 00000000-0000-0000-0000-000000000000 2> unk.err && grep -q "VM not found" unk.err'
 
 # a second "VMM" (a recording stand-in) in the discovery directory: vmm ls / switch
-REC=$((22500 + $$ % 900))
+REC=$(free_port 22500 900)
 cat > rec.py <<PY
 import http.server, json
 class H(http.server.BaseHTTPRequestHandler):
@@ -275,7 +292,7 @@ ok "dstack-vmm run --dry-run validates and writes the work dir" \
   '"$VMM" -c vmm.toml run vm.json --workdir "$T/runonce" --dry-run | grep -q "^validated " && ls "$T"/runonce/*/vm-manifest.json >/dev/null'
 # the same VMM restarted with authentication on a TCP listener
 kill "$VPID"; wait "$VPID" 2>/dev/null
-AP2=$((23500 + $$ % 1000))
+AP2=$(free_port 23500 1000)
 sed -i "s#^address = .*#address = \"tcp:127.0.0.1:$AP2\"#" vmm.toml
 printf '[auth]\nenabled = true\ntokens = ["t0k"]\n' >> vmm.toml
 "$VMM" -c vmm.toml 2>> vmm.log & VPID=$!
