@@ -159,6 +159,9 @@ int vmm_app_load_all(struct vmm_app *a, struct vmm_reload_counts *counts, struct
 int vmm_app_create(struct vmm_app *a, const struct vmm_create_req *r, char **id_out, struct err *e);
 int vmm_app_start(struct vmm_app *a, const char *id, struct err *e);
 int vmm_app_stop(struct vmm_app *a, const char *id, struct err *e);
+/* The QEMU command line (§8) StartVm would run for this VM, and its CID,
+ * without starting it or creating its disk (`dstack-vmm run --dry-run`). */
+int vmm_app_qemu_command(struct vmm_app *a, const char *id, struct strv *argv, uint32_t *cid, struct err *e);
 /* Marks removal; the work happens in vmm_app_tick. */
 int vmm_app_remove(struct vmm_app *a, const char *id, struct err *e);
 /* *out: "" or the first 40 hex chars of sha256(new compose). */

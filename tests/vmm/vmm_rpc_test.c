@@ -608,6 +608,30 @@ int main(int argc, char **argv)
 		   "ListGpus: is_free is !BusMaster");
 		ok(json_is_true(json_object_get(g, "allow_attach_all")), "ListGpus: allow_attach_all");
 	}
+	/* attach_mode "all" takes every NVIDIA 3D controller lspci shows */
+	{
+		_cleanup_free_ char *bash = compose_json("bash", "exec sleep 600");
+		_cleanup_free_ char *b = create_body("gpus", "dstack-0.5.3", bash, 0, 0, true);
+		_cleanup_json_ json_t *j = json_loads(b, 0, NULL);
+		_cleanup_free_ char *body = NULL, *id = NULL;
+
+		json_object_set_new(j, "gpus", json_pack("{s:s,s:[]}", "attach_mode", "all", "gpus"));
+		body = json_dumps(j, JSON_COMPACT);
+		id = create(body, &r);
+		ok(id != NULL, "CreateVm with gpus attach_mode all (%s)", err_of(r));
+		json_decref(r);
+		if (id) {
+			_cleanup_json_ json_t *i = vt_info(&t, id);
+			_cleanup_free_ char *gj =
+			    json_dumps(json_object_get(cfg_of(i), "gpus"), JSON_COMPACT | JSON_SORT_KEYS);
+
+			is_str(gj,
+			       "{\"attach_mode\":\"all\",\"gpus\":[{\"slot\":\"18:00.0\"},{\"slot\":\"2a:00."
+			       "0\"}]}",
+			       "attach_mode all: both H100s from lspci are the VM's GPUs");
+			remove_and_wait(id);
+		}
+	}
 
 out:
 	if (web)

@@ -58,14 +58,7 @@ static int json_out(json_t *j, void *out, struct err *e)
 
 /* ---- request conversion -------------------------------------------- */
 
-struct conv {
-	struct vmm_port_req *ports;
-	struct vmm_gpu_req gpu;
-	const char **slots;
-	struct vmm_net_req single, *nets;
-};
-
-static void conv_free(struct conv *c)
+void vmm_create_conv_free(struct vmm_create_conv *c)
 {
 	free(c->ports);
 	free(c->slots);
@@ -84,7 +77,7 @@ static struct vmm_port_req *conv_ports(Vmm__PortMapping **p, size_t n)
 	return v;
 }
 
-static const struct vmm_gpu_req *conv_gpus(struct conv *c, const Vmm__GpuConfig *g)
+static const struct vmm_gpu_req *conv_gpus(struct vmm_create_conv *c, const Vmm__GpuConfig *g)
 {
 	if (!g)
 		return NULL;
@@ -108,7 +101,8 @@ static struct vmm_net_req *conv_nets(Vmm__NetworkingConfig **n, size_t cnt)
 	return v;
 }
 
-static void conv_create(const Vmm__VmConfiguration *in, struct conv *c, struct vmm_create_req *r)
+void vmm_create_req_from_proto(const Vmm__VmConfiguration *in, struct vmm_create_conv *c,
+			       struct vmm_create_req *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->name = in->name;
@@ -147,15 +141,15 @@ static void conv_create(const Vmm__VmConfiguration *in, struct conv *c, struct v
 
 static int create_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	struct conv c = {0};
+	struct vmm_create_conv c = {0};
 	struct vmm_create_req r;
 	Vmm__Id *o = out;
 	char *id = NULL;
 	int rc;
 
-	conv_create(in, &c, &r);
+	vmm_create_req_from_proto(in, &c, &r);
 	rc = vmm_app_create(rpc_of(call)->app, &r, &id, e);
-	conv_free(&c);
+	vmm_create_conv_free(&c);
 	if (rc < 0)
 		return -1;
 	o->id = id;
@@ -212,7 +206,7 @@ static int remove_vm(struct prpc_call *call, const void *in, void *out, struct e
 static int update_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
 	const Vmm__UpdateVmRequest *u = in;
-	struct conv c = {0};
+	struct vmm_create_conv c = {0};
 	struct vmm_update_req r = {0};
 	bool no_tee;
 	char *hash = NULL;
@@ -245,7 +239,7 @@ static int update_vm(struct prpc_call *call, const void *in, void *out, struct e
 	r.networks = c.nets;
 	r.n_networks = u->n_networks;
 	rc = vmm_app_update(rpc_of(call)->app, &r, &hash, e);
-	conv_free(&c);
+	vmm_create_conv_free(&c);
 	if (rc < 0)
 		return -1;
 	((Vmm__Id *)out)->id = hash ? hash : xstrdup("");
@@ -374,22 +368,8 @@ static int list_gpus(struct prpc_call *call, const void *in, void *out, struct e
 	json_t *j;
 
 	(void)in;
-	if (c->cvm.gpu.enabled) {
-		struct buf text = BUF_INIT;
-		char chunk[4096];
-		size_t got;
-		FILE *p = popen("lspci -nn -vv 2>/dev/null", "r");
-
-		if (p) {
-			while ((got = fread(chunk, 1, sizeof(chunk), p)) > 0)
-				buf_append(&text, chunk, got);
-			pclose(p);
-			buf_append(&text, "", 1);
-			if (vmm_lspci_parse((const char *)text.data, &devs, &n) == 0)
-				n = vmm_gpu_filter(c, devs, n);
-		}
-		buf_free(&text);
-	}
+	if (c->cvm.gpu.enabled && vmm_lspci_read(&devs, &n) == 0)
+		n = vmm_gpu_filter(c, devs, n);
 	j = vmm_gpu_list_json(c, devs, n);
 	free(devs);
 	return json_out(j, out, e);
