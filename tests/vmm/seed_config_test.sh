@@ -1,6 +1,6 @@
 #!/bin/bash
 # seed_config_test.sh — the production vmm.toml of docs/vmm-operations.md
-# ("A production vmm.toml needs nothing more than:") starts as is in an empty
+# ("A production vmm.toml needs nothing more than ...") starts as is in an empty
 # directory and answers Version and GetMeta; and `dstack-vmm check-config`
 # accepts it and refuses broken configs with a clear message.
 #
@@ -45,7 +45,7 @@ PY
 PORT=$(free_port $(($$ % 4000)))
 
 # the fenced block after the guide's sentence
-awk '/A production `vmm.toml` needs nothing more than:/ {f = 1; next}
+awk '/A production `vmm.toml` needs nothing more than/ {f = 1; next}
      f && /^```toml/ {in_block = 1; next}
      in_block && /^```/ {exit}
      in_block {print}' "$GUIDE" > "$T/guide.toml"
