@@ -55,32 +55,53 @@ static char *xfmt(const char *fmt, ...)
 	return s;
 }
 
+static const char *js(const json_t *o, const char *k);
+
 static int die(const char *what, const struct err *e)
 {
 	fprintf(stderr, "dstack vmm: %s%s%s\n", what, e ? ": " : "", e ? err_str(e) : "");
 	return 1;
 }
 
-/* ---- finding the VMM --------------------------------------------------- */
+/* ---- finding the VMM (§14 URL resolution) -------------------------------- */
 
-static char *discovery_url(void)
+#define DEFAULT_URL "http://localhost:8080"
+
+static char *discovery_dir(void)
 {
 	const char *x = getenv("XDG_RUNTIME_DIR");
-	_cleanup_free_ char *dir =
-	    x && *x ? xfmt("%s/dstack-vmm", x) : xfmt("/run/user/%u/dstack-vmm", getuid());
+
+	return x && *x ? xfmt("%s/dstack-vmm", x) : xfmt("/run/user/%u/dstack-vmm", getuid());
+}
+
+/* The URL of a discovery entry: unix sockets relative to its working_dir, 0.0.0.0 as loopback. */
+static char *entry_url(const json_t *j)
+{
+	const char *addr = json_string_value(json_object_get(j, "address"));
+	const char *wd = json_string_value(json_object_get(j, "working_dir"));
+	const char *hp;
+
+	if (!addr)
+		return NULL;
+	if (!strncmp(addr, "unix:", 5))
+		return addr[5] == '/' ? xfmt("%s", addr) : xfmt("unix:%s/%s", wd ? wd : ".", addr + 5);
+	hp = !strncmp(addr, "tcp:", 4) ? addr + 4 : addr;
+	return !strncmp(hp, "0.0.0.0:", 8) ? xfmt("http://127.0.0.1:%s", hp + 8) : xfmt("http://%s", hp);
+}
+
+/* The discovery entries of VMMs that are alive (dead pids are skipped), with "url" added. */
+static json_t *discovered(void)
+{
+	_cleanup_free_ char *dir = discovery_dir();
+	json_t *all = json_array();
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	char *found = NULL;
-	int n = 0;
 
-	if (!d)
-		return NULL;
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *p = NULL;
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *p = NULL, *url = NULL;
 		_cleanup_free_ uint8_t *raw = NULL;
-		_cleanup_json_ json_t *j = NULL;
 		size_t len;
-		const char *addr, *wd;
+		json_t *j;
 		json_int_t pid;
 
 		if (!strstr(de->d_name, ".json"))
@@ -90,56 +111,90 @@ static char *discovery_url(void)
 			continue;
 		j = json_loadb((const char *)raw, len, 0, NULL);
 		pid = json_integer_value(json_object_get(j, "pid"));
-		addr = json_string_value(json_object_get(j, "address"));
-		wd = json_string_value(json_object_get(j, "working_dir"));
-		if (!addr || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+		url = entry_url(j);
+		if (!json_is_object(j) || !url || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM)) {
+			json_decref(j);
 			continue;
-		free(found);
-		if (!strncmp(addr, "unix:", 5))
-			found =
-			    addr[5] == '/' ? xfmt("%s", addr) : xfmt("unix:%s/%s", wd ? wd : ".", addr + 5);
-		else {
-			const char *hp = !strncmp(addr, "tcp:", 4) ? addr + 4 : addr;
-
-			found = !strncmp(hp, "0.0.0.0:", 8) ? xfmt("http://127.0.0.1:%s", hp + 8)
-							    : xfmt("http://%s", hp);
 		}
-		n++;
+		json_object_set_new(j, "url", json_string(url));
+		json_array_append_new(all, j);
 	}
-	closedir(d);
-	if (n != 1) {
-		if (n > 1)
-			fprintf(stderr, "dstack vmm: %d VMMs running here; pick one with --url\n", n);
-		free(found);
-		return NULL;
-	}
-	return found;
+	if (d)
+		closedir(d);
+	return all;
 }
 
+static char *cli_config_path(void)
+{
+	const char *home = getenv("HOME");
+
+	return xfmt("%s/.dstack-vmm/config.json", home ? home : ".");
+}
+
+/* ~/.dstack-vmm/config.json ({"url", "active_vmm"}), or an empty object. */
+static json_t *cli_config_load(void)
+{
+	_cleanup_free_ char *p = cli_config_path();
+	_cleanup_free_ uint8_t *raw = NULL;
+	size_t len;
+	json_t *j = NULL;
+
+	if (file_read_all(p, 1 << 16, &raw, &len, NULL) == 0)
+		j = json_loadb((const char *)raw, len, 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	return j;
+}
+
+/* Discovery entries whose id starts with prefix. */
+static json_t *matching(const json_t *all, const char *prefix)
+{
+	json_t *out = json_array(), *j;
+	size_t i;
+
+	json_array_foreach(all, i, j) if (!strncmp(js(j, "id"), prefix, strlen(prefix)))
+	    json_array_append(out, j);
+	return out;
+}
+
+/*
+ * First match wins: --url (unless it is the default), DSTACK_VMM_URL, `url`
+ * in ~/.dstack-vmm/config.json, the running VMM whose id starts with
+ * `active_vmm` there (`dstack vmm vmm switch`), the only running VMM, the
+ * default.
+ */
 static char *resolve_url(const char *flag)
 {
-	const char *env = getenv("DSTACK_VMM_URL"), *home = getenv("HOME");
-	char *u;
+	const char *env = getenv("DSTACK_VMM_URL"), *v, *active;
+	_cleanup_json_ json_t *cfg = NULL, *all = NULL;
 
-	if (flag)
+	if (flag && strcmp(flag, DEFAULT_URL))
 		return xfmt("%s", flag);
 	if (env && *env)
 		return xfmt("%s", env);
-	if (home) {
-		_cleanup_free_ char *p = xfmt("%s/.dstack-vmm/config.json", home);
-		_cleanup_free_ uint8_t *raw = NULL;
-		size_t len;
+	cfg = cli_config_load();
+	v = json_string_value(json_object_get(cfg, "url"));
+	if (v && *v)
+		return xfmt("%s", v);
+	all = discovered();
+	active = json_string_value(json_object_get(cfg, "active_vmm"));
+	if (active && *active) {
+		_cleanup_json_ json_t *m = matching(all, active);
 
-		if (file_read_all(p, 1 << 16, &raw, &len, NULL) == 0) {
-			_cleanup_json_ json_t *j = json_loadb((const char *)raw, len, 0, NULL);
-			const char *v = json_string_value(json_object_get(j, "url"));
-
-			if (v && *v)
-				return xfmt("%s", v);
-		}
+		if (json_array_size(m) >= 1)
+			return xfmt("%s", js(json_array_get(m, 0), "url"));
+		fprintf(stderr, "dstack vmm: the active VMM %s is not running\n", active);
 	}
-	u = discovery_url();
-	return u ? u : xfmt("http://localhost:8080");
+	if (json_array_size(all) == 1)
+		return xfmt("%s", js(json_array_get(all, 0), "url"));
+	if (json_array_size(all) > 1)
+		fprintf(stderr,
+			"dstack vmm: %zu VMMs running here; pick one with `dstack vmm vmm switch <id>` or "
+			"--url\n",
+			json_array_size(all));
+	return xfmt(DEFAULT_URL);
 }
 
 /* ---- calls --------------------------------------------------------------- */
@@ -709,6 +764,46 @@ static uint32_t parse_size_mb(const char *s, bool disk)
 	return (uint32_t)v;
 }
 
+/* --gpu SLOT (repeatable) | --gpu all | --ppcie (every GPU and NVSwitch: attach_mode all) | --no-gpus */
+struct gpu_flags {
+	bool set, all, none;
+	json_t *slots;
+};
+
+static int gpu_flag(struct gpu_flags *g, const char *slot)
+{
+	if (!g->slots)
+		g->slots = json_array();
+	g->set = true;
+	if (!slot || !strcmp(slot, "all"))
+		g->all = true;
+	else
+		json_array_append_new(g->slots, json_pack("{s:s}", "slot", slot));
+	if (g->all && json_array_size(g->slots)) {
+		fprintf(stderr, "dstack vmm: --gpu all / --ppcie attach every GPU; do not list slots too\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void gpu_flags_free(struct gpu_flags *g)
+{
+	json_decref(g->slots);
+}
+
+/* GpuConfig; frees the slot list. */
+static json_t *gpu_json(struct gpu_flags *g)
+{
+	json_t *slots = g->slots ? g->slots : json_array();
+
+	g->slots = NULL;
+	if (g->all) {
+		json_decref(slots);
+		return json_pack("{s:s,s:[]}", "attach_mode", "all", "gpus");
+	}
+	return json_pack("{s:s,s:o}", "attach_mode", "listed", "gpus", slots);
+}
+
 static int deploy(struct vmm_cli *c, int argc, char **argv)
 {
 	static const struct option o[] = {{"name", required_argument, NULL, 'N'},
@@ -727,11 +822,19 @@ static int deploy(struct vmm_cli *c, int argc, char **argv)
 					  {"stopped", no_argument, NULL, 's'},
 					  {"no-tee", no_argument, NULL, 'n'},
 					  {"simulated-tee", required_argument, NULL, 'S'},
+					  {"swap", required_argument, NULL, 'w'},
+					  {"gpu", required_argument, NULL, 'G'},
+					  {"ppcie", no_argument, NULL, 'P'},
+					  {"pin-numa", no_argument, NULL, 'U'},
+					  {"hugepages", no_argument, NULL, 'H'},
+					  {"tee", no_argument, NULL, 'T'},
+					  {"net", required_argument, NULL, 'W'},
 					  {0}};
 	const char *name = NULL, *image = NULL, *cf = NULL, *envf = NULL, *ucf = NULL, *app_id = NULL,
-		   *enc_url = NULL, *sim = NULL;
+		   *enc_url = NULL, *sim = NULL, *swap = NULL, *net = NULL;
 	uint32_t vcpu = 1, mem = 1024, disk = 20;
-	bool stopped = false, no_tee = false;
+	bool stopped = false, no_tee = false, tee = false, pin_numa = false, hugepages = false;
+	struct gpu_flags gpu __attribute__((cleanup(gpu_flags_free))) = {0};
 	json_t *ports = json_array(), *kms = json_array(), *gws = json_array();
 	_cleanup_json_ json_t *req = NULL, *r = NULL;
 	_cleanup_free_ char *ctext = NULL, *utext = NULL, *env_hex = NULL;
@@ -799,16 +902,43 @@ static int deploy(struct vmm_cli *c, int argc, char **argv)
 		case 'S':
 			sim = optarg;
 			break;
+		case 'w':
+			swap = optarg;
+			break;
+		case 'G':
+		case 'P':
+			if (gpu_flag(&gpu, opt == 'P' ? NULL : optarg) < 0)
+				return 2;
+			break;
+		case 'U':
+			pin_numa = true;
+			break;
+		case 'H':
+			hugepages = true;
+			break;
+		case 'T':
+			tee = true;
+			break;
+		case 'W':
+			net = optarg;
+			break;
 		default:
 			return 2;
 		}
 	}
+	if (tee && no_tee)
+		return die("deploy: --tee and --no-tee contradict each other", NULL);
+	if (net && strcmp(net, "user") && strcmp(net, "bridge"))
+		return die("deploy: --net takes user or bridge", NULL);
 	if (!name || !image || !cf) {
-		fprintf(
-		    stderr,
-		    "usage: dstack vmm deploy --name N --image I --compose F [--vcpu N] [--memory 1G] "
-		    "[--disk 20G] [--port tcp[:addr]:host:vm]... [--env-file F --kms-url U] [--app-id HEX] "
-		    "[--stopped] [--no-tee] [--simulated-tee V]\n");
+		fprintf(stderr,
+			"usage: dstack vmm deploy --name N --image I --compose F [--vcpu N] [--memory 1G] "
+			"[--disk 20G] [--swap 4G] [--port tcp[:addr]:host:vm]... [--env-file F --kms-url U] "
+			"[--user-config F] [--app-id HEX] [--gpu SLOT|all]... [--ppcie] [--pin-numa] "
+			"[--hugepages] "
+			"[--kms-url U]... [--kms-encrypt-url U] [--gateway-url U]... [--stopped] "
+			"[--no-tee|--tee] "
+			"[--simulated-tee V] [--net user|bridge]\n");
 		return 2;
 	}
 	if (read_text(cf, &ctext, &len, &e) < 0 || (ucf && read_text(ucf, &utext, &len, &e) < 0))
@@ -819,9 +949,17 @@ static int deploy(struct vmm_cli *c, int argc, char **argv)
 		app_id_of(ctext, strlen(ctext), aid);
 	}
 	if (envf) {
+		_cleanup_json_ json_t *cj = json_loads(ctext, 0, NULL);
+
 		if (!json_array_size(kms) && !enc_url)
 			return die("deploy: --env-file requires --kms-url", NULL);
-		if (encrypt_env_file(c, enc_url, aid, envf, &env_hex, &e) < 0)
+		if (!json_is_true(json_object_get(cj, "kms_enabled")) &&
+		    strcmp(js(cj, "key_provider"), "kms"))
+			return die(
+			    "deploy: --env-file needs a compose with kms_enabled (the KMS decrypts the env)",
+			    NULL);
+		if (encrypt_env_file(c, enc_url ? enc_url : json_string_value(json_array_get(kms, 0)), aid,
+				     envf, &env_hex, &e) < 0)
 			return die("deploy: encrypting the environment", &e);
 	}
 	json_object_set_new(req, "name", json_string(name));
@@ -838,6 +976,14 @@ static int deploy(struct vmm_cli *c, int argc, char **argv)
 	json_object_set_new(req, "no_tee", json_boolean(no_tee));
 	if (sim)
 		json_object_set_new(req, "simulated_tee", json_string(sim));
+	json_object_set_new(req, "hugepages", json_boolean(hugepages));
+	json_object_set_new(req, "pin_numa", json_boolean(pin_numa));
+	if (gpu.set)
+		json_object_set_new(req, "gpus", gpu_json(&gpu));
+	if (net)
+		json_object_set_new(req, "networking", json_pack("{s:s}", "mode", net));
+	if (swap) /* as vmm-cli.py does: sent, and ignored by the server (swap is an app-compose setting) */
+		json_object_set_new(req, "swap_size", json_integer(parse_size_mb(swap, false)));
 	if (call(c, "CreateVm", json_incref(req), &r, &e) < 0)
 		return die("deploy", &e);
 	if (c->json) {
@@ -846,18 +992,6 @@ static int deploy(struct vmm_cli *c, int argc, char **argv)
 	} else {
 		printf("App ID: %s\nCreated VM with ID: %s\n", aid, js(r, "id"));
 	}
-	return 0;
-}
-
-static int vm_app_id(struct vmm_cli *c, const char *id, char out[41], struct err *e)
-{
-	_cleanup_json_ json_t *r = NULL;
-
-	if (call(c, "GetInfo", json_pack("{s:s}", "id", id), &r, e) < 0)
-		return -1;
-	if (!json_is_true(json_object_get(r, "found")))
-		return err_set(e, "VM %s not found", id);
-	snprintf(out, 41, "%s", js(json_object_get(r, "info"), "app_id"));
 	return 0;
 }
 
@@ -872,13 +1006,86 @@ static int upgrade(struct vmm_cli *c, json_t *req, const char *what)
 	return 0;
 }
 
+/* The VM's current app-compose.json (GetInfo configuration.compose_file), parsed; its app id in aid. */
+static json_t *vm_compose(struct vmm_cli *c, const char *id, char aid[41], struct err *e)
+{
+	_cleanup_json_ json_t *r = NULL;
+	json_t *info, *j;
+
+	if (call(c, "GetInfo", json_pack("{s:s}", "id", id), &r, e) < 0)
+		return NULL;
+	if (!json_is_true(json_object_get(r, "found")))
+		return err_set(e, "VM %s not found", id), NULL;
+	info = json_object_get(r, "info");
+	if (aid)
+		snprintf(aid, 41, "%s", js(info, "app_id"));
+	j = json_loads(js(json_object_get(info, "configuration"), "compose_file"), 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return err_set(e, "VM %s: its app-compose.json is not a JSON object", id), NULL;
+	}
+	return j;
+}
+
+/*
+ * What an env file changes in the compose: allowed_envs becomes its keys
+ * (the guest drops every other variable), and APP_LAUNCH_TOKEN, when
+ * present, sets launch_token_hash = sha256(token) hex. True when the compose
+ * changed.
+ */
+static int env_compose_update(json_t *compose, const char *env_file, bool *changed, struct err *e)
+{
+	_cleanup_free_ char *t = NULL;
+	size_t len;
+	struct env_list env = ENV_LIST_INIT;
+	json_t *keys = json_array();
+
+	*changed = false;
+	if (read_text(env_file, &t, &len, e) < 0 || env_file_parse(t, len, &env, e) < 0) {
+		json_decref(keys);
+		if (t)
+			secure_zero(t, len);
+		return -1;
+	}
+	for (size_t i = 0; i < env.n; i++) {
+		json_array_append_new(keys, json_string(env.items[i].key));
+		if (!strcmp(env.items[i].key, "APP_LAUNCH_TOKEN")) {
+			uint8_t h[32];
+			char hex[65];
+
+			sha256(env.items[i].value, strlen(env.items[i].value), h);
+			hex_encode(h, 32, hex);
+			if (strcmp(js(compose, "launch_token_hash"), hex)) {
+				json_object_set_new(compose, "launch_token_hash", json_string(hex));
+				*changed = true;
+			}
+		}
+	}
+	if (!json_equal(json_object_get(compose, "allowed_envs"), keys)) {
+		json_object_set(compose, "allowed_envs", keys);
+		*changed = true;
+	}
+	json_decref(keys);
+	env_list_free(&env);
+	secure_zero(t, len);
+	return 0;
+}
+
+static char *compose_dump(const json_t *compose)
+{
+	return json_dumps(compose, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+}
+
 static int update_env(struct vmm_cli *c, int argc, char **argv)
 {
 	static const struct option o[] = {
 	    {"env-file", required_argument, NULL, 'e'}, {"kms-url", required_argument, NULL, 'k'}, {0}};
 	const char *envf = NULL, *kms = NULL;
 	_cleanup_free_ char *hex = NULL;
+	_cleanup_json_ json_t *compose = NULL;
 	struct err e = ERR_INIT;
+	json_t *req;
+	bool changed;
 	char aid[41];
 	int opt;
 
@@ -895,9 +1102,17 @@ static int update_env(struct vmm_cli *c, int argc, char **argv)
 		fprintf(stderr, "usage: dstack vmm update-env <vm-id> --env-file F [--kms-url U]\n");
 		return 2;
 	}
-	if (vm_app_id(c, argv[optind], aid, &e) < 0 || encrypt_env_file(c, kms, aid, envf, &hex, &e) < 0)
+	if (!(compose = vm_compose(c, argv[optind], aid, &e)) ||
+	    encrypt_env_file(c, kms, aid, envf, &hex, &e) < 0 ||
+	    env_compose_update(compose, envf, &changed, &e) < 0)
 		return die("update-env", &e);
-	return upgrade(c, json_pack("{s:s,s:s}", "id", argv[optind], "encrypted_env", hex), "update-env");
+	req = json_pack("{s:s,s:s}", "id", argv[optind], "encrypted_env", hex);
+	if (changed) {
+		_cleanup_free_ char *dump = compose_dump(compose);
+
+		json_object_set_new(req, "compose_file", json_string(dump));
+	}
+	return upgrade(c, req, "update-env");
 }
 
 /* UpgradeApp with one field read from a file: `<cmd> <vm-id> <file>`. */
@@ -944,6 +1159,195 @@ static int update_ports(struct vmm_cli *c, int argc, char **argv)
 	}
 	return upgrade(c, json_pack("{s:s,s:b,s:o}", "id", argv[optind], "update_ports", 1, "ports", ports),
 		       "update-ports");
+}
+
+/*
+ * `update <id>`: ResizeVm first when a resource flag is given, then one
+ * UpgradeApp carrying only what the flags name. --compose replaces the
+ * compose's docker_compose_file, --prelaunch-script its pre_launch_script,
+ * --swap its swap_size, --env-file its allowed_envs (and launch_token_hash);
+ * the rest of the VM's compose is kept.
+ */
+static int update(struct vmm_cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {{"vcpu", required_argument, NULL, 'c'},
+					  {"memory", required_argument, NULL, 'm'},
+					  {"disk", required_argument, NULL, 'd'},
+					  {"image", required_argument, NULL, 'i'},
+					  {"compose", required_argument, NULL, 'C'},
+					  {"prelaunch-script", required_argument, NULL, 'p'},
+					  {"swap", required_argument, NULL, 'w'},
+					  {"env-file", required_argument, NULL, 'e'},
+					  {"user-config", required_argument, NULL, 'u'},
+					  {"port", required_argument, NULL, 'o'},
+					  {"no-ports", no_argument, NULL, 'O'},
+					  {"gpu", required_argument, NULL, 'G'},
+					  {"ppcie", no_argument, NULL, 'P'},
+					  {"no-gpus", no_argument, NULL, 'X'},
+					  {"no-tee", no_argument, NULL, 'n'},
+					  {"tee", no_argument, NULL, 'T'},
+					  {"kms-url", required_argument, NULL, 'k'},
+					  {0}};
+	_cleanup_json_ json_t *resize = json_object(), *req = NULL, *ports = json_array(),
+			      *kms = json_array();
+	_cleanup_json_ json_t *compose = NULL;
+	struct gpu_flags gpu __attribute__((cleanup(gpu_flags_free))) = {0};
+	const char *dc = NULL, *pre = NULL, *swap = NULL, *envf = NULL, *ucf = NULL;
+	bool set_ports = false, no_ports = false, no_gpus = false, no_tee = false, tee = false;
+	struct err e = ERR_INIT;
+	const char *id;
+	json_t *p;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			json_object_set_new(resize, "vcpu", json_integer(atoi(optarg)));
+			break;
+		case 'm':
+			json_object_set_new(resize, "memory", json_integer(parse_size_mb(optarg, false)));
+			break;
+		case 'd':
+			json_object_set_new(resize, "disk_size", json_integer(parse_size_mb(optarg, true)));
+			break;
+		case 'i':
+			json_object_set_new(resize, "image", json_string(optarg));
+			break;
+		case 'C':
+			dc = optarg;
+			break;
+		case 'p':
+			pre = optarg;
+			break;
+		case 'w':
+			swap = optarg;
+			break;
+		case 'e':
+			envf = optarg;
+			break;
+		case 'u':
+			ucf = optarg;
+			break;
+		case 'o':
+			if (!(p = parse_port(optarg, &e)))
+				return die("update", &e);
+			json_array_append_new(ports, p);
+			set_ports = true;
+			break;
+		case 'O':
+			no_ports = true;
+			break;
+		case 'G':
+		case 'P':
+			if (gpu_flag(&gpu, opt == 'P' ? NULL : optarg) < 0)
+				return 2;
+			break;
+		case 'X':
+			no_gpus = true;
+			break;
+		case 'n':
+			no_tee = true;
+			break;
+		case 'T':
+			tee = true;
+			break;
+		case 'k':
+			json_array_append_new(kms, json_string(optarg));
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr,
+			"usage: dstack vmm update <vm-id> [--vcpu N] [--memory M] [--disk D] [--image I] "
+			"[--compose F] [--prelaunch-script F] [--swap S] [--env-file F] [--user-config F] "
+			"[--port P... | --no-ports] [--gpu SLOT|all... | --ppcie | --no-gpus] "
+			"[--no-tee | --tee] [--kms-url U]...\n");
+		return 2;
+	}
+	if ((set_ports && no_ports) || (gpu.set && no_gpus) || (tee && no_tee))
+		return die("update: --port/--no-ports, --gpu/--ppcie/--no-gpus and --tee/--no-tee exclude "
+			   "each other",
+			   NULL);
+	id = argv[optind];
+	req = json_pack("{s:s}", "id", id);
+	if (dc || pre || swap || envf) {
+		char aid[41];
+		bool changed = true;
+
+		if (!(compose = vm_compose(c, id, aid, &e)))
+			return die("update", &e);
+		if (dc || pre) {
+			_cleanup_free_ char *t = NULL;
+			size_t len;
+
+			if (read_text(dc ? dc : pre, &t, &len, &e) < 0)
+				return die("update", &e);
+			json_object_set_new(compose, dc ? "docker_compose_file" : "pre_launch_script",
+					    json_string(t));
+			if (dc && pre) {
+				free(t);
+				t = NULL;
+				if (read_text(pre, &t, &len, &e) < 0)
+					return die("update", &e);
+				json_object_set_new(compose, "pre_launch_script", json_string(t));
+			}
+		}
+		if (swap)
+			json_object_set_new(compose, "swap_size", json_string(swap));
+		if (envf) {
+			_cleanup_free_ char *hex = NULL;
+			bool env_changed;
+
+			if (encrypt_env_file(c, json_string_value(json_array_get(kms, 0)), aid, envf, &hex,
+					     &e) < 0 ||
+			    env_compose_update(compose, envf, &env_changed, &e) < 0)
+				return die("update: encrypting the environment", &e);
+			json_object_set_new(req, "encrypted_env", json_string(hex));
+			changed = dc || pre || swap || env_changed;
+		}
+		if (changed) {
+			_cleanup_free_ char *dump = compose_dump(compose);
+
+			json_object_set_new(req, "compose_file", json_string(dump));
+		}
+	}
+	if (ucf) {
+		_cleanup_free_ char *t = NULL;
+		size_t len;
+
+		if (read_text(ucf, &t, &len, &e) < 0)
+			return die("update", &e);
+		json_object_set_new(req, "user_config", json_string(t));
+	}
+	if (set_ports || no_ports) {
+		json_object_set_new(req, "update_ports", json_true());
+		json_object_set(req, "ports", ports);
+	}
+	if (gpu.set)
+		json_object_set_new(req, "gpus", gpu_json(&gpu));
+	else if (no_gpus)
+		json_object_set_new(req, "gpus", json_pack("{s:s,s:[]}", "attach_mode", "listed", "gpus"));
+	if (tee || no_tee)
+		json_object_set_new(req, "no_tee", json_boolean(no_tee));
+	if (json_array_size(kms)) {
+		json_object_set_new(req, "update_kms_urls", json_true());
+		json_object_set(req, "kms_urls", kms);
+	}
+	if (!json_object_size(resize) && json_object_size(req) == 1)
+		return die("update: nothing to update (see `dstack vmm update` for the flags)", NULL);
+	if (json_object_size(resize)) {
+		json_object_set_new(resize, "id", json_string(id));
+		if (call(c, "ResizeVm", json_incref(resize), NULL, &e) < 0)
+			return die("update: resize", &e);
+	}
+	if (json_object_size(req) > 1 && call(c, "UpgradeApp", json_incref(req), NULL, &e) < 0)
+		return die("update", &e);
+	if (!c->json)
+		printf("update: ok\n");
+	return 0;
 }
 
 static int lsgpu(struct vmm_cli *c, int argc, char **argv)
@@ -1013,50 +1417,61 @@ static int update_user_config(struct vmm_cli *c, int argc, char **argv)
 	return upgrade_from_file(c, argc, argv, "update-user-config", "user_config", "file");
 }
 
-static int vmm_ls(struct vmm_cli *c, int argc, char **argv)
+/* `vmm ls` and `vmm switch <prefix>`: the running VMMs from their discovery files. */
+static int vmm_cmd(struct vmm_cli *c, int argc, char **argv)
 {
-	const char *x = getenv("XDG_RUNTIME_DIR");
-	_cleanup_free_ char *dir =
-	    x && *x ? xfmt("%s/dstack-vmm", x) : xfmt("/run/user/%u/dstack-vmm", getuid());
-	json_t *all = json_array();
-	DIR *d = opendir(dir);
-	struct dirent *de;
+	_cleanup_json_ json_t *all = discovered(), *cfg = cli_config_load();
+	const char *active = json_string_value(json_object_get(cfg, "active_vmm"));
+	json_t *j;
+	size_t i;
 
-	(void)argc, (void)argv;
-	while (d && (de = readdir(d))) {
-		_cleanup_free_ char *p = NULL;
-		_cleanup_free_ uint8_t *raw = NULL;
-		size_t len;
-		json_t *j;
-		json_int_t pid;
+	if (argc >= 3 && !strcmp(argv[1], "switch")) {
+		_cleanup_json_ json_t *m = matching(all, argv[2]);
+		_cleanup_free_ char *p = cli_config_path(), *dir = NULL, *dump = NULL;
+		struct err e = ERR_INIT;
 
-		if (!strstr(de->d_name, ".json"))
-			continue;
-		p = xfmt("%s/%s", dir, de->d_name);
-		if (file_read_all(p, 1 << 16, &raw, &len, NULL) < 0)
-			continue;
-		j = json_loadb((const char *)raw, len, 0, NULL);
-		pid = json_integer_value(json_object_get(j, "pid"));
-		if (!j || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM)) {
-			json_decref(j);
-			continue;
+		if (json_array_size(m) == 0) {
+			fprintf(stderr,
+				"dstack vmm: no running VMM has an id starting with %s (see `dstack vmm vmm "
+				"ls`)\n",
+				argv[2]);
+			return 1;
 		}
-		json_array_append_new(all, j);
+		if (json_array_size(m) > 1) {
+			fprintf(
+			    stderr,
+			    "dstack vmm: %zu running VMMs have ids starting with %s; give more of the id\n",
+			    json_array_size(m), argv[2]);
+			return 1;
+		}
+		j = json_array_get(m, 0);
+		json_object_set_new(cfg, "active_vmm", json_string(js(j, "id")));
+		dir = xfmt("%s", p);
+		*strrchr(dir, '/') = 0;
+		dump = json_dumps(cfg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (mkdir_p(dir, 0700, &e) < 0 || file_write_atomic(p, dump, strlen(dump), 0600, &e) < 0)
+			return die("vmm switch", &e);
+		printf("Active VMM: %s (%s)\n", js(j, "id"), js(j, "url"));
+		if (json_string_value(json_object_get(cfg, "url")) ||
+		    (getenv("DSTACK_VMM_URL") && *getenv("DSTACK_VMM_URL")))
+			fprintf(stderr,
+				"dstack vmm: note: DSTACK_VMM_URL or `url` in %s still takes precedence\n",
+				p);
+		return 0;
 	}
-	if (d)
-		closedir(d);
+	if (argc >= 2 && strcmp(argv[1], "ls")) {
+		fprintf(stderr, "usage: dstack vmm vmm ls | vmm switch <id-prefix>\n");
+		return 2;
+	}
 	if (c->json) {
 		print_json(all);
-	} else {
-		json_t *j;
-		size_t i;
-
-		printf("%-36s  %-8s  %-28s  %s\n", "ID", "PID", "Address", "Working dir");
-		json_array_foreach(all, i, j) printf("%-36s  %-8d  %-28s  %s\n", js(j, "id"),
-						     (int)json_integer_value(json_object_get(j, "pid")),
-						     js(j, "address"), js(j, "working_dir"));
+		return 0;
 	}
-	json_decref(all);
+	printf("   %-36s  %-8s  %-32s  %s\n", "ID", "PID", "URL", "Working dir");
+	json_array_foreach(all, i, j) printf(
+	    "%s  %-36s  %-8d  %-32s  %s\n",
+	    active && *active && !strncmp(js(j, "id"), active, strlen(active)) ? " *" : "  ", js(j, "id"),
+	    (int)json_integer_value(json_object_get(j, "pid")), js(j, "url"), js(j, "working_dir"));
 	return 0;
 }
 
@@ -1107,20 +1522,38 @@ static void usage(void)
 	    stderr,
 	    "usage: dstack vmm [--url URL] [--token T | --auth-user U --auth-password P] [--json] <command>\n"
 	    "commands:\n"
-	    "  lsvm [-v]                      list VMs\n"
-	    "  info <id>                      one VM\n"
-	    "  lsimage                        list images\n"
-	    "  compose --name N (--docker-compose F | --bash-script F) --output F [...]\n"
-	    "  app-id <app-compose.json>      the default app id of a compose file\n"
-	    "  deploy --name N --image I --compose F [--port tcp[:addr]:host:vm]... [--env-file F --kms-url "
-	    "U]\n"
-	    "  start|stop [-f]|remove <id>\n"
+	    "  lsvm [-v]                        list VMs (--json: the vms array)\n"
+	    "  info <id>                        one VM\n"
+	    "  lsimage                          list images\n"
+	    "  lsgpu                            list GPUs and whether they are free\n"
+	    "  compose --name N (--docker-compose F | --bash-script F) --output F [--kms] [--gateway]\n"
+	    "          [--local-key-provider] [--key-provider none|kms|local|tpm] [--key-provider-id HEX]\n"
+	    "          [--public-logs] [--public-sysinfo] [--env-file F] [--no-instance-id] [--secure-time]\n"
+	    "          [--prelaunch-script F] [--swap 4G] [--event-log-version 1|2]\n"
+	    "  app-id <app-compose.json>        the default app id of a compose file\n"
+	    "  deploy --name N --image I --compose F [--vcpu 1] [--memory 1G] [--disk 20G] [--swap 4G]\n"
+	    "         [--port tcp[:addr]:host:vm]... [--env-file F] [--user-config F] [--app-id HEX]\n"
+	    "         [--gpu SLOT|all]... [--ppcie] [--pin-numa] [--hugepages] [--kms-url U]...\n"
+	    "         [--kms-encrypt-url U] [--gateway-url U]... [--stopped] [--no-tee|--tee]\n"
+	    "         [--simulated-tee V] [--net user|bridge]\n"
+	    "  start <id>                       start a stopped VM\n"
+	    "  stop [-f] <id>                   graceful shutdown through the guest; -f kills it\n"
+	    "  remove <id>                      remove a VM and its work directory\n"
+	    "  resize <id> [--vcpu N] [--memory M] [--disk D] [--image I]   (stopped VMs)\n"
 	    "  logs <id> [-n N] [-f] [--channel serial|stdout|stderr]\n"
+	    "  update <id> [--vcpu N] [--memory M] [--disk D] [--image I] [--compose F]\n"
+	    "         [--prelaunch-script F] [--swap S] [--env-file F] [--user-config F]\n"
+	    "         [--port P... | --no-ports] [--gpu SLOT|all... | --ppcie | --no-gpus]\n"
+	    "         [--no-tee | --tee] [--kms-url U]...   resize, then one UpgradeApp\n"
 	    "  update-env <id> --env-file F [--kms-url U]\n"
 	    "  update-app-compose <id> F\n"
-	    "  update-ports <id> [--port ...]...\n"
-	    "  kms list | add <key> | remove <key>   trusted KMS signers\n"
-	    "URL: --url, DSTACK_VMM_URL, ~/.dstack-vmm/config.json, or the running VMM's discovery file.\n"
+	    "  update-user-config <id> F\n"
+	    "  update-ports <id> [--port tcp[:addr]:host:vm]...\n"
+	    "  kms list | add <key> | remove <key>   trusted KMS signers (~/.dstack-vmm/kms-whitelist.json)\n"
+	    "  vmm ls                           running VMMs on this machine (* = active)\n"
+	    "  vmm switch <id-prefix>           make one of them the active VMM\n"
+	    "URL: --url, DSTACK_VMM_URL, `url` in ~/.dstack-vmm/config.json, the running VMM named by\n"
+	    "`active_vmm` there (vmm switch), the only running VMM, else http://localhost:8080.\n"
 	    "Credentials: prefer DSTACK_VMM_TOKEN or DSTACK_VMM_AUTH_USER/DSTACK_VMM_AUTH_PASSWORD;\n"
 	    "--token and --auth-password put the secret in argv, readable by every user (ps).\n");
 }
@@ -1171,9 +1604,12 @@ int cmd_vmm(int argc, char **argv)
 			argc--;
 			k--;
 		}
-	c.url = resolve_url(url);
 	argc -= i;
 	argv += i;
+	/* commands that never talk to a VMM do not look for one */
+	if (strcmp(argv[0], "compose") && strcmp(argv[0], "app-id") && strcmp(argv[0], "kms") &&
+	    strcmp(argv[0], "vmm"))
+		c.url = resolve_url(url);
 	static const struct {
 		const char *name;
 		int (*fn)(struct vmm_cli *, int, char **);
@@ -1192,7 +1628,8 @@ int cmd_vmm(int argc, char **argv)
 		    {"lsgpu", lsgpu},
 		    {"resize", resize},
 		    {"update-user-config", update_user_config},
-		    {"vmm", vmm_ls}};
+		    {"update", update},
+		    {"vmm", vmm_cmd}};
 	if (!strcmp(argv[0], "start") || !strcmp(argv[0], "remove")) {
 		rc = id_call(&c, !strcmp(argv[0], "start") ? "StartVm" : "RemoveVm", argc, argv);
 		free(c.url);

@@ -259,28 +259,31 @@ static int wrap_swtpm(struct vmm_app *a, struct vmm_vm *vm, struct strv *argv, s
 	return 0;
 }
 
-static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
+#define WITH_VM(a, id, e, vm)                                                                                \
+	struct vmm_vm *vm;                                                                                   \
+	pthread_mutex_lock(&(a)->lock);                                                                      \
+	vm = find_vm((a), (id));                                                                             \
+	if (!vm) {                                                                                           \
+		pthread_mutex_unlock(&(a)->lock);                                                            \
+		return err_set((e), "VM not found");                                                         \
+	}
+
+/*
+ * The QEMU argv of a VM (§8). `prepare` also does what a real start needs
+ * on disk first (hda.img, the vhd shared.img); without it (dry runs) only
+ * `shared/` is written. *nets/n_nics: the NICs the argv gives the VM.
+ */
+static int qemu_command(struct vmm_app *a, struct vmm_vm *vm, bool prepare, struct strv *argv,
+			const struct vmm_net **nets, size_t *n_nics, struct err *e)
 {
 	const struct vmm_config *c = a->cfg;
 	struct vmm_plan plan;
 	struct vmm_compose cp;
 	struct vmm_boot_prep prep = {0};
-	struct strv argv = {0};
 	const char *variant = NULL;
-	size_t n_nics;
-	const struct vmm_net *nets;
 	int r = -1;
 	_cleanup_free_ char *hda = path_join(vm->workdir, "hda.img");
-	_cleanup_json_ json_t *pc = NULL;
 
-	if (vmm_image_check_bootable(&vm->img, e) < 0)
-		return -1;
-	if (a->launch_hook) {
-		int h = a->launch_hook(a, vm, a->launch_hook_arg, e);
-
-		if (h != 0)
-			return h < 0 ? -1 : 0;
-	}
 	if (vmm_plan_resources(&vm->m, &a->host, &plan, e) < 0)
 		return -1;
 	if (read_compose(vm, &cp, e) < 0)
@@ -289,11 +292,11 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 	    vmm_tdx_variant_resolve(c->cvm.tdx_attestation_variant, cp.tdx_measure_acpi_tables,
 				    plan.memory_mb, vmm_image_has_tdx_measurement(&vm->img), &variant, e) < 0)
 		goto out;
-	nets = vmm_effective_networks(c, &vm->m, &n_nics);
-	struct vmm_vm_config_in in = {c, &vm->img, &vm->m, plan.vcpus, plan.memory_mb, n_nics, variant};
+	*nets = vmm_effective_networks(c, &vm->m, n_nics);
+	struct vmm_vm_config_in in = {c, &vm->img, &vm->m, plan.vcpus, plan.memory_mb, *n_nics, variant};
 	if (vmm_prepare_shared(&in, vm->workdir, a->tdx, &prep, e) < 0)
 		goto out;
-	if (!file_exists(hda)) {
+	if (prepare && !file_exists(hda)) {
 		struct strv qi;
 
 		vmm_qemu_img_create_argv(vm->workdir, vm->img.hda, vm->m.disk_size, &qi);
@@ -304,7 +307,7 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 			goto out;
 		r = -1;
 	}
-	if (!strcmp(c->cvm.host_share_mode, "vhd") && vmm_build_shared_img(vm->workdir, e) < 0)
+	if (prepare && !strcmp(c->cvm.host_share_mode, "vhd") && vmm_build_shared_img(vm->workdir, e) < 0)
 		goto out;
 	struct vmm_qemu_in qin = {c,
 				  &vm->img,
@@ -318,15 +321,38 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 				  prep.mrconfigid_b64,
 				  vmm_accel_resolve(c->cvm.accel, a->tdx && !vm->m.no_tee, &a->host),
 				  !vmm_host_has_vhost_vsock(&a->host)};
-	if (!strcmp(qin.accel, "tcg"))
+	if (prepare && !strcmp(qin.accel, "tcg"))
 		log_warn("VM %s: no usable /dev/kvm (or cvm.accel = \"tcg\"): QEMU runs with TCG emulation",
 			 vm->m.id);
-	if (qin.no_vsock)
+	if (prepare && qin.no_vsock)
 		log_warn(
 		    "VM %s: no usable /dev/vhost-vsock: the VM gets no vsock device, so its guest agent and "
 		    "the host API are unreachable",
 		    vm->m.id);
-	if (vmm_qemu_argv(&qin, &argv, e) < 0)
+	r = vmm_qemu_argv(&qin, argv, e);
+out:
+	vmm_boot_prep_free(&prep);
+	vmm_compose_free(&cp);
+	return r;
+}
+
+static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
+{
+	struct strv argv = {0};
+	size_t n_nics;
+	const struct vmm_net *nets;
+	int r = -1;
+	_cleanup_json_ json_t *pc = NULL;
+
+	if (vmm_image_check_bootable(&vm->img, e) < 0)
+		return -1;
+	if (a->launch_hook) {
+		int h = a->launch_hook(a, vm, a->launch_hook_arg, e);
+
+		if (h != 0)
+			return h < 0 ? -1 : 0;
+	}
+	if (qemu_command(a, vm, true, &argv, &nets, &n_nics, e) < 0)
 		goto out;
 	if (vmm_runtime_networks_save(vm->workdir, nets, n_nics, e) < 0)
 		goto out;
@@ -340,8 +366,21 @@ static int launch(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 	r = 0;
 out:
 	strv_free(&argv);
-	vmm_boot_prep_free(&prep);
-	vmm_compose_free(&cp);
+	return r;
+}
+
+int vmm_app_qemu_command(struct vmm_app *a, const char *id, struct strv *argv, uint32_t *cid, struct err *e)
+{
+	const struct vmm_net *nets;
+	size_t n;
+	int r;
+
+	WITH_VM(a, id, e, vm);
+	*cid = vm->cid;
+	r = vmm_image_check_bootable(&vm->img, e);
+	if (r == 0)
+		r = qemu_command(a, vm, false, argv, &nets, &n, e);
+	pthread_mutex_unlock(&a->lock);
 	return r;
 }
 
@@ -397,7 +436,25 @@ static int stop_vm(struct vmm_app *a, struct vmm_vm *vm, struct err *e)
 
 static int resolve_gpus(struct vmm_app *a, const struct vmm_gpu_req *g, struct vmm_manifest *m, struct err *e)
 {
-	return vmm_gpus_resolve(a->cfg, a->pci, a->n_pci, g, m, e);
+	struct vmm_gpu_dev *devs = NULL;
+	struct vmm_pci_dev *pci = NULL;
+	size_t n = 0;
+	int rc;
+
+	/* "all" takes the host's devices: a->pci when set (tests), else lspci now */
+	if (a->n_pci || !g->attach_mode || strcmp(g->attach_mode, "all") || !a->cfg->cvm.gpu.enabled)
+		return vmm_gpus_resolve(a->cfg, a->pci, a->n_pci, g, m, e);
+	if (vmm_lspci_read(&devs, &n) < 0)
+		return err_set(e, "cannot list the host's PCI devices (lspci)");
+	pci = calloc(n ? n : 1, sizeof(*pci));
+	if (!pci)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		pci[i] = devs[i].pci;
+	rc = vmm_gpus_resolve(a->cfg, pci, n, g, m, e);
+	free(pci);
+	free(devs);
+	return rc;
 }
 
 static int resolve_volumes(const struct vmm_config *c, const struct vmm_compose *cp, struct strv *out,
@@ -564,6 +621,10 @@ int vmm_app_create(struct vmm_app *a, const struct vmm_create_req *r, char **id_
 		return err_set(e, "compose_file is required");
 	if (vmm_compose_parse(r->compose_file, strlen(r->compose_file), &cp, e) < 0)
 		return -1;
+	if (a->create_check_hook && a->create_check_hook(a, r, a->launch_hook_arg, e) < 0) {
+		vmm_compose_free(&cp);
+		return -1;
+	}
 	pthread_mutex_lock(&a->lock);
 	if (build_manifest(a, r, &cp, &m, e) < 0)
 		goto out;
@@ -590,15 +651,6 @@ out:
 }
 
 /* ---- start / stop / remove (public) ----------------------------------- */
-
-#define WITH_VM(a, id, e, vm)                                                                                \
-	struct vmm_vm *vm;                                                                                   \
-	pthread_mutex_lock(&(a)->lock);                                                                      \
-	vm = find_vm((a), (id));                                                                             \
-	if (!vm) {                                                                                           \
-		pthread_mutex_unlock(&(a)->lock);                                                            \
-		return err_set((e), "VM not found");                                                         \
-	}
 
 int vmm_app_start(struct vmm_app *a, const char *id, struct err *e)
 {

@@ -134,6 +134,11 @@ struct vmm_app {
 	 * through to QEMU, -1 on error. NULL = QEMU only. */
 	int (*launch_hook)(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err *e);
 	void *launch_hook_arg;
+	/* The backend's own refusal at CreateVm (the process backend refuses
+	 * docker-compose apps when no container runtime answers): called with
+	 * launch_hook_arg before anything is locked, written or allocated;
+	 * -1 refuses. NULL = none. May block briefly (it may run a probe). */
+	int (*create_check_hook)(struct vmm_app *a, const struct vmm_create_req *r, void *arg, struct err *e);
 };
 
 /* cfg must outlive the app. sv_sock: supervisor socket path. */
@@ -154,6 +159,9 @@ int vmm_app_load_all(struct vmm_app *a, struct vmm_reload_counts *counts, struct
 int vmm_app_create(struct vmm_app *a, const struct vmm_create_req *r, char **id_out, struct err *e);
 int vmm_app_start(struct vmm_app *a, const char *id, struct err *e);
 int vmm_app_stop(struct vmm_app *a, const char *id, struct err *e);
+/* The QEMU command line (§8) StartVm would run for this VM, and its CID,
+ * without starting it or creating its disk (`dstack-vmm run --dry-run`). */
+int vmm_app_qemu_command(struct vmm_app *a, const char *id, struct strv *argv, uint32_t *cid, struct err *e);
 /* Marks removal; the work happens in vmm_app_tick. */
 int vmm_app_remove(struct vmm_app *a, const char *id, struct err *e);
 /* *out: "" or the first 40 hex chars of sha256(new compose). */

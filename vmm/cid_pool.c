@@ -1,10 +1,15 @@
 /*
- * cid_pool.c — see cid_pool.h.
+ * cid_pool.c — see cid_pool.h. The /proc scan reads each cmdline once, up
+ * to 64 KiB (QEMU command lines are a few KiB).
  */
 #include "vmm/cid_pool.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void vmm_cid_pool_init(struct vmm_cid_pool *p, uint32_t start, uint32_t size)
 {
@@ -93,4 +98,62 @@ void vmm_cid_release(struct vmm_cid_pool *p, uint32_t cid)
 		memmove(p->used + i, p->used + i + 1, (p->n_used - i - 1) * sizeof(*p->used));
 		p->n_used--;
 	}
+}
+
+/* Every guest-cid=<digits> in a NUL-separated command line. */
+static void scan_cmdline(const char *d, size_t len, uint32_t **out, size_t *n)
+{
+	static const char key[] = "guest-cid=";
+
+	for (size_t off = 0; off < len;) {
+		const char *arg = d + off;
+		size_t alen = strnlen(arg, len - off);
+
+		for (const char *p = arg; (p = memmem(p, alen - (size_t)(p - arg), key, sizeof(key) - 1));) {
+			unsigned long v = 0;
+			const char *q = p + sizeof(key) - 1;
+			bool digits = false;
+
+			for (; q < arg + alen && *q >= '0' && *q <= '9' && v <= UINT32_MAX;
+			     q++, digits = true)
+				v = v * 10 + (unsigned long)(*q - '0');
+			if (digits && v <= UINT32_MAX) {
+				*out = realloc(*out, (*n + 1) * sizeof(**out));
+				if (!*out)
+					abort();
+				(*out)[(*n)++] = (uint32_t)v;
+			}
+			p = q;
+		}
+		off += alen + 1;
+	}
+}
+
+size_t vmm_cids_in_use_scan(const char *proc_root, uint32_t **out)
+{
+	DIR *d = opendir(proc_root);
+	struct dirent *de;
+	size_t n = 0;
+
+	*out = NULL;
+	while (d && (de = readdir(d))) {
+		char path[512], buf[65536];
+		ssize_t got;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    strspn(de->d_name, "0123456789") != strlen(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/cmdline", proc_root, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* exited meanwhile */
+		got = read(fd, buf, sizeof(buf));
+		close(fd);
+		if (got > 0)
+			scan_cmdline(buf, (size_t)got, out, &n);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }

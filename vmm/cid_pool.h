@@ -32,4 +32,12 @@ bool vmm_cid_is_used(const struct vmm_cid_pool *p, uint32_t cid);
 /* Forget every allocation (ReloadVms rebuilds the pool). */
 void vmm_cid_pool_clear(struct vmm_cid_pool *p);
 
+/*
+ * §1 `run`: the CIDs running VMs already hold, found as `guest-cid=<n>` in
+ * the command lines of every process (<proc_root>/<pid>/cmdline; the
+ * reference parses `ps aux`), whoever started them. *out malloc'd; returns
+ * the count.
+ */
+size_t vmm_cids_in_use_scan(const char *proc_root, uint32_t **out);
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "vmm/util.h"
 
 static void parse_head(const char *line, size_t len, struct vmm_gpu_dev *d)
@@ -145,4 +146,25 @@ int vmm_gpus_resolve(const struct vmm_config *c, const struct vmm_pci_dev *pci, 
 	strcpy(m->gpus.attach_mode, mode);
 	m->has_gpus = true;
 	return 0;
+}
+
+int vmm_lspci_read(struct vmm_gpu_dev **out, size_t *n)
+{
+	struct buf text = BUF_INIT;
+	char chunk[4096];
+	size_t got;
+	int rc = -1;
+	FILE *p = popen("lspci -nn -vv 2>/dev/null", "r");
+
+	*out = NULL;
+	*n = 0;
+	if (!p)
+		return -1;
+	while ((got = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		buf_append(&text, chunk, got);
+	pclose(p);
+	buf_append(&text, "", 1);
+	rc = vmm_lspci_parse((const char *)text.data, out, n);
+	buf_free(&text);
+	return rc;
 }

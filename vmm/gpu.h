@@ -23,6 +23,8 @@ struct vmm_gpu_dev {
 
 /* Every device in the text (no filtering). *out malloc'd. */
 int vmm_lspci_parse(const char *text, struct vmm_gpu_dev **out, size_t *n);
+/* Run `lspci -nn -vv` (through PATH) and parse it; -1 when lspci cannot run. */
+int vmm_lspci_read(struct vmm_gpu_dev **out, size_t *n);
 /* Keep what [cvm.gpu] allows; returns the new count (in place). */
 size_t vmm_gpu_filter(const struct vmm_config *c, struct vmm_gpu_dev *devs, size_t n);
 /* ListGpusResponse {gpus:[{slot, product_id, description, is_free}], allow_attach_all}. */

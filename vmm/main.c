@@ -82,7 +82,41 @@ static char *supervisor_exe(const struct vmm_config *cfg, const char *self)
 		return xstrdup(cfg->supervisor.exe);
 	if (slash)
 		*slash = 0;
-	return xasprintf("%s/%s", dir, strstr(dir, "/vmm") ? "supervisor" : "supervisor");
+	return xasprintf("%s/supervisor", dir);
+}
+
+/* mkdir -p the directory holding `file` (nothing for a bare name). */
+static int make_parent(const char *file, mode_t mode, struct err *e)
+{
+	_cleanup_free_ char *dir = xstrdup(file);
+	char *slash = strrchr(dir, '/');
+
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	return mkdir_p(dir, mode, e);
+}
+
+/*
+ * A fresh directory must be enough to start: create what the config names
+ * but nobody else creates. The supervisor's socket, pid and log directories
+ * are private (0700: the socket runs arbitrary commands as this user); the
+ * VM and image directories and a unix API socket's directory are 0755.
+ * Existing directories keep their modes.
+ */
+static int make_run_dirs(const struct vmm_config *cfg, const struct http_listen_spec *api, struct err *e)
+{
+	const char *private_files[] = {cfg->supervisor.sock, cfg->supervisor.pid_file,
+				       cfg->supervisor.log_file};
+
+	for (size_t i = 0; i < sizeof(private_files) / sizeof(private_files[0]); i++)
+		if (make_parent(private_files[i], 0700, e) < 0)
+			return err_wrap(e, "supervisor directory");
+	if (mkdir_p(cfg->run_path, 0755, e) < 0 || mkdir_p(cfg->image_path, 0755, e) < 0)
+		return err_wrap(e, "run_path / image.path");
+	if (api->kind == HTTP_LISTEN_UNIX && make_parent(api->path, 0755, e) < 0)
+		return err_wrap(e, "API socket directory");
+	return 0;
 }
 
 struct serve_ctx {
@@ -119,6 +153,7 @@ static int serve(const char *file, struct vmm_config *cfg)
 	_cleanup_free_ char *app_version = xasprintf("v%s (git:%s)", VMM_VERSION, DSTACK_GIT_REV);
 	struct vmm_app app;
 	struct vmm_rpc rpc;
+	struct vmm_registry registry;
 	struct vmm_proc_backend proc = {0};
 	struct event_base *base = NULL;
 	struct http_server *srv = NULL, *host_srv = NULL;
@@ -133,6 +168,12 @@ static int serve(const char *file, struct vmm_config *cfg)
 
 	if (vmm_proc_config_load(file, &pcfg, &e) < 0)
 		goto out_early;
+	if (http_listen_parse(cfg->address, &spec, &e) < 0) {
+		err_wrap(&e, "address");
+		goto out_early;
+	}
+	if (make_run_dirs(cfg, &spec, &e) < 0)
+		goto out_early;
 	sv_exe = supervisor_exe(cfg, self);
 	struct sv_client svc = {cfg->supervisor.sock, 10000};
 	if (sv_client_ensure_running(&svc, sv_exe, cfg->supervisor.pid_file, cfg->supervisor.log_file,
@@ -142,17 +183,18 @@ static int serve(const char *file, struct vmm_config *cfg)
 	}
 	vmm_app_init(&app, cfg, cfg->supervisor.sock);
 	app.self_exe = xstrdup(self);
-	rpc = (struct vmm_rpc){&app, cfg, app_version};
+	vmm_registry_init(&registry, cfg->image_registry, cfg->image_path);
+	rpc = (struct vmm_rpc){&app, cfg, app_version, &registry};
 	base = event_base_new();
 	if (!base)
 		abort();
 	proc = (struct vmm_proc_backend){.rpc = &rpc, .base = base, .pc = &pcfg, .self_exe = self};
 	app.launch_hook = vmm_proc_launch;
+	app.create_check_hook = vmm_proc_create_check;
 	app.launch_hook_arg = &proc;
 
 	srv = http_server_new(base, NULL, &e);
-	if (!srv || vmm_rpc_mount(srv, &rpc, &e) < 0 || http_listen_parse(cfg->address, &spec, &e) < 0 ||
-	    http_server_listen(srv, &spec, NULL, &port, &e) < 0) {
+	if (!srv || vmm_rpc_mount(srv, &rpc, &e) < 0 || http_server_listen(srv, &spec, NULL, &port, &e) < 0) {
 		err_wrap(&e, "API listener %s", cfg->address);
 		goto out;
 	}
@@ -219,6 +261,7 @@ out:
 		http_server_free(host_srv);
 	if (srv)
 		http_server_free(srv);
+	vmm_registry_free(&registry);
 	vmm_app_free(&app);
 	if (base)
 		event_base_free(base);
@@ -233,7 +276,13 @@ static int check_config(struct vmm_config *cfg, const char *file)
 {
 	struct err e = ERR_INIT;
 	_cleanup_free_ char *mode = backend_mode(file, NULL, &e);
+	struct http_listen_spec spec;
 
+	if (mode && http_listen_parse(cfg->address, &spec, &e) < 0) {
+		err_wrap(&e, "address");
+		free(mode);
+		mode = NULL;
+	}
 	if (!mode) {
 		fprintf(stderr, "dstack-vmm: %s\n", err_str(&e));
 		return 1;

@@ -52,6 +52,7 @@ struct route {
 	char *path;
 	size_t len;
 	bool prefix;
+	bool takes_oversize; /* sees requests whose body is over the limit (unread) */
 	http_handler_fn fn;
 	void *arg;
 	void (*free_arg)(void *);
@@ -76,6 +77,7 @@ struct http_request {
 	struct buf resp_hdrs;
 	bool aborted;
 	bool streaming;
+	bool body_too_large;
 	void (*on_close)(void *);
 	void *close_arg;
 };
@@ -391,6 +393,11 @@ const char *http_req_peer(const struct http_request *req)
 	return req->conn ? req->conn->peer : "";
 }
 
+bool http_req_body_too_large(const struct http_request *req)
+{
+	return req->body_too_large;
+}
+
 bool http_req_aborted(const struct http_request *req)
 {
 	return req->aborted || !req->conn;
@@ -511,7 +518,18 @@ static void read_head(struct conn *c)
 		return;
 	}
 	if (clen > srv->opts.max_body_bytes) {
-		conn_error(c, 413, "Payload Too Large");
+		const struct route *rt = find_route(srv, r->h.method, r->h.path);
+
+		if (!rt || !rt->takes_oversize) {
+			conn_error(c, 413, "Payload Too Large");
+			return;
+		}
+		/* The route answers in its own error shape. The body is never read
+		 * (no 100 Continue): close after the reply, whose lingering close
+		 * drains what the client still sends. */
+		r->body_too_large = true;
+		c->keep_alive = false;
+		dispatch(c);
 		return;
 	}
 	expect = http_req_header(r, "Expect");
@@ -881,9 +899,20 @@ void http_server_route_owned(struct http_server *srv, const char *method, const 
 	rt->path = strdup(path);
 	rt->len = strlen(path);
 	rt->prefix = prefix;
+	rt->takes_oversize = false;
 	rt->fn = fn;
 	rt->arg = arg;
 	rt->free_arg = free_arg;
+}
+
+void http_server_route_takes_oversize(struct http_server *srv, const char *method, const char *path)
+{
+	for (size_t i = 0; i < srv->n_routes; i++) {
+		struct route *rt = &srv->routes[i];
+
+		if (!strcmp(rt->path, path) && (rt->method ? method && !strcmp(rt->method, method) : !method))
+			rt->takes_oversize = true;
+	}
 }
 
 void http_server_add_filter(struct http_server *srv, http_filter_fn fn, void *arg)

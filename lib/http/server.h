@@ -68,6 +68,15 @@ void http_server_route(struct http_server *srv, const char *method, const char *
 void http_server_route_owned(struct http_server *srv, const char *method, const char *path, bool prefix,
 			     http_handler_fn fn, void *arg, void (*free_arg)(void *));
 /*
+ * Let the route registered with exactly this method (NULL: any) and path
+ * also take requests whose Content-Length exceeds max_body_bytes, so it can
+ * answer them in its own error shape (prpc: 400 {"error": ...}). Such a
+ * request reaches the handler with an empty body and
+ * http_req_body_too_large() true; the body is never read and the
+ * connection closes after the reply. Other routes answer those with 413.
+ */
+void http_server_route_takes_oversize(struct http_server *srv, const char *method, const char *path);
+/*
  * A filter runs before routing on every request (auth: tokens, Basic, mTLS
  * policy). Return true after answering the request yourself (e.g. 401), or
  * false to let it through to the routes. Filters run in the order added.
@@ -124,6 +133,8 @@ X509 *http_req_peer_cert(const struct http_request *req);
 SSL *http_req_ssl(const struct http_request *req);
 /* "tcp:1.2.3.4:5678", "unix", "vsock:3:1234". */
 const char *http_req_peer(const struct http_request *req);
+/* Content-Length was over the limit (routes marked with http_server_route_takes_oversize). */
+bool http_req_body_too_large(const struct http_request *req);
 /* Set when the connection has gone away while the handler was busy. */
 bool http_req_aborted(const struct http_request *req);
 

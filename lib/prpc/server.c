@@ -207,6 +207,11 @@ static void on_request(struct http_request *req, void *arg)
 		http_respond_text(req, 404, "Not Found");
 		return;
 	}
+	if (http_req_body_too_large(req)) {
+		/* Marked by the service with http_server_route_takes_oversize. */
+		send_error(req, json, "payload too large: the request body is over the size limit");
+		return;
+	}
 	name = strip_prefix(mt, name);
 	m = find_method(mt, name, &svc);
 	if (!m) {

@@ -308,15 +308,24 @@ int main(int argc, char **argv)
 	{
 		size_t big = 11u << 20;
 		char *huge = malloc(big + 1);
+		json_t *er = NULL;
 		long code;
+		const char *msg;
 
 		memset(huge, ' ', big);
 		huge[big] = 0;
 		memcpy(huge, "{\"name\":\"", 9);
-		code = call("CreateVm", huge, NULL);
+		code = call("CreateVm", huge, &er);
 		free(huge);
-		ok(code == 413 || code == 400 || code == -1, "11 MiB body refused (HTTP %ld)", code);
+		msg = json_string_value(json_object_get(er, "error"));
+		is_int(code, 400, "11 MiB body: HTTP 400 (the prpc error status of §2)");
+		ok(msg && strstr(msg, "payload too large"),
+		   "11 MiB body: JSON {\"error\": \"payload too large...\"} (got: %s)", msg ? msg : "(none)");
+		json_decref(er);
 		is_int(count_dirs(), 1, "11 MiB body: no VM created");
+		ok(call("Status", "{}", &er) == 200 && json_integer_value(json_object_get(er, "total")) == 1,
+		   "11 MiB body: the server still answers and the VM count is unchanged");
+		json_decref(er);
 	}
 	/* CID pool of 2: one more VM fits, the third does not, and nothing leaks */
 	{

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/listen.h"
 #include "vmm/backend/process.h"
+#include "vmm/backend/runtime.h"
 #include "vmm/qemu.h"
 #include "vmm/sysconfig.h"
 #include "vmm/util.h"
@@ -25,14 +26,51 @@ struct vmm_proc_sock {
 	struct vmm_host_api api;
 };
 
-bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm)
+static bool selected(const struct vmm_proc_backend *b, bool no_tee, bool simulated_tee)
 {
 	if (!strcmp(b->pc->mode, "process"))
 		return true;
 	if (!strcmp(b->pc->mode, "qemu"))
 		return false;
 	/* auto: simulated TEEs, and no-TEE VMs on hosts without KVM */
-	return vm->m.simulated_tee || (vm->m.no_tee && access("/dev/kvm", R_OK | W_OK) != 0);
+	return simulated_tee || (no_tee && access("/dev/kvm", R_OK | W_OK) != 0);
+}
+
+bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm)
+{
+	return selected(b, vm->m.no_tee, vm->m.simulated_tee);
+}
+
+int vmm_proc_create_check(struct vmm_app *a, const struct vmm_create_req *r, void *arg, struct err *e)
+{
+	struct vmm_proc_backend *b = arg;
+	_cleanup_json_ json_t *compose = NULL;
+	const char *runner, *which = NULL;
+
+	(void)a;
+	if (!selected(b, r->no_tee || r->simulated_tee, r->simulated_tee))
+		return 0;
+	/* CreateVm has parsed it as an AppCompose already; only the runner matters here */
+	compose = json_loads(r->compose_file, 0, NULL);
+	runner = json_string_value(json_object_get(compose, "runner"));
+	if (!runner)
+		return 0;
+	if (!strcmp(runner, "bash")) {
+		if (!json_is_string(json_object_get(compose, "bash_script")))
+			return err_set(e, "runner \"bash\" needs bash_script (the app's command line)");
+		return 0;
+	}
+	if (strcmp(runner, "docker-compose"))
+		return err_set(e,
+			       "runner \"%s\" is not supported by the process backend (it runs \"bash\" and "
+			       "\"docker-compose\" apps)",
+			       runner);
+	if (vmm_container_runtime_check(VMM_RUNTIME_PROBE_MS, &which, e) < 0)
+		return err_wrap(e, "docker-compose apps on the process backend run their containers with the "
+				   "host's docker or podman, and none is usable (use runner \"bash\" with "
+				   "bash_script, or start a container runtime)");
+	log_info("CreateVm: docker-compose app, container runtime %s answers", which);
+	return 0;
 }
 
 static struct vmm_proc_sock *host_sock(struct vmm_proc_backend *b, struct vmm_vm *vm, const char *path,

@@ -49,6 +49,9 @@ struct vmm_proc_backend {
 int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err *e);
 /* Should this VM run as processes? */
 bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm);
+/* struct vmm_app create_check_hook: refuses a docker-compose app bound for
+ * this backend when no container runtime answers (vmm/backend/runtime.h). */
+int vmm_proc_create_check(struct vmm_app *a, const struct vmm_create_req *r, void *arg, struct err *e);
 /* After the startup reload: reopen the host-API sockets of process VMs that
  * kept running while the VMM was down. */
 int vmm_proc_rebind(struct vmm_proc_backend *b, struct vmm_app *a, struct err *e);

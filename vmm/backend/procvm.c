@@ -46,6 +46,7 @@
 #include "simtee/td.h"
 #include "vmm/backend/process.h"
 #include "vmm/backend/relay.h"
+#include "vmm/backend/runtime.h"
 #include "vmm/rpc/guest.h"
 #include "vmm/util.h"
 
@@ -586,21 +587,6 @@ static pid_t start_agent(const json_t *plan)
 	return pid;
 }
 
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	_cleanup_free_ char *copy = xstrdup(path ? path : "/usr/bin:/bin");
-	char *save = NULL;
-
-	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		_cleanup_free_ char *p = path_join(d, prog);
-
-		if (access(p, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* The app's command line from the compose, or an error message. */
 static const char *app_script(const json_t *compose, const char **script)
 {
@@ -613,9 +599,14 @@ static const char *app_script(const json_t *compose, const char **script)
 		return *script ? NULL : "runner bash needs bash_script";
 	}
 	if (!strcmp(runner, "docker-compose")) {
-		if (!in_path("docker") && !in_path("podman"))
-			return "docker-compose apps need a container runtime (docker or podman), and none is "
-			       "available to the process backend on this host; use runner \"bash\"";
+		struct err re = ERR_INIT;
+
+		if (vmm_container_runtime_check(VMM_RUNTIME_PROBE_MS, NULL, &re) < 0) {
+			say("%s", err_str(&re));
+			return "docker-compose apps need a container runtime (docker or podman) that "
+			       "answers, "
+			       "and none does on this host; use runner \"bash\"";
+		}
 		*script = "printf '%s' \"$DSTACK_COMPOSE_YAML\" > work/docker-compose.yaml && "
 			  "exec docker compose -f work/docker-compose.yaml up";
 		return NULL;

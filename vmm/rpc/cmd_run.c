@@ -1,9 +1,14 @@
 /*
  * cmd_run.c — `dstack-vmm run <vm.json> [--workdir D] [--dry-run]`: a
  * one-shot VM from a VmConfiguration JSON without the API server. The VM is
- * created in D (default ./vm-run) as run_path through the same code as
- * CreateVm, started under the supervisor, and the command returns; with
- * --dry-run it is only validated and written, not started.
+ * created in D (default ./vm-run) as run_path through the same code and the
+ * same request conversion as CreateVm (every field: ports, GPUs, hugepages,
+ * pin_numa, networks), started under the supervisor, and the command
+ * returns. CIDs that running VMs hold (`guest-cid=` in any process's command
+ * line, §1) are reserved first. With --dry-run the VM is validated and
+ * written but not started, and its CID and the QEMU command line StartVm
+ * would run are printed ("cid: N", then one argument per line after
+ * "command:").
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +30,10 @@ int vmm_cmd_run(struct vmm_config *cfg, int argc, char **argv)
 	struct err e = ERR_INIT;
 	Vmm__VmConfiguration *vc;
 	struct vmm_app app;
+	struct vmm_create_conv conv = {0};
+	struct vmm_create_req r;
+	struct strv cmd = {0};
+	uint32_t cid = 0;
 	char *id = NULL;
 	int rc;
 
@@ -66,28 +75,32 @@ int vmm_cmd_run(struct vmm_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	vmm_app_init(&app, cfg, cfg->supervisor.sock);
-	struct vmm_create_req r = {.name = vc->name,
-				   .image = vc->image,
-				   .compose_file = vc->compose_file,
-				   .vcpu = vc->vcpu,
-				   .memory = vc->memory,
-				   .disk_size = vc->disk_size,
-				   .encrypted_env = vc->encrypted_env.data,
-				   .encrypted_env_len = vc->encrypted_env.len,
-				   .app_id = vc->_app_id_case ? vc->app_id : NULL,
-				   .user_config = vc->user_config,
-				   .kms_urls = (const char *const *)vc->kms_urls,
-				   .n_kms_urls = vc->n_kms_urls,
-				   .gateway_urls = (const char *const *)vc->gateway_urls,
-				   .n_gateway_urls = vc->n_gateway_urls,
-				   .stopped = vc->stopped,
-				   .no_tee = vc->no_tee,
-				   .simulated_tee = vc->_simulated_tee_case ? vc->simulated_tee : NULL};
+	{
+		_cleanup_free_ uint32_t *used = NULL;
+		size_t n_used = vmm_cids_in_use_scan("/proc", &used);
+
+		for (size_t i = 0; i < n_used; i++)
+			if (used[i] >= cfg->cvm.cid_start &&
+			    used[i] - cfg->cvm.cid_start < cfg->cvm.cid_pool_size &&
+			    !vmm_cid_is_used(&app.cids, used[i]))
+				vmm_cid_occupy(&app.cids, used[i], NULL);
+	}
+	vmm_create_req_from_proto(vc, &conv, &r);
 	rc = vmm_app_create(&app, &r, &id, &e);
-	if (rc < 0)
+	if (rc == 0 && dry)
+		rc = vmm_app_qemu_command(&app, id, &cmd, &cid, &e);
+	if (rc < 0) {
 		fprintf(stderr, "dstack-vmm run: %s\n", err_str(&e));
-	else
+	} else {
 		printf("%s %s in %s/%s\n", dry ? "validated" : "started", id, workdir, id);
+		if (dry) {
+			printf("cid: %u\ncommand:\n", cid);
+			for (size_t i = 0; i < cmd.n; i++)
+				printf("%s\n", cmd.v[i]);
+		}
+	}
+	strv_free(&cmd);
+	vmm_create_conv_free(&conv);
 	free(id);
 	vmm_app_free(&app);
 	prpc_msg_free(&vc->base);

@@ -58,14 +58,7 @@ static int json_out(json_t *j, void *out, struct err *e)
 
 /* ---- request conversion -------------------------------------------- */
 
-struct conv {
-	struct vmm_port_req *ports;
-	struct vmm_gpu_req gpu;
-	const char **slots;
-	struct vmm_net_req single, *nets;
-};
-
-static void conv_free(struct conv *c)
+void vmm_create_conv_free(struct vmm_create_conv *c)
 {
 	free(c->ports);
 	free(c->slots);
@@ -84,7 +77,7 @@ static struct vmm_port_req *conv_ports(Vmm__PortMapping **p, size_t n)
 	return v;
 }
 
-static const struct vmm_gpu_req *conv_gpus(struct conv *c, const Vmm__GpuConfig *g)
+static const struct vmm_gpu_req *conv_gpus(struct vmm_create_conv *c, const Vmm__GpuConfig *g)
 {
 	if (!g)
 		return NULL;
@@ -108,7 +101,8 @@ static struct vmm_net_req *conv_nets(Vmm__NetworkingConfig **n, size_t cnt)
 	return v;
 }
 
-static void conv_create(const Vmm__VmConfiguration *in, struct conv *c, struct vmm_create_req *r)
+void vmm_create_req_from_proto(const Vmm__VmConfiguration *in, struct vmm_create_conv *c,
+			       struct vmm_create_req *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->name = in->name;
@@ -147,15 +141,15 @@ static void conv_create(const Vmm__VmConfiguration *in, struct conv *c, struct v
 
 static int create_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	struct conv c = {0};
+	struct vmm_create_conv c = {0};
 	struct vmm_create_req r;
 	Vmm__Id *o = out;
 	char *id = NULL;
 	int rc;
 
-	conv_create(in, &c, &r);
+	vmm_create_req_from_proto(in, &c, &r);
 	rc = vmm_app_create(rpc_of(call)->app, &r, &id, e);
-	conv_free(&c);
+	vmm_create_conv_free(&c);
 	if (rc < 0)
 		return -1;
 	o->id = id;
@@ -212,7 +206,7 @@ static int remove_vm(struct prpc_call *call, const void *in, void *out, struct e
 static int update_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
 	const Vmm__UpdateVmRequest *u = in;
-	struct conv c = {0};
+	struct vmm_create_conv c = {0};
 	struct vmm_update_req r = {0};
 	bool no_tee;
 	char *hash = NULL;
@@ -245,7 +239,7 @@ static int update_vm(struct prpc_call *call, const void *in, void *out, struct e
 	r.networks = c.nets;
 	r.n_networks = u->n_networks;
 	rc = vmm_app_update(rpc_of(call)->app, &r, &hash, e);
-	conv_free(&c);
+	vmm_create_conv_free(&c);
 	if (rc < 0)
 		return -1;
 	((Vmm__Id *)out)->id = hash ? hash : xstrdup("");
@@ -374,22 +368,8 @@ static int list_gpus(struct prpc_call *call, const void *in, void *out, struct e
 	json_t *j;
 
 	(void)in;
-	if (c->cvm.gpu.enabled) {
-		struct buf text = BUF_INIT;
-		char chunk[4096];
-		size_t got;
-		FILE *p = popen("lspci -nn -vv 2>/dev/null", "r");
-
-		if (p) {
-			while ((got = fread(chunk, 1, sizeof(chunk), p)) > 0)
-				buf_append(&text, chunk, got);
-			pclose(p);
-			buf_append(&text, "", 1);
-			if (vmm_lspci_parse((const char *)text.data, &devs, &n) == 0)
-				n = vmm_gpu_filter(c, devs, n);
-		}
-		buf_free(&text);
-	}
+	if (c->cvm.gpu.enabled && vmm_lspci_read(&devs, &n) == 0)
+		n = vmm_gpu_filter(c, devs, n);
 	j = vmm_gpu_list_json(c, devs, n);
 	free(devs);
 	return json_out(j, out, e);
@@ -461,17 +441,27 @@ static int sv_remove(struct prpc_call *call, const void *in, void *out, struct e
 	return sv_client_remove(&rpc_of(call)->app->sv, id_of(in), e);
 }
 
+/* Blocking (pool thread): lists the registry's tags over the network. */
 static int list_registry_images(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	(void)in, (void)out;
-	if (str_empty(rpc_of(call)->cfg->image_registry))
-		return err_set(e, "Image registry is not configured");
-	return err_set(e, "Registry access is not supported by this build");
+	struct vmm_rpc *r = rpc_of(call);
+	json_t *j;
+
+	(void)in;
+	if (!r->registry || str_empty(r->cfg->image_registry))
+		return err_set(e, "Image registry is not configured ([image] registry)");
+	j = vmm_registry_list(r->registry, e);
+	return j ? json_out(j, out, e) : -1;
 }
 
 static int pull_registry_image(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	return list_registry_images(call, in, out, e);
+	struct vmm_rpc *r = rpc_of(call);
+
+	(void)out;
+	if (!r->registry || str_empty(r->cfg->image_registry))
+		return err_set(e, "Image registry is not configured ([image] registry)");
+	return vmm_registry_pull_start(r->registry, ((const Vmm__PullRegistryImageRequest *)in)->tag, e);
 }
 
 static int delete_image(struct prpc_call *call, const void *in, void *out, struct err *e)
@@ -525,14 +515,15 @@ static const struct prpc_method vmm_methods[] = {
     PRPC_METHOD("SvList", google__protobuf__empty, vmm__sv_list_response, sv_list),
     PRPC_METHOD("SvStop", vmm__id, google__protobuf__empty, sv_stop),
     PRPC_METHOD("SvRemove", vmm__id, google__protobuf__empty, sv_remove),
-    PRPC_METHOD("ListRegistryImages", google__protobuf__empty, vmm__registry_image_list_response,
-		list_registry_images),
+    PRPC_METHOD_BLOCKING("ListRegistryImages", google__protobuf__empty, vmm__registry_image_list_response,
+			 list_registry_images),
     PRPC_METHOD("PullRegistryImage", vmm__pull_registry_image_request, google__protobuf__empty,
 		pull_registry_image),
     PRPC_METHOD("DeleteImage", vmm__delete_image_request, google__protobuf__empty, delete_image),
 };
 
-static const char *const vmm_prefixes[] = {"Teepod.", "Vmm.", NULL};
+/* §2/§17: only the legacy "Teepod." is stripped; "Vmm.<Method>" is an unknown method. */
+static const char *const vmm_prefixes[] = {"Teepod.", NULL};
 
 const struct prpc_method *vmm_rpc_methods(size_t *n)
 {
@@ -546,5 +537,10 @@ int vmm_rpc_mount_prpc(struct http_server *srv, struct vmm_rpc *rpc, struct err 
 	static const struct prpc_service *svcs[] = {&svc};
 
 	svc.arg = rpc;
-	return prpc_mount(srv, "/prpc/", svcs, 1, e);
+	if (prpc_mount(srv, "/prpc/", svcs, 1, e) < 0)
+		return -1;
+	/* §2: a body over the 10 MiB limit is a prpc error (400 {"error": ...}), not a bare 413 */
+	http_server_route_takes_oversize(srv, "POST", "/prpc/");
+	http_server_route_takes_oversize(srv, "GET", "/prpc/");
+	return 0;
 }

@@ -15,13 +15,15 @@
 #include "prpc/server.h"
 #include "vmm/app.h"
 #include "vmm/config.h"
+#include "vmm/registry.h"
 
 #define VMM_VERSION "0.6.0"
 
 struct vmm_rpc {
 	struct vmm_app *app;
 	const struct vmm_config *cfg;
-	const char *app_version; /* "v0.6.0 (git:<rev>)" */
+	const char *app_version;       /* "v0.6.0 (git:<rev>)" */
+	struct vmm_registry *registry; /* [image] registry pulls; NULL: registry methods unavailable */
 };
 
 /* Mount /prpc/ (Vmm), /guest/ (guest agent proxy), /logs, /, /v1, /beta, /res/x25519.js,
@@ -50,6 +52,19 @@ int vmm_host_api_mount(struct http_server *srv, struct vmm_host_api *h, struct e
 /* Auth check of §2 (exposed for tests): true when the request may pass. */
 bool vmm_auth_check(const struct vmm_config *cfg, const char *admin_token, const char *authorization,
 		    const char *query_token);
+
+/* A CreateVm request from its proto message: every field, pointers into `in`;
+ * c owns the arrays (free with vmm_create_conv_free). Shared by CreateVm and `run`. */
+struct vmm_create_conv {
+	struct vmm_port_req *ports;
+	struct vmm_gpu_req gpu;
+	const char **slots;
+	struct vmm_net_req single, *nets;
+};
+struct Vmm__VmConfiguration;
+void vmm_create_req_from_proto(const struct Vmm__VmConfiguration *in, struct vmm_create_conv *c,
+			       struct vmm_create_req *r);
+void vmm_create_conv_free(struct vmm_create_conv *c);
 
 /* `dstack-vmm run VM.json [--workdir D] [--dry-run]` (argv[0] is "run"). */
 int vmm_cmd_run(struct vmm_config *cfg, int argc, char **argv);

@@ -1,6 +1,7 @@
 /*
- * netport_test.c — CID pool bounds and reuse, port mapping rules and exact
- * errors, network resolution, MAC and TAP naming (spec §6).
+ * netport_test.c — CID pool bounds and reuse, the CIDs running processes
+ * hold (a fake /proc), port mapping rules and exact errors, network
+ * resolution, MAC and TAP naming (spec §6).
  */
 #include "core/cleanup.h"
 #include "core/tap.h"
@@ -181,9 +182,51 @@ static void test_mac(void)
 	is_int(strlen(tap), 14, "tap name fits IFNAMSIZ");
 }
 
+/* guest-cid= in /proc/<pid>/cmdline (NUL-separated arguments) */
+#define CMDLINE(lit) lit, sizeof(lit) - 1
+static void test_cid_scan(void)
+{
+	char *root = tu_tmpdir();
+	static const struct {
+		const char *pid;
+		const char *cmdline;
+		size_t len;
+	} procs[] = {
+	    {"101", CMDLINE("qemu\0-device\0vhost-vsock-pci,guest-cid=1000\0-m\0512M")},
+	    {"202", CMDLINE("qemu\0-device\0vhost-vsock-pci,guest-cid=1003,id=v\0")},
+	    {"303", CMDLINE("bash\0-c\0echo guest-cid=\0")},          /* no digits */
+	    {"404", CMDLINE("x\0guest-cid=99999999999\0")},           /* over u32 */
+	    {"self", CMDLINE("qemu\0vhost-vsock-pci,guest-cid=7\0")}, /* not a pid */
+	};
+	uint32_t *cids = NULL;
+	size_t n;
+
+	for (size_t i = 0; i < ARRAY_SIZE(procs); i++) {
+		_cleanup_free_ char *d = path_join(root, procs[i].pid), *f = NULL;
+
+		mkdir_p(d, 0755, NULL);
+		f = path_join(d, "cmdline");
+		file_write_atomic(f, procs[i].cmdline, procs[i].len, 0644, NULL);
+	}
+	n = vmm_cids_in_use_scan(root, &cids);
+	if (n == 2 && cids[0] > cids[1]) {
+		uint32_t t = cids[0];
+
+		cids[0] = cids[1];
+		cids[1] = t;
+	}
+	ok(n == 2 && cids[0] == 1000 && cids[1] == 1003,
+	   "cids in use: 1000 and 1003 (no digits, too large, not a pid: ignored)");
+	free(cids);
+	n = vmm_cids_in_use_scan("/nonexistent-proc", &cids);
+	ok(n == 0 && !cids, "no /proc: none");
+	tu_rmrf(root);
+}
+
 int main(void)
 {
 	test_cid_pool();
+	test_cid_scan();
 	test_ports();
 	test_networks();
 	test_mac();
