@@ -146,6 +146,25 @@ for l in "${LABELS[@]}"; do
 		"$(echo "$cpu" | tr ' ' '\n' | grep . | sort -g | tail -1)"
 done
 
+# Paired: each contestant over the first contestant in the same round
+# (adjacent in time, so slow swings of the machine's load cancel), median of
+# the rounds; field 1 = req/s, 2 = CPU per request.
+first=${LABELS[0]}
+paired() { # label field
+	# shellcheck disable=SC2086
+	paste <(echo ${ALL[$first]} | tr ' ' '\n' | awk -v f="$2" 'NR % 2 == f % 2') \
+		<(echo ${ALL[$1]} | tr ' ' '\n' | awk -v f="$2" 'NR % 2 == f % 2') |
+		awk '$1 > 0 {print $2 / $1}' | tr '\n' ' '
+}
+for l in "${LABELS[@]:1}"; do
+	for f in 1 2; do
+		r=$(paired "$l" $f)
+		printf '%-8s %-10s over %s, paired median %s (rounds: %s)\n' "$l" "$([ $f = 1 ] && echo req/s || echo cpu/req)" \
+			"$first" "$(echo "$r" | median | awk '{printf "%.3f", $1}')" \
+			"$(echo "$r" | awk '{for (i = 1; i <= NF; i++) printf "%.2f ", $i}')"
+	done
+done
+
 if [ "$STRACE" = 1 ]; then
 	echo "syscalls per request (strace -c -f, one wrk -d${DUR}s pass each):"
 	for l in "${LABELS[@]}"; do
