@@ -568,7 +568,11 @@ static void do_handshake(struct conn *c)
 			return set_events(c, true, need);
 		return fail(c, "TLS handshake failed");
 	}
-	set_events(c, true, 0);
+	/* The client socket stays registered for reading while the backend
+	 * connects: the request usually came with the client's Finished and
+	 * sits in OpenSSL's buffer, so the socket stays quiet and the relay
+	 * starts with the registration it needs. If bytes do arrive, on_cfd
+	 * unregisters it then (level-triggered, it would fire until read). */
 	if (c->builtin) {
 		c->st = CS_BUILTIN;
 		return builtin_read(c);
@@ -740,8 +744,8 @@ static void on_cfd(evutil_socket_t fd, short what, void *arg)
 		return builtin_read(c);
 	case CS_RELAY:
 		return pump(c, c->up.src_need & what, c->down.dst_need & what);
-	default:
-		return;
+	default: /* nothing awaited on the client until the relay starts */
+		return set_events(c, true, 0);
 	}
 }
 
