@@ -8,8 +8,8 @@
 #   bench/gateway/ab.sh base=/tmp/proxyd.old new=build/gateway/dstack-proxyd nginx
 #   ARGS_new="--no-rebalance" MODE=ka ROUNDS=8 bench/gateway/ab.sh a=... b=...
 #
-# A contestant is `label=path-to-dstack-proxyd` (extra flags in ARGS_<label>)
-# or `nginx` (stream TLS termination, NumTickets 1) or `nginx1` (the same
+# A contestant is `label=path-to-dstack-proxyd` (extra flags in ARGS_<label>),
+# `label=path-to-dstack-gateway` (localhost mode, TLS 1.2 and 1.3), or `nginx` (stream TLS termination, NumTickets 1) or `nginx1` (the same
 # with one worker process). Env: MODE nc (new TLS connection per request,
 # -c16) or ka (keep-alive, -c64); ROUNDS (6); DUR (wrk seconds, 4); WORKERS
 # (2); STRACE=1 adds one `strace -c -f` pass per contestant and prints
@@ -77,6 +77,40 @@ stream { server { listen 127.0.0.1:$port ssl reuseport backlog=4096; tcp_nodelay
     ssl_session_tickets on; ssl_conf_command NumTickets 1; proxy_pass 127.0.0.1:$BACK; } }
 CONF
 		start nginx -c "$W/$label.conf" -e "$W/$label.err"
+		;;
+	*=*dstack-gateway)
+		wg genkey >"$W/$label.wg"
+		cat >"$W/$label.toml" <<TOML
+address = "127.0.0.1"
+port = $((BASE_PORT + 50 + port - BASE_PORT))
+log_level = "warn"
+[tls]
+key = "$W/key.pem"
+certs = "$W/cert.pem"
+[tls.mutual]
+ca_certs = "$W/cert.pem"
+[core]
+rpc_domain = "gateway.gw.test"
+[core.sync]
+data_dir = "$W/$label.state"
+[core.wg]
+interface = ""
+config_path = "$W/$label.wg0.conf"
+private_key = "$(cat "$W/$label.wg")"
+public_key = "$(wg pubkey <"$W/$label.wg")"
+[core.proxy]
+cert_chain = "$W/cert.pem"
+cert_key = "$W/key.pem"
+base_domain = "gw.test"
+listen_addr = "127.0.0.1"
+listen_port = $port
+workers = $WORKERS
+tls_versions = ["1.2", "1.3"]
+[core.debug]
+insecure_localhost_backend = true
+TOML
+		chmod 600 "$W/$label.toml"
+		start "${c#*=}" -c "$W/$label.toml"
 		;;
 	*=*)
 		args_var=ARGS_$label
