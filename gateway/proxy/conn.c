@@ -594,6 +594,7 @@ static void do_handshake(struct conn *c)
 			return set_events(c, true, need);
 		return fail(c, "TLS handshake failed");
 	}
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS); /* see start_tls */
 	/* The client socket stays registered for reading while the backend
 	 * connects: the request usually came with the client's Finished and
 	 * sits in OpenSSL's buffer, so the socket stays quiet and the relay
@@ -614,6 +615,11 @@ static void start_tls(struct conn *c, SSL_CTX *ctx)
 		return fail(c, "SSL_new failed");
 	SSL_set_app_data(c->ssl, &c->h2);
 	SSL_set_accept_state(c->ssl);
+	/* Keep OpenSSL's record buffers through the handshake instead of
+	 * freeing and allocating 16 KiB at every flight; released again when
+	 * they run empty once the handshake is done, so an idle connection
+	 * still holds none. */
+	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
 	BIO *bio = SSL_get_rbio(c->ssl);
 	BIO_set_callback_arg(bio, (char *)c);
 	BIO_set_callback_ex(bio, tls_bio_cb);
