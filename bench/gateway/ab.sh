@@ -79,7 +79,7 @@ CONF
 		start nginx -c "$W/$label.conf" -e "$W/$label.err"
 		;;
 	*=*dstack-gateway)
-		wg genkey >"$W/$label.wg"
+		(umask 077 && wg genkey >"$W/$label.wg")
 		cat >"$W/$label.toml" <<TOML
 address = "127.0.0.1"
 port = $((BASE_PORT + 50 + port - BASE_PORT))

@@ -84,7 +84,7 @@ start "$PROXYD" --listen 127.0.0.1 --port 18448 --workers "$WORKERS" --base-doma
 # dstack-gateway itself, localhost mode: proxy on 18449 (its RPC listener on
 # 18450, no WireGuard link, admin and debug services off). TLS 1.2 and 1.3 as
 # for the others (the gateway's own default is 1.2 only, as the reference's).
-wg genkey >"$W/wg.key"
+(umask 077 && wg genkey >"$W/wg.key")
 cat >"$W/gateway.toml" <<TOML
 address = "127.0.0.1"
 port = 18450
