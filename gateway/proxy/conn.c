@@ -57,6 +57,7 @@ struct conn {
 	struct conn *prev, *next;
 	int cfd, bfd;
 	short cflags, bflags; /* currently registered events, 0 = none */
+	bool rd_ready;        /* cfd may have bytes: not found empty since epoll last said so */
 	struct event cev, bev, timer;
 	SSL *ssl;
 	struct dir up, down; /* client->backend, backend->client */
@@ -104,6 +105,31 @@ static void fail(struct conn *c, const char *why)
 	log_debug("proxy: closing connection: %s", why);
 	atomic_fetch_add(&c->w->pe->st_rejected, 1);
 	conn_free(c);
+}
+
+/* ---- client socket reads under OpenSSL ---- */
+
+/* Installed on the client's socket BIO. OpenSSL reads as soon as it wants
+ * bytes: after writing its handshake flight it tries at once for the
+ * client's answer, which cannot be there yet, and that read(2) fails with
+ * EAGAIN on nearly every connection. This tracks what epoll said instead:
+ * once a read came up short (or failed, or hit EOF) the socket counts as
+ * empty until on_cfd sees it readable again, and reads in between are
+ * answered "retry" without the syscall. Every caller registers EV_READ
+ * (level-triggered) when OpenSSL wants to read, so bytes that arrive later
+ * are still reported. */
+static long tls_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+		       size_t *processed)
+{
+	struct conn *c = (struct conn *)BIO_get_callback_arg(b);
+
+	if (oper == BIO_CB_READ && !c->rd_ready) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && (ret <= 0 || !processed || *processed < len))
+		c->rd_ready = false;
+	return ret;
 }
 
 /* ---- relay ---- */
@@ -568,7 +594,12 @@ static void do_handshake(struct conn *c)
 			return set_events(c, true, need);
 		return fail(c, "TLS handshake failed");
 	}
-	set_events(c, true, 0);
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS); /* see start_tls */
+	/* The client socket stays registered for reading while the backend
+	 * connects: the request usually came with the client's Finished and
+	 * sits in OpenSSL's buffer, so the socket stays quiet and the relay
+	 * starts with the registration it needs. If bytes do arrive, on_cfd
+	 * unregisters it then (level-triggered, it would fire until read). */
 	if (c->builtin) {
 		c->st = CS_BUILTIN;
 		return builtin_read(c);
@@ -584,6 +615,14 @@ static void start_tls(struct conn *c, SSL_CTX *ctx)
 		return fail(c, "SSL_new failed");
 	SSL_set_app_data(c->ssl, &c->h2);
 	SSL_set_accept_state(c->ssl);
+	/* Keep OpenSSL's record buffers through the handshake instead of
+	 * freeing and allocating 16 KiB at every flight; released again when
+	 * they run empty once the handshake is done, so an idle connection
+	 * still holds none. */
+	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	BIO *bio = SSL_get_rbio(c->ssl);
+	BIO_set_callback_arg(bio, (char *)c);
+	BIO_set_callback_ex(bio, tls_bio_cb);
 	c->st = CS_TLS;
 	set_events(c, true, 0); /* leave edge-triggered sniff mode */
 	arm_timer(c, worker_now_ms(c->w) + c->w->pe->cfg.timeouts.handshake);
@@ -730,6 +769,8 @@ static void on_cfd(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (what & EV_READ)
+		c->rd_ready = true;
 	switch (c->st) {
 	case CS_PP:
 	case CS_SNIFF:
@@ -740,8 +781,8 @@ static void on_cfd(evutil_socket_t fd, short what, void *arg)
 		return builtin_read(c);
 	case CS_RELAY:
 		return pump(c, c->up.src_need & what, c->down.dst_need & what);
-	default:
-		return;
+	default: /* nothing awaited on the client until the relay starts */
+		return set_events(c, true, 0);
 	}
 }
 
@@ -779,6 +820,7 @@ void conn_accepted(struct worker *w, int fd)
 	c->w = w;
 	c->cfd = fd;
 	c->bfd = -1;
+	c->rd_ready = true; /* the ClientHello is sniffed before any TLS read */
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->t_start = worker_now_ms(w);
 	c->st = pe->cfg.inbound_pp_enabled ? CS_PP : CS_SNIFF;

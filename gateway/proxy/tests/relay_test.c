@@ -251,6 +251,10 @@ static int test_resolve(void *ctx, const char *id, uint16_t port, struct proxy_c
 		add_cand(out, "127.0.0.1", port, true);
 		return 0;
 	}
+	if (strcmp(id, "stuckapp") == 0) { /* a listener whose SYNs go unanswered */
+		add_cand(out, "127.0.0.1", port, false);
+		return 0;
+	}
 	return err_set(e, "unknown app");
 }
 
@@ -750,6 +754,48 @@ static void test_builtin(uint16_t port)
 }
 
 /* Certificates from PEM in memory, replaced and removed at run time. */
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The client socket stays registered (level-triggered) after the handshake
+ * while the backend connects; bytes the client sends meanwhile must not make
+ * its worker spin until the connect ends. The backend here is a listener
+ * with a full accept queue, which drops the proxy's SYNs. */
+static void test_client_data_while_connecting(uint16_t port)
+{
+	uint16_t sport;
+	int lfd = listen_loopback(SOCK_STREAM, &sport), fill[4];
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_port = htons(sport), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct cli c;
+	size_t w;
+
+	listen(lfd, 0); /* queue of one: the fillers take it */
+	for (int i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	usleep(100000);
+	ok(tls_open(port, sni_for("stuckapp-%u.gw.test", sport), NULL, &c) == 0,
+	   "stuck backend: handshake done");
+	ok(c.ssl && SSL_write_ex(c.ssl, "GET / HTTP/1.1\r\n\r\n", 18, &w) == 1,
+	   "request sent while connecting");
+	usleep(100000);
+	double t0 = cpu_seconds();
+	usleep(700000);
+	double used = cpu_seconds() - t0;
+	ok(used < 0.35, "no busy loop while the backend connects (%.2f s CPU in 0.7 s)", used);
+	cli_close(&c);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
 static void test_cert_store(struct proxy_engine *pe, uint16_t port)
 {
 	uint8_t *chain = NULL, *key = NULL;
@@ -1046,6 +1092,7 @@ int main(void)
 	test_builtin(port);
 	test_custom_domain(port);
 	test_cert_store(pe, port);
+	test_client_data_while_connecting(port);
 	proxy_engine_free(pe);
 	test_idle_and_limits();
 	test_proxy_protocol();
