@@ -167,6 +167,7 @@ int vmm_call(const struct vmm_cli *c, const char *method, json_t *in, json_t **o
 
 	pc.base = base;
 	pc.http.timeout_ms = 120000;
+	pc.http.insecure = c->tls_unverified;
 	if (!hdr)
 		return prpc_client_call_json(&pc, method, req, out, e) < 0 ? err_wrap(e, "API call failed")
 									   : 0;

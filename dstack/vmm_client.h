@@ -23,6 +23,7 @@ struct vmm_cli {
 	const char *token; /* Bearer */
 	const char *user, *password;
 	bool json;
+	bool tls_unverified; /* a KMS reached directly: its answer is authenticated by its signature */
 };
 
 /* ---- vmm_client.c: calls ---- */
