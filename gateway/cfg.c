@@ -117,39 +117,24 @@ const char gw_default_toml[] = "workers = 8\n"
 			       "sync_connections_enabled = true\n"
 			       "sync_connections_interval = \"30s\"\n";
 
-#define F(k, kind, m, ...)                                                                                   \
-	{                                                                                                    \
-		k, kind, CFG_AT(struct gw_config, m), __VA_ARGS__                                            \
-	}
+#define F(k, kind, m, ...) CFG_FIELD(struct gw_config, k, kind, m, __VA_ARGS__)
 
 static const struct cfg_field schema[] = {
-    F("workers", CFG_UINT, workers, .min = 1, .max = 1024),
-    {.key = "max_blocking", .kind = CFG_IGNORE},
-    {.key = "ident", .kind = CFG_IGNORE},
-    {.key = "temp_dir", .kind = CFG_IGNORE},
-    {.key = "keep_alive", .kind = CFG_IGNORE},
-    {.key = "limits", .kind = CFG_IGNORE},
-    F("log_level", CFG_STRING, log_level),
+    CFG_SERVER_FIELDS("", struct gw_config),
     F("address", CFG_ADDR, address),
     F("port", CFG_UINT, port),
-    F("tls.key", CFG_STRING, tls_key, .flags = CFG_REQUIRED),
-    F("tls.certs", CFG_STRING, tls_certs, .flags = CFG_REQUIRED),
-    F("tls.mutual.ca_certs", CFG_STRING, tls_ca_certs, .flags = CFG_REQUIRED),
-    F("tls.mutual.mandatory", CFG_BOOL, tls_mandatory),
+    CFG_TLS_FIELDS("tls", struct gw_config, CFG_REQUIRED),
     F("core.set_ulimit", CFG_BOOL, set_ulimit),
     F("core.rpc_domain", CFG_STRING, rpc_domain),
-    F("core.attestation.insecure_allow_external_trust_anchors", CFG_BOOL, allow_external_trust_anchors),
-    F("core.attestation.urls.pccs", CFG_STRING, pccs_url),
-    {.key = "core.attestation.urls.amd_kds", .kind = CFG_IGNORE},
-    F("core.attestation.root_ca.tdx", CFG_STRING, root_ca_tdx),
+    CFG_ATTESTATION_FIELDS(struct gw_config),
     {.key = "core.attestation.root_ca", .kind = CFG_IGNORE},
     F("core.auth.enabled", CFG_BOOL, auth_enabled),
     F("core.auth.url", CFG_STRING, auth_url),
     F("core.auth.timeout", CFG_DURATION, auth_timeout_ms),
     F("core.admin.enabled", CFG_BOOL, admin_enabled),
     F("core.admin.address", CFG_ADDR, admin_address),
-    F("core.admin.auth_token", CFG_STRING, admin_token),
-    F("core.admin.admin_token", CFG_STRING, admin_token_alias),
+    F("core.admin.auth_token", CFG_STRING, admin_token, .flags = CFG_SECRET),
+    F("core.admin.admin_token", CFG_STRING, admin_token_alias, .flags = CFG_SECRET),
     F("core.admin.htpasswd_file", CFG_STRING, htpasswd_file),
     F("core.admin.insecure_no_auth", CFG_BOOL, admin_insecure_no_auth),
     F("core.debug.insecure_enable_debug_rpc", CFG_BOOL, debug_enabled),
@@ -158,7 +143,7 @@ static const struct cfg_field schema[] = {
     F("core.debug.address", CFG_ADDR, debug_address),
     F("core.debug.key_file", CFG_JSON, debug_key_file),
     F("core.wg.public_key", CFG_STRING, wg_public_key),
-    F("core.wg.private_key", CFG_STRING, wg_private_key),
+    F("core.wg.private_key", CFG_STRING, wg_private_key, .flags = CFG_SECRET),
     F("core.wg.listen_port", CFG_UINT, wg_listen_port),
     F("core.wg.ip", CFG_STRING, wg_ip),
     F("core.wg.reserved_net", CFG_STRINGS, wg_reserved_net),
@@ -235,8 +220,9 @@ const char *gw_admin_token(const struct gw_config *c)
 	return "";
 }
 
-static int check(struct gw_config *c, const struct config *conf, struct err *e)
+static int check(void *obj, const struct config *conf, struct err *e)
 {
+	struct gw_config *c = obj;
 	char where[256];
 
 	if (c->debug_key_file)
@@ -271,19 +257,9 @@ static int check(struct gw_config *c, const struct config *conf, struct err *e)
 
 int gw_config_load(struct gw_config *c, const char *file, struct err *e)
 {
-	struct config conf = CONFIG_INIT;
 	struct config_search s = {.name = "gateway", .defaults = gw_default_toml, .file = file};
-	int rc = -1;
 
-	memset(c, 0, sizeof(*c));
-	if (config_load(&conf, &s, e) < 0)
-		return -1;
-	if (config_bind(&conf, schema, ARRAY_SIZE(schema), c, e) < 0)
-		goto out;
-	rc = check(c, &conf, e);
-out:
-	config_free(&conf);
-	return rc;
+	return config_load_bound(&s, schema, ARRAY_SIZE(schema), c, sizeof(*c), NULL, check, e);
 }
 
 void gw_config_free(struct gw_config *c)

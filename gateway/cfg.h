@@ -32,7 +32,7 @@ struct gw_config {
 	/* [core] */
 	bool set_ulimit;
 	char *rpc_domain;
-	bool allow_external_trust_anchors;
+	bool insecure_allow_external_trust_anchors;
 	char *pccs_url, *root_ca_tdx;
 	bool auth_enabled;
 	char *auth_url;

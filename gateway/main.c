@@ -5,19 +5,16 @@
  * Admin and Debug services when enabled, until SIGTERM/SIGINT or Admin.Exit
  * (gateway.md §1).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#include <openssl/ssl.h>
-
 #include "config/daemon_args.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "gateway.h"
-#include "http/tls_server.h"
+#include "http/daemon.h"
 #include "ratls/verify.h"
 #include "prpc/agent.h"
 
@@ -53,19 +50,19 @@ static void raise_nofile(void)
 	}
 }
 
-static int listen_addr(struct http_server *srv, const struct cfg_addr *a, uint16_t port, SSL_CTX *tls,
-		       const char *what, struct err *e)
+/* The listener of a config address: TCP on port, or a unix socket only its owner may use. */
+static int addr_spec(struct http_listen_spec *spec, const struct cfg_addr *a, uint16_t port, const char *what,
+		     struct err *e)
 {
-	struct http_listen_spec spec;
 	int rc = a->kind == CFG_ADDR_UNIX
-		     ? http_listen_spec_set(&spec, HTTP_LISTEN_UNIX, NULL, 0, a->path, 0, e)
-		     : http_listen_spec_set(&spec, HTTP_LISTEN_TCP, a->host, port, NULL, 0, e);
+		     ? http_listen_spec_set(spec, HTTP_LISTEN_UNIX, NULL, 0, a->path, 0, e)
+		     : http_listen_spec_set(spec, HTTP_LISTEN_TCP, a->host, port, NULL, 0, e);
 
 	if (rc < 0)
 		return err_wrap(e, "%s listener", what);
 	if (a->kind == CFG_ADDR_UNIX)
-		spec.mode = 0600;
-	return http_server_listen_logged(srv, &spec, tls, what, e);
+		spec->mode = 0600;
+	return 0;
 }
 
 static int splice_from_json(json_t *j, struct proxy_splice *s, struct err *e)
@@ -186,7 +183,7 @@ static int start_core(struct gateway *gw, struct err *e)
 		struct ratls_verifier_opts vo = {
 		    .pccs_url = c->pccs_url && *c->pccs_url ? c->pccs_url : NULL,
 		    .root_ca_path = c->root_ca_tdx && *c->root_ca_tdx ? c->root_ca_tdx : NULL,
-		    .insecure_allow_external_trust_anchors = c->allow_external_trust_anchors,
+		    .insecure_allow_external_trust_anchors = c->insecure_allow_external_trust_anchors,
 		};
 		if (ratls_verifier_new(&gw->verifier, &vo, e) < 0)
 			return err_wrap(e, "attestation verifier");
@@ -215,80 +212,60 @@ static int start_core(struct gateway *gw, struct err *e)
 	return gw_housekeeper_start(gw, e);
 }
 
+/* The Gateway RPC over TLS, and the Admin and Debug services when enabled. */
 static int serve(struct gateway *gw, struct err *e)
 {
-	struct http_server_opts o = {.workers = gw->cfg.workers, .app_version = DSTACK_VERSION};
-	struct http_server *srv = NULL, *admin = NULL, *debug = NULL;
-	_cleanup_(SSL_CTX_freep) SSL_CTX *tls = NULL;
+	struct http_daemon d = {.base = gw->base,
+				.opts = {.workers = gw->cfg.workers, .app_version = DSTACK_VERSION}};
+	const struct http_tls_files files = HTTP_TLS_FILES_OF(&gw->cfg, "tls", 4);
+	const struct gw_config *c = &gw->cfg;
+	struct http_listen_spec rpc, admin, debug;
+	struct http_server *srv;
 	int rc = -1;
 
-	const struct http_tls_files files = {.section = "tls",
-					     .certs = gw->cfg.tls_certs,
-					     .key = gw->cfg.tls_key,
-					     .ca_certs = gw->cfg.tls_ca_certs,
-					     .mandatory = gw->cfg.tls_mandatory,
-					     .verify_depth = 4};
-
-	if (!(tls = http_tls_server_ctx(&files, e)))
-		return -1;
-	if (!(srv = http_server_new(gw->base, &o, e)))
-		return -1;
-	if (gw_mount_main(gw, srv, e) < 0 ||
-	    listen_addr(srv, &gw->cfg.address, gw->cfg.port, tls, "rpc (TLS)", e) < 0 ||
-	    http_server_handle_signals(srv, e) < 0)
+	if (addr_spec(&rpc, &c->address, c->port, "rpc (TLS)", e) < 0 ||
+	    !(srv = http_daemon_rpc(&d, &files, &rpc, e)) || gw_mount_main(gw, srv, e) < 0)
 		goto out;
-	if (gw->cfg.admin_enabled) {
-		if (!(admin = http_server_new(gw->base, &o, e)) || gw_mount_admin(gw, admin, e) < 0 ||
-		    listen_addr(admin, &gw->cfg.admin_address, gw->cfg.admin_address.port, NULL, "admin", e) <
-			0)
+	if (c->admin_enabled) {
+		if (addr_spec(&admin, &c->admin_address, c->admin_address.port, "admin", e) < 0 ||
+		    !(srv = http_daemon_plain(&d, &admin, "admin", e)) || gw_mount_admin(gw, srv, e) < 0)
 			goto out;
-		if (!*gw_admin_token(&gw->cfg) && !*gw->cfg.htpasswd_file)
+		if (!*gw_admin_token(c) && !*c->htpasswd_file)
 			log_warn(
 			    "core.admin.insecure_no_auth: the admin API is open to anyone who can reach it");
 	}
-	if (gw->cfg.debug_enabled) {
+	if (c->debug_enabled) {
 		log_warn("core.debug.insecure_enable_debug_rpc: registration without attestation is open");
-		if (!(debug = http_server_new(gw->base, &o, e)) || gw_mount_debug(gw, debug, e) < 0 ||
-		    listen_addr(debug, &gw->cfg.debug_address, gw->cfg.debug_address.port, NULL, "debug", e) <
-			0)
+		if (addr_spec(&debug, &c->debug_address, c->debug_address.port, "debug", e) < 0 ||
+		    !(srv = http_daemon_plain(&d, &debug, "debug", e)) || gw_mount_debug(gw, srv, e) < 0)
 			goto out;
 	}
 	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION,
 		 gw_instance_count(gw));
-	event_base_dispatch(gw->base);
-	rc = 0;
+	rc = http_daemon_run(&d);
 out:
-	if (debug)
-		http_server_free(debug);
-	if (admin)
-		http_server_free(admin);
-	http_server_free(srv);
+	http_daemon_free(&d);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	const char *file = NULL;
 	static struct gateway gw;
 	struct err e = ERR_INIT;
-	enum log_level lvl;
 	int rc = 1;
-	struct daemon_args args = {
-	    .prog = "dstack-gateway", .usage = usage, .defaults_toml = gw_default_toml};
-	int args_rc = daemon_args_parse(&args, argc, argv);
+	struct daemon_args args = {.prog = "dstack-gateway",
+				   .usage = usage,
+				   .defaults_toml = gw_default_toml,
+				   .log_name = "gateway"};
 
-	if (args_rc >= 0)
-		return args_rc;
-	file = args.config;
-
-	signal(SIGPIPE, SIG_IGN);
-	log_init("gateway", LOG_LVL_INFO);
-	if (gw_config_load(&gw.cfg, file, &e) < 0) {
+	if ((rc = daemon_start(&args, argc, argv)) >= 0)
+		return rc;
+	rc = 1;
+	if (gw_config_load(&gw.cfg, args.config, &e) < 0) {
 		log_error("config: %s", err_str(&e));
 		return 1;
 	}
-	if (log_level_parse(gw.cfg.log_level, &lvl) == 0)
-		log_init("gateway", lvl);
+	daemon_log_level(&args, gw.cfg.log_level);
 	if (gw.cfg.set_ulimit)
 		raise_nofile();
 	if (*gw.cfg.rpc_domain && !prpc_agent_present()) {

@@ -82,25 +82,13 @@ const char kms_default_toml[] = "[default]\n"
 				"address = \"0.0.0.0\"\n"
 				"port = 8000\n";
 
-#define F(k, kind, m, ...)                                                                                   \
-	{                                                                                                    \
-		k, kind, CFG_AT(struct kms_config, m), __VA_ARGS__                                           \
-	}
+#define F(k, kind, m, ...) CFG_FIELD(struct kms_config, k, kind, m, __VA_ARGS__)
 
 static const struct cfg_field schema[] = {
-    F("default.workers", CFG_UINT, workers, .min = 1, .max = 1024),
-    F("default.log_level", CFG_STRING, log_level),
-    {.key = "default.max_blocking", .kind = CFG_IGNORE},
-    {.key = "default.ident", .kind = CFG_IGNORE},
-    {.key = "default.temp_dir", .kind = CFG_IGNORE},
-    {.key = "default.keep_alive", .kind = CFG_IGNORE},
-    {.key = "default.limits", .kind = CFG_IGNORE},
+    CFG_SERVER_FIELDS("default.", struct kms_config),
     F("rpc.address", CFG_STRING, rpc_address),
     F("rpc.port", CFG_UINT, rpc_port),
-    F("rpc.tls.key", CFG_STRING, tls_key),
-    F("rpc.tls.certs", CFG_STRING, tls_certs),
-    F("rpc.tls.mutual.ca_certs", CFG_STRING, tls_ca_certs),
-    F("rpc.tls.mutual.mandatory", CFG_BOOL, tls_mandatory),
+    CFG_TLS_FIELDS("rpc.tls", struct kms_config, 0),
     F("core.cert_dir", CFG_STRING, cert_dir),
     {.key = "core.subject_postfix", .kind = CFG_IGNORE},
     F("core.site_name", CFG_STRING, site_name),
@@ -108,11 +96,7 @@ static const struct cfg_field schema[] = {
     F("core.attest_rpc_cert", CFG_BOOL, attest_rpc_cert),
     F("core.sev_snp_key_release", CFG_BOOL, sev_snp_key_release),
     F("core.aws_nitro_tpm_key_release", CFG_BOOL, aws_nitro_tpm_key_release),
-    F("core.attestation.insecure_allow_external_trust_anchors", CFG_BOOL,
-      insecure_allow_external_trust_anchors),
-    F("core.attestation.urls.pccs", CFG_STRING, pccs_url),
-    {.key = "core.attestation.urls.amd_kds", .kind = CFG_IGNORE},
-    F("core.attestation.root_ca.tdx", CFG_STRING, root_ca_tdx),
+    CFG_ATTESTATION_FIELDS(struct kms_config),
     {.key = "core.attestation.root_ca.gcp_tpm", .kind = CFG_IGNORE},
     {.key = "core.attestation.root_ca.aws_nitro_enclave", .kind = CFG_IGNORE},
     {.key = "core.attestation.root_ca.aws_nitro_tpm", .kind = CFG_IGNORE},
@@ -126,7 +110,7 @@ static const struct cfg_field schema[] = {
     F("core.admin.enabled", CFG_BOOL, admin_enabled),
     F("core.admin.address", CFG_STRING, admin_address),
     F("core.admin.port", CFG_UINT, admin_port),
-    F("core.admin.auth_token", CFG_STRING, admin_token),
+    F("core.admin.auth_token", CFG_STRING, admin_token, .flags = CFG_SECRET),
     F("core.admin.htpasswd_file", CFG_STRING, admin_htpasswd),
     F("core.admin.insecure_no_auth", CFG_BOOL, admin_insecure_no_auth),
     F("core.metrics.enabled", CFG_BOOL, metrics_enabled),
@@ -185,11 +169,13 @@ static int check_attestation_keys(const struct config *c, struct err *e)
 	return 0;
 }
 
-static int validate(struct kms_config *cfg, struct err *e)
+static int validate(void *obj, const struct config *c, struct err *e)
 {
+	struct kms_config *cfg = obj;
 	const char *tok = getenv("DSTACK_KMS_ADMIN_TOKEN");
 	enum log_level lvl;
 
+	(void)c;
 	if (!tok || !*tok)
 		tok = getenv("ADMIN_API_TOKEN");
 	if (tok && *tok) {
@@ -220,32 +206,17 @@ static int validate(struct kms_config *cfg, struct err *e)
 
 int kms_config_load(struct kms_config *cfg, const char *file, struct err *e)
 {
-	struct config c = CONFIG_INIT;
 	struct config_search s = {.name = "kms", .defaults = kms_default_toml, .file = file};
 	const char *etc = getenv("DSTACK_KMS_ETC_DIR"); /* tests: keep /etc out of the picture */
 
-	memset(cfg, 0, sizeof(*cfg));
 	if (etc && *etc)
 		s.etc_dir = etc;
-	if (config_load(&c, &s, e) < 0)
-		return -1;
-	if (check_attestation_keys(&c, e) < 0 || config_bind(&c, schema, ARRAY_SIZE(schema), cfg, e) < 0) {
-		config_free(&c);
-		kms_config_free(cfg);
-		return -1;
-	}
-	config_free(&c);
-	if (validate(cfg, e) < 0) {
-		kms_config_free(cfg);
-		return -1;
-	}
-	return 0;
+	return config_load_bound(&s, schema, ARRAY_SIZE(schema), cfg, sizeof(*cfg), check_attestation_keys,
+				 validate, e);
 }
 
 void kms_config_free(struct kms_config *cfg)
 {
-	if (cfg->admin_token)
-		secure_zero(cfg->admin_token, strlen(cfg->admin_token));
 	config_unbind(schema, ARRAY_SIZE(schema), cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -4,19 +4,16 @@
  * Finish), refresh certificates, then serve the KMS RPC over TLS and the
  * optional admin API (kms.md §6).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/ssl.h>
-
 #include "config/daemon_args.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "http/tls_server.h"
+#include "http/daemon.h"
 #include "kms.h"
 
 static void usage(FILE *f)
@@ -35,14 +32,12 @@ static void usage(FILE *f)
 		   "See docs/kms.md.\n");
 }
 
-static int listen_tcp(struct http_server *srv, const char *addr, uint16_t port, SSL_CTX *tls,
-		      const char *what, struct err *e)
+static int tcp_spec(struct http_listen_spec *spec, const char *addr, uint16_t port, const char *what,
+		    struct err *e)
 {
-	struct http_listen_spec spec;
-
-	if (http_listen_spec_set(&spec, HTTP_LISTEN_TCP, addr, port, NULL, 0, e) < 0)
+	if (http_listen_spec_set(spec, HTTP_LISTEN_TCP, addr, port, NULL, 0, e) < 0)
 		return err_wrap(e, "%s listener", what);
-	return http_server_listen_logged(srv, &spec, tls, what, e);
+	return 0;
 }
 
 static int auto_bootstrap(struct kms *k, struct err *e)
@@ -99,66 +94,47 @@ static int refresh_certs(struct kms *k, struct err *e)
 	return kms_keys_update_certs(k->cfg.cert_dir, &k->keys, att, att_len, e);
 }
 
+/* The KMS RPC over TLS (client certificates optional, from the temp CA) and the admin API. */
 static int serve(struct kms *k, struct err *e)
 {
-	struct http_server_opts o = {.workers = k->cfg.workers, .app_version = DSTACK_VERSION};
-	struct http_server *srv = NULL, *admin = NULL;
-	_cleanup_(SSL_CTX_freep) SSL_CTX *tls = NULL;
+	struct http_daemon d = {.base = k->base,
+				.opts = {.workers = k->cfg.workers, .app_version = DSTACK_VERSION}};
+	const struct http_tls_files files = HTTP_TLS_FILES_OF(&k->cfg, "rpc.tls", 2);
+	struct http_listen_spec rpc, admin;
+	struct http_server *srv;
 	int rc = -1;
 
-	const struct http_tls_files files = {.section = "rpc.tls",
-					     .certs = k->cfg.tls_certs,
-					     .key = k->cfg.tls_key,
-					     .ca_certs = k->cfg.tls_ca_certs,
-					     .mandatory = k->cfg.tls_mandatory,
-					     .verify_depth = 2};
-
-	if (!(tls = http_tls_server_ctx(&files, e)))
-		return -1;
-	if (!(srv = http_server_new(k->base, &o, e)))
-		return -1;
-	http_server_add_health(srv);
-	if (kms_main_mount(k, srv, e) < 0 ||
-	    listen_tcp(srv, k->cfg.rpc_address, k->cfg.rpc_port, tls, "rpc (TLS)", e) < 0 ||
-	    http_server_handle_signals(srv, e) < 0)
+	if (tcp_spec(&rpc, k->cfg.rpc_address, k->cfg.rpc_port, "rpc (TLS)", e) < 0 ||
+	    !(srv = http_daemon_rpc(&d, &files, &rpc, e)) || kms_main_mount(k, srv, e) < 0)
 		goto out;
-	if (k->cfg.admin_enabled) {
-		if (!(admin = http_server_new(k->base, &o, e)) || kms_admin_mount(k, admin, e) < 0 ||
-		    listen_tcp(admin, k->cfg.admin_address, k->cfg.admin_port, NULL, "admin", e) < 0)
-			goto out;
-	}
+	http_server_add_health(srv);
+	if (k->cfg.admin_enabled &&
+	    (tcp_spec(&admin, k->cfg.admin_address, k->cfg.admin_port, "admin", e) < 0 ||
+	     !(srv = http_daemon_plain(&d, &admin, "admin", e)) || kms_admin_mount(k, srv, e) < 0))
+		goto out;
 	log_info("dstack-kms %s serving (auth_api: %s)", DSTACK_VERSION, k->cfg.auth_type);
-	event_base_dispatch(k->base);
-	rc = 0;
+	rc = http_daemon_run(&d);
 out:
-	if (admin)
-		http_server_free(admin);
-	http_server_free(srv);
+	http_daemon_free(&d);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	const char *file = NULL;
 	struct kms k = {0};
 	struct err e = ERR_INIT;
-	enum log_level lvl;
 	int rc = 1;
-	struct daemon_args args = {.prog = "dstack-kms", .usage = usage, .defaults_toml = kms_default_toml};
-	int args_rc = daemon_args_parse(&args, argc, argv);
+	struct daemon_args args = {
+	    .prog = "dstack-kms", .usage = usage, .defaults_toml = kms_default_toml, .log_name = "kms"};
 
-	if (args_rc >= 0)
-		return args_rc;
-	file = args.config;
-
-	signal(SIGPIPE, SIG_IGN);
-	log_init("kms", LOG_LVL_INFO);
-	if (kms_config_load(&k.cfg, file, &e) < 0) {
+	if ((rc = daemon_start(&args, argc, argv)) >= 0)
+		return rc;
+	rc = 1;
+	if (kms_config_load(&k.cfg, args.config, &e) < 0) {
 		log_error("config: %s", err_str(&e));
 		return 1;
 	}
-	if (log_level_parse(k.cfg.log_level, &lvl) == 0)
-		log_init("kms", lvl);
+	daemon_log_level(&args, k.cfg.log_level);
 	pthread_mutex_init(&k.lock, NULL);
 	pthread_mutex_init(&k.self_lock, NULL);
 	if (!(k.base = event_base_new())) {

@@ -105,6 +105,7 @@ enum cfg_kind {
 
 enum {
 	CFG_REQUIRED = 1u << 0, /* absent key is an error */
+	CFG_SECRET = 1u << 1,   /* CFG_STRING: config_unbind wipes it before freeing */
 };
 
 struct cfg_field {
@@ -156,6 +157,69 @@ struct cfg_ports {
 int config_bind(const struct config *c, const struct cfg_field *schema, size_t n, void *obj, struct err *e);
 /* Free what config_bind allocated in obj (strings, arrays, json refs). */
 void config_unbind(const struct cfg_field *schema, size_t n, void *obj);
+
+/*
+ * A daemon's whole config load: obj (obj_size bytes) zeroed, the layers of s
+ * loaded, check_raw on the merged tree (may be NULL: checks the schema cannot
+ * express), the schema bound, then check on the bound values with the tree
+ * still there for config_origin (may be NULL: defaults from the environment,
+ * cross-field rules). On any failure obj is unbound and zeroed again.
+ */
+int config_load_bound(const struct config_search *s, const struct cfg_field *schema, size_t n, void *obj,
+		      size_t obj_size, int (*check_raw)(const struct config *c, struct err *e),
+		      int (*check)(void *obj, const struct config *c, struct err *e), struct err *e);
+
+/* ---- schema rows the daemons share ---- */
+
+/* One row for member m of type: CFG_FIELD(struct x, "a.b", CFG_UINT, m, .max = 9). A
+ * program's schema usually wraps it: #define F(k, kind, m, ...) CFG_FIELD(struct x, k, kind, m,
+ * __VA_ARGS__). */
+#define CFG_FIELD(type, k, kind, m, ...)                                                                     \
+	{                                                                                                    \
+		k, kind, CFG_AT(type, m), __VA_ARGS__                                                        \
+	}
+
+/*
+ * The reference daemons' web-server keys under prefix ("default." in kms.toml,
+ * "" in gateway.toml): workers and log_level bound to the members of those
+ * names in type, max_blocking, ident, temp_dir, keep_alive and limits known
+ * but unused.
+ */
+#define CFG_SERVER_FIELDS(prefix, type)                                                                      \
+	{prefix "workers", CFG_UINT, CFG_AT(type, workers), .min = 1, .max = 1024},                          \
+	    {prefix "log_level", CFG_STRING, CFG_AT(type, log_level)},                                       \
+	    {.key = prefix "max_blocking", .kind = CFG_IGNORE}, {.key = prefix "ident", .kind = CFG_IGNORE}, \
+	    {.key = prefix "temp_dir", .kind = CFG_IGNORE},                                                  \
+	    {.key = prefix "keep_alive", .kind = CFG_IGNORE},                                                \
+	{                                                                                                    \
+		.key = prefix "limits", .kind = CFG_IGNORE                                                   \
+	}
+
+/*
+ * [core.attestation] of kms.toml and gateway.toml: the external trust-anchor
+ * switch, the PCCS URL and the TDX root bound to the members
+ * insecure_allow_external_trust_anchors, pccs_url and root_ca_tdx of type;
+ * urls.amd_kds known but unused. The other root_ca entries are the program's.
+ */
+#define CFG_ATTESTATION_FIELDS(type)                                                                         \
+	CFG_FIELD(type, "core.attestation.insecure_allow_external_trust_anchors", CFG_BOOL,                  \
+		  insecure_allow_external_trust_anchors),                                                    \
+	    CFG_FIELD(type, "core.attestation.urls.pccs", CFG_STRING, pccs_url),                             \
+	    {.key = "core.attestation.urls.amd_kds", .kind = CFG_IGNORE},                                    \
+	    CFG_FIELD(type, "core.attestation.root_ca.tdx", CFG_STRING, root_ca_tdx)
+
+/*
+ * An RPC listener's TLS section: <section>.key, .certs, .mutual.ca_certs
+ * (file_flags, e.g. CFG_REQUIRED) and .mutual.mandatory, bound to the members
+ * tls_key, tls_certs, tls_ca_certs and tls_mandatory of type.
+ */
+#define CFG_TLS_FIELDS(section, type, file_flags)                                                            \
+	{section ".key", CFG_STRING, CFG_AT(type, tls_key), .flags = (file_flags)},                          \
+	    {section ".certs", CFG_STRING, CFG_AT(type, tls_certs), .flags = (file_flags)},                  \
+	    {section ".mutual.ca_certs", CFG_STRING, CFG_AT(type, tls_ca_certs), .flags = (file_flags)},     \
+	{                                                                                                    \
+		section ".mutual.mandatory", CFG_BOOL, CFG_AT(type, tls_mandatory)                           \
+	}
 
 /* ---- value syntaxes (also usable for command-line flags) ---- */
 

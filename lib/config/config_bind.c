@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "core/mem.h"
 
 static const char *json_kind(const json_t *v)
 {
@@ -318,6 +319,8 @@ void config_unbind(const struct cfg_field *schema, size_t n, void *obj)
 
 		switch (schema[i].kind) {
 		case CFG_STRING:
+			if ((schema[i].flags & CFG_SECRET) && *(char **)dst)
+				secure_zero(*(char **)dst, strlen(*(char **)dst));
 			free(*(char **)dst);
 			*(char **)dst = NULL;
 			break;
@@ -339,4 +342,26 @@ void config_unbind(const struct cfg_field *schema, size_t n, void *obj)
 			break;
 		}
 	}
+}
+
+int config_load_bound(const struct config_search *s, const struct cfg_field *schema, size_t n, void *obj,
+		      size_t obj_size, int (*check_raw)(const struct config *c, struct err *e),
+		      int (*check)(void *obj, const struct config *c, struct err *e), struct err *e)
+{
+	struct config c = CONFIG_INIT;
+	int rc;
+
+	memset(obj, 0, obj_size);
+	if (config_load(&c, s, e) < 0)
+		return -1;
+	rc = (check_raw && check_raw(&c, e) < 0) || config_bind(&c, schema, n, obj, e) < 0 ||
+		     (check && check(obj, &c, e) < 0)
+		 ? -1
+		 : 0;
+	config_free(&c);
+	if (rc < 0) {
+		config_unbind(schema, n, obj);
+		memset(obj, 0, obj_size);
+	}
+	return rc;
 }

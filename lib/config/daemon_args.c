@@ -1,9 +1,12 @@
 /*
- * daemon_args.c — the shared daemon command line (see daemon_args.h).
+ * daemon_args.c — the shared daemon command line and start-up (see daemon_args.h).
  */
 #include "config/daemon_args.h"
 
 #include <getopt.h>
+#include <signal.h>
+
+#include "core/log.h"
 
 int daemon_args_parse(struct daemon_args *a, int argc, char **argv)
 {
@@ -40,4 +43,23 @@ int daemon_args_parse(struct daemon_args *a, int argc, char **argv)
 		return 2;
 	}
 	return -1;
+}
+
+int daemon_start(struct daemon_args *a, int argc, char **argv)
+{
+	int rc = daemon_args_parse(a, argc, argv);
+
+	if (rc >= 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+	log_init(a->log_name, LOG_LVL_INFO);
+	return -1;
+}
+
+void daemon_log_level(const struct daemon_args *a, const char *level)
+{
+	enum log_level lvl;
+
+	if (level && log_level_parse(level, &lvl) == 0)
+		log_init(a->log_name, lvl);
 }

@@ -12,20 +12,11 @@
 set -u
 DSTACK=$1
 SRC=$2
-BUILD=$(cd "$(dirname "$DSTACK")/.." && pwd)
 . "$SRC/tests/e2e/lib.sh"
-T=$(mktemp -d /tmp/dstack-e2e-q.XXXXXX)
-cleanup() {
-	"$DSTACK" dev down --dir "$T/s" --grace 2 >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_start /tmp/dstack-e2e-q.XXXXXX s
 
 KERNEL=$(ls /boot/vmlinuz-* 2>/dev/null | tail -1)
-if ! require dstack-kms dstack-gateway dstack-vmm dstack-util dstack-guest-agent qemu-system-x86_64 busybox cpio gzip wg ip; then
-	echo "1..0 # SKIP programs missing (see above)"
-	exit 0
-fi
+require_or_skip dstack-kms dstack-gateway dstack-vmm dstack-util dstack-guest-agent qemu-system-x86_64 busybox cpio gzip wg ip
 if [ -z "$KERNEL" ] || [ ! -r "$KERNEL" ] || ldd "$(command -v busybox)" >/dev/null 2>&1; then
 	may_skip && {
 		echo "1..0 # SKIP no readable kernel under /boot or no static busybox"

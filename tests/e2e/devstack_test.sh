@@ -14,21 +14,12 @@
 set -u
 DSTACK=$1
 SRC=$2
-BUILD=$(cd "$(dirname "$DSTACK")/.." && pwd)
 . "$SRC/tests/e2e/lib.sh"
-T=$(mktemp -d /tmp/dstack-e2e.XXXXXX)
+e2e_start /tmp/dstack-e2e.XXXXXX
 VETH=""
-cleanup() {
-	"$DSTACK" dev down --dir "$T" --grace 2 >/dev/null 2>&1
-	[ -n "$VETH" ] && ip link del "$VETH" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+cleanup_extra() { [ -n "$VETH" ] && ip link del "$VETH" 2>/dev/null; }
 
-if ! require dstack-kms dstack-gateway dstack-vmm dstack-util dstack-guest-agent wg ip curl openssl python3 lsns setpriv; then
-	echo "1..0 # SKIP programs missing (see above)"
-	exit 0
-fi
+require_or_skip dstack-kms dstack-gateway dstack-vmm dstack-util dstack-guest-agent wg ip curl openssl python3 lsns setpriv
 if ! command -v wireguard-go >/dev/null && ! ip link add dsprobe$$ type wireguard 2>/dev/null; then
 	require wireguard-go || {
 		echo "1..0 # SKIP no WireGuard (kernel module or wireguard-go)"

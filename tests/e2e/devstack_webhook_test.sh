@@ -8,19 +8,10 @@
 set -u
 DSTACK=$1
 SRC=$2
-BUILD=$(cd "$(dirname "$DSTACK")/.." && pwd)
 . "$SRC/tests/e2e/lib.sh"
-T=$(mktemp -d /tmp/dstack-e2e-wh.XXXXXX)
-cleanup() {
-	"$DSTACK" dev down --dir "$T" --grace 2 >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_start /tmp/dstack-e2e-wh.XXXXXX
 
-if ! require dstack-kms dstack-gateway dstack-vmm auth-simple dstack-util dstack-guest-agent wg ip curl python3; then
-	echo "1..0 # SKIP programs missing (see above)"
-	exit 0
-fi
+require_or_skip dstack-kms dstack-gateway dstack-vmm auth-simple dstack-util dstack-guest-agent wg ip curl python3
 
 new_stack "$T" webhook
 GREETING="webhook-greeting-$RANDOM$RANDOM"

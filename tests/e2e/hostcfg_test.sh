@@ -4,12 +4,9 @@
 # build-config.sh changes or --force; bad settings are refused.
 set -u
 DSTACK=$1
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2" >/dev/null 2>&1; then ok "$1"; else nok "$1"; fi; }
 sums() { (cd "$T" && sha256sum certs/*.key certs/gateway-admin.token); }
 
 out=$("$DSTACK" hostcfg --dir "$T" 2>&1)

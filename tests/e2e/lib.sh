@@ -1,6 +1,8 @@
-# lib.sh — helpers shared by the dev-stack end-to-end tests (sourced).
+# lib.sh — helpers shared by the dev-stack end-to-end tests (sourced after
+# DSTACK, the built dstack CLI, is set; BUILD is its build tree).
 #
 # TAP output (ok/nok/skip/check), the programs of the build tree, a scratch
+# directory whose stack is brought down at exit (e2e_start), a scratch
 # state directory with ports, WireGuard interface and subnet of its own (so
 # parallel stacks never collide), and the network namespaces of a stack.
 #
@@ -9,6 +11,7 @@
 # broken build or a dependency dropped from the list cannot pass unnoticed.
 # Elsewhere, or with DSTACK_E2E_ALLOW_SKIP=1, the tests that need it skip.
 
+[ -n "${DSTACK:-}" ] && BUILD=${BUILD:-$(cd "$(dirname "$DSTACK")/.." && pwd)}
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -51,6 +54,29 @@ require() {
 	nok "programs present: ${missing[*]} missing (root on Debian: \`./do deps\` and \`./do build\` install and build them; DSTACK_E2E_ALLOW_SKIP=1 skips instead)"
 	echo "1..$n"
 	exit 1
+}
+
+# require_or_skip NAME...: require, and when something may be skipped, skip
+# the whole test.
+require_or_skip() {
+	require "$@" && return 0
+	echo "1..0 # SKIP programs missing (see above)"
+	exit 0
+}
+
+# e2e_start TEMPLATE [SUBDIR]: T := a new directory (mktemp -d TEMPLATE),
+# STACK := T/SUBDIR (or T), the stack's state directory. At exit: `dstack dev
+# down` of STACK when it exists, then cleanup_extra (when the test defines
+# one), then T removed unless KEEP or KEEP_TEST_DIR is set.
+e2e_start() {
+	T=$(mktemp -d "$1")
+	STACK=$T${2:+/$2}
+	trap e2e_cleanup EXIT
+}
+e2e_cleanup() {
+	[ -d "$STACK" ] && "$DSTACK" dev down --dir "$STACK" --grace 2 >/dev/null 2>&1
+	declare -F cleanup_extra >/dev/null && cleanup_extra
+	[ -n "${KEEP:-}${KEEP_TEST_DIR:-}" ] || rm -rf "$T"
 }
 
 # new_stack DIR AUTH: a build-config.sh in DIR with free ports BASE+1..+8

@@ -15,20 +15,11 @@ DSTACK=$1
 SRC=$2
 DOC=$3
 MODE=$4
-BUILD=$(cd "$(dirname "$DSTACK")/.." && pwd)
 . "$SRC/tests/e2e/lib.sh"
-T=$(mktemp -d /tmp/dstack-walk.XXXXXX)
-W=$T/home/dstack-dev
-cleanup() {
-	[ -d "$W" ] && "$DSTACK" dev down --dir "$W" --grace 2 >/dev/null 2>&1
-	[ -n "${KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_start /tmp/dstack-walk.XXXXXX home/dstack-dev
+W=$STACK
 
-if ! require dstack-kms dstack-gateway dstack-vmm auth-simple dstack-util dstack-guest-agent wg ip curl python3; then
-	echo "1..0 # SKIP programs missing (see above)"
-	exit 0
-fi
+require_or_skip dstack-kms dstack-gateway dstack-vmm auth-simple dstack-util dstack-guest-agent wg ip curl python3
 
 # The state dir the doc uses (~/dstack-dev) with our ports; `dstack hostcfg`
 # then generates from it instead of writing the defaults.

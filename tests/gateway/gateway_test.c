@@ -47,91 +47,9 @@
 #include "prpc/client.h"
 #include "ratls/cert.h"
 
-#define BAIL_OUT(...)                                                                                        \
-	do {                                                                                                 \
-		printf("Bail out! ");                                                                        \
-		printf(__VA_ARGS__);                                                                         \
-		printf("\n");                                                                                \
-		exit(1);                                                                                     \
-	} while (0)
+#include "../support/gateway_proc.h"
 
-static const char *gw_bin;
-static char dir[256];
-static uint16_t rpc_port, admin_port, debug_port, proxy_port;
 static char gw_pub[64], gw_priv[64];
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port;
-
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0)
-		port = 0;
-	else
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(uint16_t port)
-{
-	struct sockaddr_in a = {
-	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
-
-	rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
-	close(fd);
-	return rc == 0;
-}
-
-static void write_text(const char *name, const char *text)
-{
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	if (file_write_atomic(p, text, strlen(text), 0600, NULL) < 0)
-		BAIL_OUT("cannot write %s", p);
-}
-
-static char *read_text(const char *name)
-{
-	char p[512];
-	uint8_t *data = NULL;
-	size_t len = 0;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	if (file_read_all(p, 1 << 20, &data, &len, NULL) < 0)
-		return strdup("");
-	return (char *)data;
-}
-
-static char *pem_cert(X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out;
-	long n;
-
-	PEM_write_bio_X509(b, x);
-	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-static char *pem_key(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out;
-	long n;
-
-	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
-	BIO_free(b);
-	return out;
-}
 
 /* A WireGuard key pair (X25519, base64). */
 static void wg_keypair(char pub[64], char priv[64])
@@ -178,35 +96,8 @@ static struct client_id make_client_compose(const char *app_hex, const char *ins
 					    const char *compose_hex)
 {
 	struct client_id out = {0};
-	struct app_info ai = {0};
-	struct buf enc = BUF_INIT;
-	EVP_PKEY *k = ratls_key_generate(NULL);
-	struct ratls_cert_params p = {.cn = "dstack-app", .client_auth = true};
-	X509 *x;
 
-	if (app_hex) {
-		hex_decode_alloc(app_hex, strlen(app_hex), &ai.app_id.p, &ai.app_id.len, NULL);
-		hex_decode_alloc(instance_hex, strlen(instance_hex), &ai.instance_id.p, &ai.instance_id.len,
-				 NULL);
-		hex_decode_alloc(compose_hex, strlen(compose_hex), &ai.compose_hash.p, &ai.compose_hash.len,
-				 NULL);
-		ai.mr_system.p = calloc(1, 32);
-		ai.mr_system.len = 32;
-		ai.mr_aggregated.p = calloc(1, 32);
-		ai.mr_aggregated.len = 32;
-		app_info_encode(&ai, &enc);
-		p.app_info = enc.data;
-		p.app_info_len = enc.len;
-	}
-	x = ratls_cert_build(&p, k, ca_cert, ca_key, NULL);
-	if (!x)
-		BAIL_OUT("client certificate");
-	out.cert_pem = pem_cert(x);
-	out.key_pem = pem_key(k);
-	X509_free(x);
-	EVP_PKEY_free(k);
-	app_info_free(&ai);
-	buf_free(&enc);
+	out.cert_pem = gwp_client_cert(ca_key, ca_cert, app_hex, instance_hex, compose_hex, &out.key_pem);
 	return out;
 }
 
@@ -220,7 +111,6 @@ static void make_certs(void)
 	struct ratls_cert_params wp = {
 	    .cn = "*.app.localhost", .sans = wild_sans, .n_sans = 1, .server_auth = true};
 	X509 *rpc, *wild;
-	char *s;
 
 	ca_key = ratls_key_generate(NULL);
 	ca_cert = ratls_cert_root_ca(ca_key, NULL);
@@ -228,17 +118,12 @@ static void make_certs(void)
 	wild = ratls_cert_build(&wp, wild_key, NULL, NULL, NULL);
 	if (!ca_cert || !rpc || !wild)
 		BAIL_OUT("certificates");
-	mkdir(strcat(strcpy((char[512]){0}, dir), "/certs"), 0700);
-	write_text("certs/root-ca.crt", s = pem_cert(ca_cert));
-	free(s);
-	write_text("certs/gateway-rpc.crt", s = pem_cert(rpc));
-	free(s);
-	write_text("certs/gateway-rpc.key", s = pem_key(rpc_key));
-	free(s);
-	write_text("certs/wildcard.crt", s = pem_cert(wild));
-	free(s);
-	write_text("certs/wildcard.key", s = pem_key(wild_key));
-	free(s);
+	mkdir(strcat(strcpy((char[512]){0}, gwp.dir), "/certs"), 0700);
+	gwp_write_cert("certs/root-ca.crt", ca_cert);
+	gwp_write_cert("certs/gateway-rpc.crt", rpc);
+	gwp_write_key("certs/gateway-rpc.key", rpc_key);
+	gwp_write_cert("certs/wildcard.crt", wild);
+	gwp_write_key("certs/wildcard.key", wild_key);
 	X509_free(rpc);
 	X509_free(wild);
 	EVP_PKEY_free(rpc_key);
@@ -260,7 +145,7 @@ static void write_dev_config(void)
 	    "[core.proxy]\ncert_chain = \"certs/wildcard.crt\"\ncert_key = \"certs/wildcard.key\"\n"
 	    "base_domain = \"app.localhost\"\nlisten_port = 9204\n",
 	    gw_pub, gw_priv);
-	write_text("gateway.toml", t);
+	gwp_write("gateway.toml", t);
 }
 
 /* Ports, state and no WireGuard link: what a test run changes. */
@@ -275,83 +160,15 @@ static void write_override_extra(const char *name, bool admin_token, bool admin,
 		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 2\n"
 		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
 		 "[core.admin]\nenabled = %s\naddress = \"127.0.0.1:%u\"\nauth_token = \"%s\"\n",
-		 rpc_port, dir, dir, proxy_port, debug_port, admin ? "true" : "false", admin_port,
-		 admin_token ? "s3cret-token" : "");
+		 gwp.rpc_port, gwp.dir, gwp.dir, gwp.proxy_port, gwp.debug_port, admin ? "true" : "false",
+		 gwp.admin_port, admin_token ? "s3cret-token" : "");
 	strncat(t, extra, sizeof(t) - strlen(t) - 1);
-	write_text(name, t);
+	gwp_write(name, t);
 }
 
 static void write_override(const char *name, bool admin_token, bool admin)
 {
 	write_override_extra(name, admin_token, admin, "");
-}
-
-static pid_t start_gw(const char *override, const char *const *env)
-{
-	char log[512], cfgp[512];
-	pid_t pid;
-
-	snprintf(log, sizeof(log), "%s/gateway.log", dir);
-	snprintf(cfgp, sizeof(cfgp), "%s/%s", dir, override);
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		for (const char *const *p = env; p && *p; p++)
-			putenv((char *)*p);
-		if (chdir(dir) < 0)
-			_exit(126);
-		execl(gw_bin, gw_bin, "-c", cfgp, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for the debug port; false if the process exited (*status set). */
-static bool wait_ready(pid_t pid, int *status)
-{
-	for (int i = 0; i < 400; i++) {
-		if (port_open(debug_port) && port_open(rpc_port))
-			return true;
-		if (waitpid(pid, status, WNOHANG) == pid)
-			return false;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
-static void stop_gw(pid_t pid)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return;
-		usleep(50 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-}
-
-static json_t *debug_call(const char *method, const char *body_json, char *err, size_t err_size)
-{
-	char base[128];
-	struct prpc_client c = {.base = base};
-	json_t *in = json_loads(body_json, 0, NULL), *out = NULL;
-	struct err e = ERR_INIT;
-
-	snprintf(base, sizeof(base), "http://127.0.0.1:%u/prpc", debug_port);
-	if (prpc_client_call_json(&c, method, in, &out, &e) < 0) {
-		snprintf(err, err_size, "%s", err_str(&e));
-		out = NULL;
-	}
-	json_decref(in);
-	return out;
 }
 
 static json_t *main_call(const struct client_id *id, const char *method, const char *body_json, char *err,
@@ -362,7 +179,7 @@ static json_t *main_call(const struct client_id *id, const char *method, const c
 	json_t *in = json_loads(body_json, 0, NULL), *out = NULL;
 	struct err e = ERR_INIT;
 
-	snprintf(base, sizeof(base), "https://127.0.0.1:%u/prpc", rpc_port);
+	snprintf(base, sizeof(base), "https://127.0.0.1:%u/prpc", gwp.rpc_port);
 	c.http.insecure = true;
 	if (id) {
 		c.http.cert_pem = id->cert_pem;
@@ -391,7 +208,7 @@ static long admin_req(const char *method, const char *path, const char *header, 
 	struct http_response r = {0};
 	long st;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", gwp.admin_port, path);
 	if (http_fetch(&o, method, url, header ? hdrs : hdrs + 1, strcmp(method, "GET") ? "{}" : NULL,
 		       strcmp(method, "GET") ? 2 : 0, &r, NULL) < 0)
 		return -1;
@@ -411,7 +228,7 @@ static long admin_post(const char *path, const char *body, char **out)
 	struct http_response r = {0};
 	long st;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", gwp.admin_port, path);
 	if (http_fetch(&o, "POST", url, hdrs, body, strlen(body), &r, NULL) < 0)
 		return -1;
 	st = r.status;
@@ -429,9 +246,9 @@ static void test_debug_register_and_restart(void)
 	int status = 0;
 
 	write_override("override.toml", true, true);
-	pid = start_gw("override.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway starts with the dev config + override");
-	char *log = read_text("gateway.log");
+	pid = gwp_start("override.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway starts with the dev config + override");
+	char *log = gwp_read("gateway.log");
 	ok(strstr(log, "core.debug.key_file is obsolete") != NULL,
 	   "old key core.debug.key_file accepted with a warning");
 	free(log);
@@ -439,7 +256,7 @@ static void test_debug_register_and_restart(void)
 	wg_keypair(pub, priv);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb01\"}", pub);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	ok(r != NULL, "Debug RegisterCvm accepted (%s)", err);
 	is_str(client_ip(r), "10.0.0.2", "first client gets the first free host 10.0.0.2");
 	json_t *srv = json_array_get(json_object_get(json_object_get(r, "wg"), "servers"), 0);
@@ -451,7 +268,7 @@ static void test_debug_register_and_restart(void)
 	       "agent internal_port = proxy.agent_port");
 	json_decref(r);
 
-	char *conf = read_text("wg/wg0.conf");
+	char *conf = gwp_read("wg/wg0.conf");
 	char want[256];
 	snprintf(want, sizeof(want),
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\nPersistentKeepalive = 25\n", pub);
@@ -461,55 +278,55 @@ static void test_debug_register_and_restart(void)
 	free(conf);
 	struct stat sb;
 	char p[512];
-	snprintf(p, sizeof(p), "%s/wg/wg0.conf", dir);
+	snprintf(p, sizeof(p), "%s/wg/wg0.conf", gwp.dir);
 	ok(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600, "wg config file is 0600");
 
 	/* §4.5 rejections */
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb02\"}", pub);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	ok(!r && strstr(err, "already used by instance bb01"), "key owned by another instance refused: %s",
 	   err);
 	json_decref(r);
 	wg_keypair(pub2, priv);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa09\",\"instance_id\":\"bb01\"}", pub2);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	ok(!r && strstr(err, "registered to another app"), "instance bound to another app refused: %s", err);
 	json_decref(r);
-	r = debug_call("RegisterCvm",
-		       "{\"client_public_key\":\"AAAA\",\"app_id\":\"aa01\",\"instance_id\":\"bb03\"}", err,
-		       sizeof(err));
+	r = gwp_debug("RegisterCvm",
+		      "{\"client_public_key\":\"AAAA\",\"app_id\":\"aa01\",\"instance_id\":\"bb03\"}", err,
+		      sizeof(err));
 	ok(!r && strstr(err, "base64 of 32 bytes"), "WG key that is not 32 bytes refused: %s", err);
 	json_decref(r);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"\",\"instance_id\":\"bb03\"}", pub2);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	ok(!r && strstr(err, "invalid app id"), "empty app id refused: %s", err);
 	json_decref(r);
 
 	/* a second instance of the same app */
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb02\"}", pub2);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	is_str(r ? client_ip(r) : "", "10.0.0.3", "second instance gets 10.0.0.3");
 	json_decref(r);
 
 	/* restart: state survives */
-	stop_gw(pid);
-	pid = start_gw("override.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway restarts");
-	r = debug_call("GetProxyState", "{}", err, sizeof(err));
+	tp_stop(pid);
+	pid = gwp_start("override.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway restarts");
+	r = gwp_debug("GetProxyState", "{}", err, sizeof(err));
 	is_int((long long)json_array_size(json_object_get(r, "instances")), 2,
 	       "both registrations survive the restart");
 	json_decref(r);
-	conf = read_text("wg/wg0.conf");
+	conf = gwp_read("wg/wg0.conf");
 	ok(strstr(conf, "AllowedIPs = 10.0.0.3/32") && strstr(conf, "AllowedIPs = 10.0.0.2/32"),
 	   "peer file re-rendered at start");
 	free(conf);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"aa01\",\"instance_id\":\"bb01\"}", pub);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	is_str(r ? client_ip(r) : "", "10.0.0.2", "re-registration keeps the address");
 	json_decref(r);
 
@@ -539,7 +356,7 @@ static void test_debug_register_and_restart(void)
 	is_int(admin_req("POST", "/prpc/Admin.SetInstancePortPolicy?json",
 			 "Authorization: Bearer s3cret-token", NULL),
 	       400, "SetInstancePortPolicy of an unknown instance fails");
-	stop_gw(pid);
+	tp_stop(pid);
 }
 
 static void test_admin_needs_credentials(void)
@@ -549,18 +366,18 @@ static void test_admin_needs_credentials(void)
 	char *log;
 
 	write_override("noauth.toml", false, true);
-	pid = start_gw("noauth.toml", NULL);
-	ok(!wait_ready(pid, &status) && WIFEXITED(status) && WEXITSTATUS(status) != 0,
+	pid = gwp_start("noauth.toml", NULL);
+	ok(!gwp_wait_ready(pid, &status) && WIFEXITED(status) && WEXITSTATUS(status) != 0,
 	   "admin enabled without credentials: refuses to start");
-	log = read_text("gateway.log");
+	log = gwp_read("gateway.log");
 	ok(strstr(log, "core.admin is enabled without credentials") != NULL, "and says why");
 	free(log);
 	const char *env[] = {"DSTACK_GATEWAY_ADMIN_TOKEN=from-env", NULL};
-	pid = start_gw("noauth.toml", env);
-	ok(wait_ready(pid, &status), "token from DSTACK_GATEWAY_ADMIN_TOKEN is enough");
+	pid = gwp_start("noauth.toml", env);
+	ok(gwp_wait_ready(pid, &status), "token from DSTACK_GATEWAY_ADMIN_TOKEN is enough");
 	is_int(admin_req("POST", "/prpc/Admin.GetMeta?json", "Authorization: Bearer from-env", NULL), 200,
 	       "and is accepted");
-	stop_gw(pid);
+	tp_stop(pid);
 }
 
 static void test_mtls_register(void)
@@ -574,8 +391,8 @@ static void test_mtls_register(void)
 	pid_t pid;
 
 	write_override("override.toml", true, true);
-	pid = start_gw("override.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway up for mTLS tests");
+	pid = gwp_start("override.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway up for mTLS tests");
 	wg_keypair(pub, priv);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"port_policy\":{\"restrict_mode\":true,\"ports\":[{\"port\":"
@@ -608,7 +425,7 @@ static void test_mtls_register(void)
 	admin_post("/prpc/Admin.GetInstancePortPolicy?json", iid, &b);
 	ok(b && strstr(b, "\"source\":\"instance\""), "back to the instance's policy");
 	free(b);
-	r = debug_call("GetProxyState", "{}", err, sizeof(err));
+	r = gwp_debug("GetProxyState", "{}", err, sizeof(err));
 	bool found = false;
 	size_t i;
 	json_t *v;
@@ -648,7 +465,7 @@ static void test_mtls_register(void)
 		char url[256];
 		const char *hdrs[] = {hdr, "Content-Type: application/json", NULL};
 		const char *down = "{\"id\":0,\"status\":\"down\"}";
-		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", admin_port, urlp);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", gwp.admin_port, urlp);
 		http_fetch(&o, "POST", url, hdrs, down, strlen(down), &resp, NULL);
 		is_int(resp.status, 200, "Admin.SetNodeStatus down");
 		http_response_free(&resp);
@@ -700,7 +517,7 @@ static void test_mtls_register(void)
 	}
 	ok(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0, "and the gateway exits with status 0");
 	if (!exited)
-		stop_gw(pid);
+		tp_stop(pid);
 	free(good.cert_pem), free(good.key_pem), free(other.cert_pem), free(other.key_pem);
 	free(none.cert_pem), free(none.key_pem);
 }
@@ -721,13 +538,13 @@ static void test_htpasswd_and_recycle(void)
 	hash = crypt_rn("hunter2", salt, &cd, sizeof(cd));
 	ok(hash && !strncmp(hash, "$2b$", 4), "bcrypt hash for the htpasswd file");
 	snprintf(line, sizeof(line), "alice:%s\n", hash ? hash : "");
-	write_text("htpasswd", line);
+	gwp_write("htpasswd", line);
 	snprintf(extra, sizeof(extra),
 		 "htpasswd_file = \"%s/htpasswd\"\n[core.recycle]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
-		 dir);
+		 gwp.dir);
 	write_override_extra("recycle.toml", false, true, extra);
-	pid = start_gw("recycle.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway with htpasswd only and a 2 s recycle timeout");
+	pid = gwp_start("recycle.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway with htpasswd only and a 2 s recycle timeout");
 	b64 = base64_encode("alice:hunter2", 13);
 	snprintf(hdr, sizeof(hdr), "Authorization: Basic %s", b64);
 	free(b64);
@@ -741,13 +558,13 @@ static void test_htpasswd_and_recycle(void)
 	wg_keypair(pub, priv);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"cc01\",\"instance_id\":\"dd01\"}", pub);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	ok(r != NULL, "registered an instance that will never handshake (%s)", r ? "" : err);
 	json_decref(r);
 	size_t left = 99;
 	for (int i = 0; i < 100 && left; i++) {
 		usleep(100 * 1000);
-		r = debug_call("GetProxyState", "{}", err, sizeof(err));
+		r = gwp_debug("GetProxyState", "{}", err, sizeof(err));
 		left = 0;
 		size_t k;
 		json_t *v;
@@ -760,14 +577,14 @@ static void test_htpasswd_and_recycle(void)
 	/* the peer file is rewritten right after the registry change is published */
 	bool gone = false;
 	for (int i = 0; i < 50 && !gone; i++) {
-		char *conf = read_text("wg/wg0.conf");
+		char *conf = gwp_read("wg/wg0.conf");
 		gone = !strstr(conf, pub);
 		free(conf);
 		if (!gone)
 			usleep(100 * 1000);
 	}
 	ok(gone, "and removed from the peer file");
-	stop_gw(pid);
+	tp_stop(pid);
 }
 
 /* A registration webhook: allows only instance abcdef00aa. */
@@ -797,14 +614,14 @@ static pid_t start_webhook(uint16_t port)
 		event_base_dispatch(base);
 		_exit(0);
 	}
-	for (int i = 0; i < 100 && !port_open(port); i++)
+	for (int i = 0; i < 100 && !tp_port_open(port); i++)
 		usleep(50 * 1000);
 	return pid;
 }
 
 static void test_auth_webhook(void)
 {
-	uint16_t hook_port = free_port();
+	uint16_t hook_port = tp_free_port();
 	struct client_id allowed = make_client("99223344556677889900aabbccddeeff00112233", "abcdef00aa");
 	struct client_id denied = make_client("99223344556677889900aabbccddeeff00112233", "abcdef00bb");
 	char extra[512], body[256], err[1024], pub[64], priv[64];
@@ -816,8 +633,8 @@ static void test_auth_webhook(void)
 		 "[core.auth]\nenabled = true\nurl = \"http://127.0.0.1:%u/app-auth\"\ntimeout = \"2s\"\n",
 		 hook_port);
 	write_override_extra("auth.toml", true, true, extra);
-	pid = start_gw("auth.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway with the registration webhook");
+	pid = gwp_start("auth.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway with the registration webhook");
 	wg_keypair(pub, priv);
 	snprintf(body, sizeof(body), "{\"client_public_key\":\"%s\"}", pub);
 	r = main_call(&allowed, "RegisterCvm", body, err, sizeof(err));
@@ -834,7 +651,7 @@ static void test_auth_webhook(void)
 	r = main_call(&allowed, "RegisterCvm", body, err, sizeof(err));
 	ok(!r && strstr(err, "auth webhook"), "webhook unreachable: refused (%s)", err);
 	json_decref(r);
-	stop_gw(pid);
+	tp_stop(pid);
 	free(allowed.cert_pem), free(allowed.key_pem), free(denied.cert_pem), free(denied.key_pem);
 }
 
@@ -874,8 +691,9 @@ static pid_t start_agent(const char *host, uint16_t port)
 static void touch_proxy(const char *sni)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	struct sockaddr_in a = {
-	    .sin_family = AF_INET, .sin_port = htons(proxy_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(gwp.proxy_port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct timeval tv = {2, 0};
 	SSL *ssl;
@@ -895,7 +713,7 @@ static void touch_proxy(const char *sni)
  * from the CVM's agent (here on 127.0.0.2, the address plan being 127/8). */
 static void test_policy_fetch(void)
 {
-	uint16_t agent_port = free_port();
+	uint16_t agent_port = tp_free_port();
 	char body[256], err[512], pub[64], priv[64], *b = NULL;
 	pid_t agent = start_agent("127.0.0.2", agent_port), pid;
 	int status;
@@ -911,14 +729,14 @@ static void test_policy_fetch(void)
 		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 2\nagent_port = %u\n"
 		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
 		 "[core.admin]\nenabled = true\naddress = \"127.0.0.1:%u\"\nauth_token = \"s3cret-token\"\n",
-		 rpc_port, dir, dir, proxy_port, agent_port, debug_port, admin_port);
-	write_text("fetch.toml", t);
-	pid = start_gw("fetch.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway with a loopback address plan");
+		 gwp.rpc_port, gwp.dir, gwp.dir, gwp.proxy_port, agent_port, gwp.debug_port, gwp.admin_port);
+	gwp_write("fetch.toml", t);
+	pid = gwp_start("fetch.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway with a loopback address plan");
 	wg_keypair(pub, priv);
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"ee01\",\"instance_id\":\"ff01\"}", pub);
-	r = debug_call("RegisterCvm", body, err, sizeof(err));
+	r = gwp_debug("RegisterCvm", body, err, sizeof(err));
 	is_str(r ? client_ip(r) : "", "127.0.0.2", "Debug registration at 127.0.0.2");
 	json_decref(r);
 	admin_post("/prpc/Admin.GetInstancePortPolicy?json", "{\"instance_id\":\"ff01\"}", &b);
@@ -938,7 +756,7 @@ static void test_policy_fetch(void)
 	       strstr(b, "\"restrict_mode\":true"),
 	   "a connection attempt fetched the policy from the agent: %s", b ? b : "");
 	free(b);
-	stop_gw(pid);
+	tp_stop(pid);
 	kill(agent, SIGTERM);
 	waitpid(agent, &status, 0);
 }
@@ -956,15 +774,15 @@ static void write_rereg_config(const char *range)
 		 "[core.proxy]\nlisten_addr = \"127.0.0.1\"\nlisten_port = %u\nworkers = 1\n"
 		 "[core.debug]\ninsecure_enable_debug_rpc = true\naddress = \"127.0.0.1:%u\"\n"
 		 "[core.admin]\nenabled = true\naddress = \"127.0.0.1:%u\"\nauth_token = \"s3cret-token\"\n",
-		 rpc_port, dir, range, dir, proxy_port, debug_port, admin_port);
-	write_text("rereg.toml", t);
+		 gwp.rpc_port, gwp.dir, range, gwp.dir, gwp.proxy_port, gwp.debug_port, gwp.admin_port);
+	gwp_write("rereg.toml", t);
 }
 
 /* GetProxyState entry of an instance: *reg_time and ip ("" when absent). */
 static void proxy_state_of(const char *iid, long long *reg_time, char ip[16])
 {
 	char err[256];
-	json_t *r = debug_call("GetProxyState", "{}", err, sizeof(err)), *v;
+	json_t *r = gwp_debug("GetProxyState", "{}", err, sizeof(err)), *v;
 	size_t i;
 
 	*reg_time = -1;
@@ -987,7 +805,7 @@ static char *debug_register(const char *app, const char *iid, const char *pub, c
 
 	snprintf(body, sizeof(body),
 		 "{\"client_public_key\":\"%s\",\"app_id\":\"%s\",\"instance_id\":\"%s\"}", pub, app, iid);
-	r = debug_call("RegisterCvm", body, err, n);
+	r = gwp_debug("RegisterCvm", body, err, n);
 	ip = strdup(r && client_ip(r) ? client_ip(r) : "");
 	json_decref(r);
 	return ip;
@@ -1007,8 +825,8 @@ static void test_reregistration(void)
 	json_t *r;
 
 	write_rereg_config("10.0.0.0/25");
-	pid = start_gw("rereg.toml", NULL);
-	ok(wait_ready(pid, &status), "gateway for the re-registration rules");
+	pid = gwp_start("rereg.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "gateway for the re-registration rules");
 	wg_keypair(pub, priv);
 	wg_keypair(pub2, priv);
 	wg_keypair(pub3, priv);
@@ -1027,7 +845,7 @@ static void test_reregistration(void)
 	ok(!strcmp(got, "10.0.0.2") && t2 > t1,
 	   "a new WireGuard key bumps reg_time (%lld -> %lld), keeps the address", t1, t2);
 	free(got);
-	char *conf = read_text("wg/rereg.conf");
+	char *conf = gwp_read("wg/rereg.conf");
 	ok(strstr(conf, pub2) && !strstr(conf, pub), "the peer file carries the new key only");
 	free(conf);
 
@@ -1061,50 +879,38 @@ static void test_reregistration(void)
 	ok(b && strstr(b, "\"source\":\"none\""), "with the override cleared no policy is known (%s)",
 	   b ? b : "");
 	free(b);
-	stop_gw(pid);
+	tp_stop(pid);
 
 	/* the address is kept only while it lies in this node's client_ip_range */
 	write_rereg_config("10.0.0.64/26");
-	pid = start_gw("rereg.toml", NULL);
-	ok(wait_ready(pid, &status), "restart with client_ip_range 10.0.0.64/26");
+	pid = gwp_start("rereg.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "restart with client_ip_range 10.0.0.64/26");
 	got = debug_register("e6", "e6e60002", pub, err, sizeof(err));
 	is_str(got, "10.0.0.65", "a new instance gets the first host of the new range");
 	free(got);
 	got = debug_register("e6", "e6e60001", pub2, err, sizeof(err));
 	is_str(got, "10.0.0.66", "re-registration outside the range: a new address in it");
 	free(got);
-	conf = read_text("wg/rereg.conf");
+	conf = gwp_read("wg/rereg.conf");
 	snprintf(body, sizeof(body), "PublicKey = %s\nAllowedIPs = 10.0.0.66/32", pub2);
 	ok(strstr(conf, body) != NULL, "and the peer file follows");
 	free(conf);
-	stop_gw(pid);
+	tp_stop(pid);
 	write_rereg_config("10.0.0.0/24");
-	pid = start_gw("rereg.toml", NULL);
-	ok(wait_ready(pid, &status), "restart with client_ip_range 10.0.0.0/24");
+	pid = gwp_start("rereg.toml", NULL);
+	ok(gwp_wait_ready(pid, &status), "restart with client_ip_range 10.0.0.0/24");
 	got = debug_register("e6", "e6e60002", pub, err, sizeof(err));
 	is_str(got, "10.0.0.65", "re-registration inside the range keeps the address");
 	free(got);
-	stop_gw(pid);
+	tp_stop(pid);
 	free(v1.cert_pem), free(v1.key_pem), free(v2.cert_pem), free(v2.key_pem);
 }
 
 int main(int argc, char **argv)
 {
-	char tmpl[] = "/tmp/gateway-test-XXXXXX";
-
-	if (argc < 2)
-		BAIL_OUT("usage: gateway_test <dstack-gateway>");
-	if (!(gw_bin = realpath(argv[1], NULL)))
-		BAIL_OUT("%s not found", argv[1]);
-	if (!mkdtemp(tmpl))
-		BAIL_OUT("mkdtemp");
-	snprintf(dir, sizeof(dir), "%s", tmpl);
+	gwp_init(argc > 1 ? argv[1] : NULL, "/tmp/gateway-test-XXXXXX");
 	/* no guest agent here: rpc_domain must fall back to the configured files */
 	setenv("DSTACK_AGENT_ADDRESS", "/nonexistent/dstack-agent.sock", 1);
-	rpc_port = free_port();
-	admin_port = free_port();
-	debug_port = free_port();
-	proxy_port = free_port();
 	wg_keypair(gw_pub, gw_priv);
 	make_certs();
 	write_dev_config();
@@ -1117,16 +923,16 @@ int main(int argc, char **argv)
 	test_policy_fetch();
 	test_htpasswd_and_recycle();
 
-	char *log = read_text("gateway.log");
+	char *log = gwp_read("gateway.log");
 	ok(!strstr(log, "runtime error") && !strstr(log, "AddressSanitizer") && !strstr(log, "LeakSanitizer"),
 	   "no sanitizer report in the gateway's log");
 	free(log);
 
 	if (!getenv("KEEP_TEST_DIR")) {
 		char cmd[600];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", gwp.dir);
 		if (system(cmd) != 0)
-			diag("cleanup of %s failed", dir);
+			diag("cleanup of %s failed", gwp.dir);
 	}
 	X509_free(ca_cert);
 	EVP_PKEY_free(ca_key);

@@ -21,12 +21,14 @@
 # naming another gateway app id stops the boot with --gateway-required and
 # only logs without it.
 #
+# The KMS side (collateral service, the KMS's CVM and agent, dstack-kms,
+# CVM boots) is tests/support/kms-stack.sh, shared with tests/gateway/e2e.sh.
 # Host names resolve through /etc/netns/<ns>/hosts (ip netns exec mounts
 # them), removed on exit. Needs root, ip, wg, curl, python3, openssl and
 # kernel WireGuard or wireguard-go; otherwise the test is skipped.
 # Env: UTIL AGENT KMS GATEWAY DSTACK (built programs).
 set -u
-. "$(cd "$(dirname "$0")" && pwd)/../support/kms-dev-toml.sh"
+. "$(cd "$(dirname "$0")" && pwd)/../support/kms-stack.sh"
 n=0
 fails=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
@@ -47,18 +49,15 @@ CVMWG=cvwg$tag
 HOST_IP=10.215.0.1
 CVM_IP=10.215.0.2
 W=$(mktemp -d /tmp/guest-gwboot-XXXXXX)
-PIDS=()
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	ks_stop
 	for ns in "$HNS" "$CNS"; do
 		if ip netns list | grep -qw "$ns"; then
 			# wireguard-go daemons started inside the namespaces made here
 			for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
 			ip netns del "$ns" 2>/dev/null
 		fi
-		rm -rf "/etc/netns/$ns"
 	done
 	rm -f "/var/run/wireguard/$GWWG.sock" "/var/run/wireguard/$CVMWG.sock"
 	[ -z "${KEEP_TEST_DIR:-}" ] && rm -rf "$W"
@@ -78,83 +77,30 @@ if ip -n "$CNS" link add probe$tag type wireguard 2>/dev/null; then
 else
 	command -v wireguard-go >/dev/null || skip_all "no kernel WireGuard and no wireguard-go"
 fi
-for ns in "$HNS" "$CNS"; do
-	mkdir -p "/etc/netns/$ns"
-	printf '127.0.0.1 localhost\n%s kms.test gateway.test\n' $HOST_IP >"/etc/netns/$ns/hosts"
-done
+ks_init "$HNS" $HOST_IP "$W" gateway.test
+ks_hosts "$CNS"
 inh() { ip netns exec "$HNS" "$@"; }
 inc() { ip netns exec "$CNS" "$@"; }
-bg_in() { # ns log cmd...: start in the background, remember the pid
-	local ns=$1 log=$2
-	shift 2
-	ip netns exec "$ns" "$@" >>"$log" 2>&1 &
-	PIDS+=($!)
-}
-wait_for() { # tries cmd...
-	local tries=$1
-	shift
-	for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-	return 1
-}
 
 cd "$W" || exit 1
-PCCS=http://$HOST_IP:8020
-"$DSTACK" simtee init pki >/dev/null
-bg_in "$HNS" simtee.log "$DSTACK" simtee serve --dir pki --listen tcp:$HOST_IP:8020
-wait_for 50 inh bash -c "exec 3<>/dev/tcp/$HOST_IP/8020"
+PCCS=$KS_PCCS
+ks_collateral_up
 ok $? "collateral service up"
 
-# A simulated CVM: shared files, a fresh TD. $1 name, $2 compose, $3 sys-config
-make_cvm() {
-	mkdir -p "$1/shared"
-	printf '%s' "$2" >"$1/shared/app-compose.json"
-	printf '%s' "$3" >"$1/shared/.sys-config.json"
-	rm -rf "$1/rt"
-	"$DSTACK" simtee td-create --state "$1/td.json" >/dev/null
-}
-setup_in() { # ns name extra-args...
-	local ns=$1 name=$2
-	shift 2
-	ip netns exec "$ns" "$UTIL" setup --work-dir "$W/$name/work" --host-shared "$W/$name/shared" \
-		--tee simtee --simtee-dir "$W/pki" --simtee-state "$W/$name/td.json" \
-		--runtime-events-dir "$W/$name/rt" --pccs-url $PCCS --dev-root-ca "$W/pki/root_ca.pem" "$@" \
-		>"$W/$name/setup.log" 2>&1
-}
-start_agent() { # name: the agent on a booted CVM, in the host namespace
-	bg_in "$HNS" "$1/agent.log" "$AGENT" -c "$1/work/agent.json" --dstack-sock "$W/$1/dstack.sock" \
-		--tappd-sock "$W/$1/tappd.sock" --external none --guest-api none
-	wait_for 100 test -S "$W/$1/dstack.sock"
-}
-VMCFG='"vm_config":"{\"os_image_hash\":\"1111111111111111111111111111111111111111111111111111111111111111\"}"'
-
 # --- the KMS and its own CVM (provider none) ---
-make_cvm kmscvm '{"manifest_version":2,"name":"kms","runner":"docker-compose","docker_compose_file":"services: {}","key_provider":"none"}' "{$VMCFG}"
-setup_in "$HNS" kmscvm
-ok $? "KMS's CVM boots (provider none)"
-start_agent kmscvm
-ok $? "KMS's guest agent up"
+ks_kms_cvm_up
+ok $? "KMS's CVM boots (provider none) and its guest agent is up"
 
 GW_COMPOSE='{"manifest_version":2,"name":"dstack-gateway","runner":"docker-compose","docker_compose_file":"services: {}","kms_enabled":true,"key_provider":"kms"}'
 printf '%s' "$GW_COMPOSE" >gw-compose.json
 GW_APP=$("$DSTACK" app-id gw-compose.json)
-
-start_kms() { # gateway_app_id
-	mkdir -p kms
-	kms_dev_toml "$HOST_IP" 8000 8001 "$PCCS" "$W/pki/root_ca.pem" "$1" kms.test >kms/kms.toml
-	(cd kms && DSTACK_AGENT_ADDRESS=$W/kmscvm/dstack.sock DSTACK_KMS_ETC_DIR=$W/kms/etc \
-		exec ip netns exec "$HNS" "$KMS" -c kms.toml >>kms.log 2>&1) &
-	KMS_PID=$!
-	PIDS+=($KMS_PID)
-	wait_for 150 inh curl -sfk https://kms.test:8000/prpc/GetMeta?json
-}
-start_kms "$GW_APP"
+ks_kms_start "$GW_APP"
 ok $? "dstack-kms up (dev auth, gateway_app_id = the gateway's app id $GW_APP)"
 
 # --- the gateway's CVM (KMS provider) and the gateway ---
-make_cvm gwcvm "$GW_COMPOSE" "{\"kms_urls\":[\"https://kms.test:8000\"],$VMCFG}"
-setup_in "$HNS" gwcvm
+ks_setup "$HNS" gwcvm "$GW_COMPOSE" ""
 ok $? "gateway's CVM boots with keys from the KMS"
-start_agent gwcvm
+ks_agent_up gwcvm
 ok $? "gateway's guest agent up"
 
 mkdir -p gw/certs
@@ -202,9 +148,9 @@ listen_port = 8443
 workers = 2
 TOML
 )
-(DSTACK_AGENT_ADDRESS=$W/gwcvm/dstack.sock exec ip netns exec "$HNS" "$GATEWAY" -c gw/gateway.toml >>gw/gateway.log 2>&1) &
-PIDS+=($!)
-wait_for 150 inh curl -sf --cacert kms/certs/root-ca.crt https://gateway.test:8010/health
+ks_bg_in "$HNS" gw/gateway.log env DSTACK_AGENT_ADDRESS="$W/gwcvm/dstack.sock" "$GATEWAY" -c gw/gateway.toml
+GW_PID=${KS_PIDS[-1]}
+ks_wait 150 inh curl -sf --cacert kms/certs/root-ca.crt https://gateway.test:8010/health
 ok $? "dstack-gateway up; its RPC certificate chains to the KMS root"
 grep -q "issued by the guest agent" gw/gateway.log && cmp -s gw/certs/kms-root.crt kms/certs/root-ca.crt
 ok $? "gateway trusts client certificates under the KMS root only (tls.mutual.ca_certs = KMS root)"
@@ -222,15 +168,14 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(("127.0.0.1", 12000), H).serve_forever()
 PY
-bg_in "$CNS" notify.log python3 notify.py "$W/notified.txt"
-wait_for 50 inc bash -c "exec 3<>/dev/tcp/127.0.0.1/12000"
+ks_bg_in "$CNS" notify.log python3 notify.py "$W/notified.txt"
+ks_wait 50 inc bash -c "exec 3<>/dev/tcp/127.0.0.1/12000"
 ok $? "host API stand-in up"
 APP_COMPOSE='{"manifest_version":2,"name":"web","runner":"docker-compose","docker_compose_file":"services: {}","kms_enabled":true,"key_provider":"kms","gateway_enabled":true,"port_policy":{"restrict_mode":true,"ports":[{"port":8080,"pp":false}]}}'
-APP_SYS="{\"kms_urls\":[\"https://kms.test:8000\"],\"gateway_urls\":[\"https://gateway.test:8010\"],\"host_api_url\":\"http://127.0.0.1:12000/api\",$VMCFG}"
+APP_SYS="{\"kms_urls\":[\"https://kms.test:8000\"],\"gateway_urls\":[\"https://gateway.test:8010\"],\"host_api_url\":\"http://127.0.0.1:12000/api\",$KS_VMCFG}"
 printf '%s' "$APP_COMPOSE" >app-compose.json
 APP_ID=$("$DSTACK" app-id app-compose.json)
-make_cvm app "$APP_COMPOSE" "$APP_SYS"
-setup_in "$CNS" app --wg-interface "$CVMWG" --gateway-required
+ks_setup "$CNS" app "$APP_COMPOSE" "$APP_SYS" --wg-interface "$CVMWG" --gateway-required
 rc=$?
 ok $rc "app CVM boots and registers with the gateway"
 [ $rc = 0 ] || diag_file app/setup.log 30
@@ -266,47 +211,42 @@ grep -q "no client certificate" <<<"$PEERS"
 ok $? "GetPeers without a client certificate is refused ($PEERS)"
 
 mkdir -p www && echo "hello from $INST" >www/hello.txt
-bg_in "$CNS" http.log python3 -m http.server 8080 --bind 0.0.0.0 --directory "$W/www"
+ks_bg_in "$CNS" http.log python3 -m http.server 8080 --bind 0.0.0.0 --directory "$W/www"
 fetch() { # port
 	inh curl -s --max-time 5 --cacert gw/certs/wildcard.crt \
 		--resolve "$APP_ID-$1.app.test:8443:127.0.0.1" "https://$APP_ID-$1.app.test:8443/hello.txt"
 }
-got=
-for _ in $(seq 80); do # the app route needs a handshake the gateway has read (10 s timer)
-	got=$(fetch 8080)
-	[ "$got" = "hello from $INST" ] && break
-	sleep 0.5
-done
-[ "$got" = "hello from $INST" ]
+fetch_hello() { # tries: fetch 8080 every 0.5 s until the app's page comes back (in $got)
+	for _ in $(seq "$1"); do
+		got=$(fetch 8080)
+		[ "$got" = "hello from $INST" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+fetch_hello 80 # the app route needs a handshake the gateway has read (10 s timer)
 ok $? "curl through the gateway proxy by app id: '$got'"
+# The refusal must come from a live gateway: the allowed port answers right after.
 got=$(fetch 8081)
-[ -z "$got" ]
-ok $? "port outside the compose's port policy refused"
+after=$(fetch 8080)
+[ -z "$got" ] && [ "$after" = "hello from $INST" ] && kill -0 "$GW_PID" 2>/dev/null
+ok $? "port outside the compose's port policy refused, while 8080 still answers right after ('$after')"
 
 # --- reboot: same work dir, fresh TD; key and address kept ---
 PUB1=$(inc wg show "$CVMWG" public-key)
-make_cvm app "$APP_COMPOSE" "$APP_SYS"
-setup_in "$CNS" app --wg-interface "$CVMWG" --gateway-required
+ks_setup "$CNS" app "$APP_COMPOSE" "$APP_SYS" --wg-interface "$CVMWG" --gateway-required
 ok $? "second boot registers again"
 PUB2=$(inc wg show "$CVMWG" public-key)
 IP2=$(sed -n 's/^Address = \(.*\)\/32$/\1/p' app/work/dstack-wg0.conf)
 [ -n "$PUB1" ] && [ "$PUB1" = "$PUB2" ] && [ "$IP2" = "$CLIENT_IP" ] && grep -q "reusing link $CVMWG" app/setup.log
 ok $? "same WireGuard key ($PUB1) and address ($IP2), link reused"
-got=
-for _ in $(seq 40); do
-	got=$(fetch 8080)
-	[ "$got" = "hello from $INST" ] && break
-	sleep 0.5
-done
-[ "$got" = "hello from $INST" ]
+fetch_hello 40
 ok $? "still reachable through the proxy after the second boot"
 
 # --- a KMS that names another gateway app id ---
-kill "$KMS_PID" && wait "$KMS_PID" 2>/dev/null
-start_kms 00000000000000000000000000000000000000aa
+ks_kms_start 00000000000000000000000000000000000000aa
 ok $? "KMS restarted naming another gateway app id"
-make_cvm bad "$APP_COMPOSE" "$APP_SYS"
-setup_in "$CNS" bad --wg-interface "bad$tag" --gateway-required
+ks_setup "$CNS" bad "$APP_COMPOSE" "$APP_SYS" --wg-interface "bad$tag" --gateway-required
 rc=$?
 [ $rc != 0 ] && grep -q "boot failed: register with gateway: .*gateway app id mismatch: certificate has $GW_APP, the KMS expects 00000000000000000000000000000000000000aa" bad/setup.log
 ok $? "gateway with the wrong app id stops the boot (--gateway-required)"
@@ -314,8 +254,7 @@ grep -q '"boot.error".*register with gateway: .*gateway app id mismatch' notifie
 ok $? "host told: boot.error with the cause"
 ! inc ip link show "bad$tag" >/dev/null 2>&1
 ok $? "no WireGuard link for the refused gateway"
-make_cvm bad "$APP_COMPOSE" "$APP_SYS"
-setup_in "$CNS" bad --wg-interface "bad$tag"
+ks_setup "$CNS" bad "$APP_COMPOSE" "$APP_SYS" --wg-interface "bad$tag"
 rc=$?
 [ $rc = 0 ] && grep -q "register with gateway: .*gateway app id mismatch.*boot continues" bad/setup.log
 ok $? "without --gateway-required the boot completes and logs the cause"

@@ -34,207 +34,16 @@
 #include "prpc/client.h"
 #include "ratls/cert.h"
 
-#define BAIL_OUT(...)                                                                                        \
-	do {                                                                                                 \
-		printf("Bail out! ");                                                                        \
-		printf(__VA_ARGS__);                                                                         \
-		printf("\n");                                                                                \
-		exit(1);                                                                                     \
-	} while (0)
-
-static const char *gw_bin;
-static char dir[256];
-static uint16_t rpc_port, debug_port, proxy_port, admin_port;
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port;
-
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0)
-		port = 0;
-	else
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(uint16_t port)
-{
-	struct sockaddr_in a = {
-	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
-
-	rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
-	close(fd);
-	return rc == 0;
-}
-
-static void write_text(const char *name, const char *text)
-{
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	if (file_write_atomic(p, text, strlen(text), 0600, NULL) < 0)
-		BAIL_OUT("cannot write %s", p);
-}
-
-static char *read_text(const char *name)
-{
-	char p[512];
-	uint8_t *data = NULL;
-	size_t len = 0;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	if (file_read_all(p, 1 << 20, &data, &len, NULL) < 0)
-		return strdup("");
-	return (char *)data;
-}
-
-static char *pem_cert(X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out;
-	long n;
-
-	PEM_write_bio_X509(b, x);
-	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-static char *pem_key(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out;
-	long n;
-
-	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-/* A WireGuard key pair (X25519, base64). */
-static pid_t start_gw(const char *override, const char *const *env)
-{
-	char log[512], cfgp[512];
-	pid_t pid;
-
-	snprintf(log, sizeof(log), "%s/gateway.log", dir);
-	snprintf(cfgp, sizeof(cfgp), "%s/%s", dir, override);
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		for (const char *const *p = env; p && *p; p++)
-			putenv((char *)*p);
-		if (chdir(dir) < 0)
-			_exit(126);
-		execl(gw_bin, gw_bin, "-c", cfgp, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for the debug port; false if the process exited (*status set). */
-static bool wait_ready(pid_t pid, int *status)
-{
-	for (int i = 0; i < 400; i++) {
-		if (port_open(debug_port) && port_open(rpc_port))
-			return true;
-		if (waitpid(pid, status, WNOHANG) == pid)
-			return false;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
-static void stop_gw(pid_t pid)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return;
-		usleep(50 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-}
-
-static json_t *debug_call(const char *method, const char *body_json, char *err, size_t err_size)
-{
-	char base[128];
-	struct prpc_client c = {.base = base};
-	json_t *in = json_loads(body_json, 0, NULL), *out = NULL;
-	struct err e = ERR_INIT;
-
-	snprintf(base, sizeof(base), "http://127.0.0.1:%u/prpc", debug_port);
-	if (prpc_client_call_json(&c, method, in, &out, &e) < 0) {
-		snprintf(err, err_size, "%s", err_str(&e));
-		out = NULL;
-	}
-	json_decref(in);
-	return out;
-}
-
-static char *make_client(EVP_PKEY *ca_key, X509 *ca_cert, char **key_pem)
-{
-	struct app_info ai = {0};
-	struct buf enc = BUF_INIT;
-	EVP_PKEY *k = ratls_key_generate(NULL);
-	struct ratls_cert_params p = {.cn = "dstack-app", .client_auth = true};
-
-	hex_decode_alloc("aa223344556677889900aabbccddeeff00112233", 40, &ai.app_id.p, &ai.app_id.len, NULL);
-	hex_decode_alloc("beef0001", 8, &ai.instance_id.p, &ai.instance_id.len, NULL);
-	hex_decode_alloc("c0ffee", 6, &ai.compose_hash.p, &ai.compose_hash.len, NULL);
-	ai.mr_system.p = calloc(1, 32);
-	ai.mr_system.len = 32;
-	ai.mr_aggregated.p = calloc(1, 32);
-	ai.mr_aggregated.len = 32;
-	app_info_encode(&ai, &enc);
-	p.app_info = enc.data;
-	p.app_info_len = enc.len;
-	X509 *x = ratls_cert_build(&p, k, ca_cert, ca_key, NULL);
-	if (!x)
-		BAIL_OUT("client certificate");
-	char *c = pem_cert(x);
-	*key_pem = pem_key(k);
-	X509_free(x);
-	EVP_PKEY_free(k);
-	app_info_free(&ai);
-	buf_free(&enc);
-	return c;
-}
+#include "../support/gateway_proc.h"
 
 int main(int argc, char **argv)
 {
-	char tmpl[] = "/tmp/guest-gwreg-XXXXXX", t[4096], err[1024], work[512];
+	char t[4096], err[1024], work[512];
 	uint8_t gsk[32], gpk[32];
 	int status;
 
-	if (argc < 2)
-		BAIL_OUT("usage: gateway_reg_test <dstack-gateway>");
-	if (!(gw_bin = realpath(argv[1], NULL)))
-		BAIL_OUT("%s not found", argv[1]);
-	if (!mkdtemp(tmpl))
-		BAIL_OUT("mkdtemp");
-	snprintf(dir, sizeof(dir), "%s", tmpl);
+	gwp_init(argc > 1 ? argv[1] : NULL, "/tmp/guest-gwreg-XXXXXX");
 	setenv("DSTACK_AGENT_ADDRESS", "/nonexistent/dstack-agent.sock", 1);
-	rpc_port = free_port();
-	debug_port = free_port();
-	proxy_port = free_port();
-	admin_port = free_port();
 
 	/* The app/KMS root, the gateway's RPC certificate under it, a proxy cert. */
 	EVP_PKEY *ca_key = ratls_key_generate(NULL), *rpc_key = ratls_key_generate(NULL);
@@ -257,15 +66,11 @@ int main(int argc, char **argv)
 	if (!ca || !rpc || !wild)
 		BAIL_OUT("certificates");
 	char *ca_pem = pem_cert(ca), *s;
-	write_text("root-ca.crt", ca_pem);
-	write_text("rpc.crt", s = pem_cert(rpc));
-	free(s);
-	write_text("rpc.key", s = pem_key(rpc_key));
-	free(s);
-	write_text("wild.crt", s = pem_cert(wild));
-	free(s);
-	write_text("wild.key", s = pem_key(wild_key));
-	free(s);
+	gwp_write("root-ca.crt", ca_pem);
+	gwp_write_cert("rpc.crt", rpc);
+	gwp_write_key("rpc.key", rpc_key);
+	gwp_write_cert("wild.crt", wild);
+	gwp_write_key("wild.key", wild_key);
 	x25519_keypair(gsk, gpk, NULL);
 	char *gpriv = base64_encode(gsk, 32), *gpub = base64_encode(gpk, 32);
 	snprintf(t, sizeof(t),
@@ -284,25 +89,27 @@ int main(int argc, char **argv)
 		 "= \"\"\n"
 		 "address = \"127.0.0.1:%u\"\n"
 		 "[core.admin]\nenabled = false\naddress = \"127.0.0.1:%u\"\n",
-		 rpc_port, gpub, gpriv, dir, dir, proxy_port, debug_port, admin_port);
-	write_text("gateway.toml", t);
-	pid_t pid = start_gw("gateway.toml", NULL);
-	if (!wait_ready(pid, &status)) {
-		s = read_text("gateway.log");
+		 gwp.rpc_port, gpub, gpriv, gwp.dir, gwp.dir, gwp.proxy_port, gwp.debug_port, gwp.admin_port);
+	gwp_write("gateway.toml", t);
+	pid_t pid = gwp_start("gateway.toml", NULL);
+	if (!gwp_wait_ready(pid, &status)) {
+		s = gwp_read("gateway.log");
 		diag("%s", s);
 		BAIL_OUT("gateway did not start");
 	}
 
-	char *key_pem = NULL, *cert_pem = make_client(ca_key, ca, &key_pem);
+	char *key_pem = NULL,
+	     *cert_pem = gwp_client_cert(ca_key, ca, "aa223344556677889900aabbccddeeff00112233", "beef0001",
+					 "c0ffee", &key_pem);
 	char *priv = NULL, *pub = NULL;
 	struct err e = ERR_INIT;
-	snprintf(work, sizeof(work), "%s/work", dir);
+	snprintf(work, sizeof(work), "%s/work", gwp.dir);
 	mkdir(work, 0700);
 	ok(gw_wg_key_load_or_create(work, &priv, &pub, &e) == 0, "WireGuard key created (%s)", err_str(&e));
 
 	char u1[128], u2[128];
-	snprintf(u1, sizeof(u1), "https://127.0.0.1:%u", free_port()); /* nothing listens: skipped */
-	snprintf(u2, sizeof(u2), "https://localhost:%u/", rpc_port);
+	snprintf(u1, sizeof(u1), "https://127.0.0.1:%u", tp_free_port()); /* nothing listens: skipped */
+	snprintf(u2, sizeof(u2), "https://localhost:%u/", gwp.rpc_port);
 	json_t *urls = json_pack("[s,s]", u1, u2);
 	json_t *policy = json_loads("{\"restrict_mode\":false,\"ports\":[]}", 0, NULL);
 	json_t *reply = NULL;
@@ -319,17 +126,17 @@ int main(int argc, char **argv)
 	    "[Interface]\nPrivateKey = %s\nListenPort = 9182\nAddress = %s/32\n\n[Peer]\nPublicKey = %s\n"
 	    "AllowedIPs = 10.0.0.1/32\nEndpoint = 127.0.0.1:9202\nPersistentKeepalive = 25\n",
 	    priv, ip1, gpub);
-	s = read_text("work/dstack-wg0.conf");
+	s = gwp_read("work/dstack-wg0.conf");
 	is_str(s, want, "dstack-wg0.conf contents");
 	free(s);
-	s = read_text("work/dstack-wg0.setconf");
+	s = gwp_read("work/dstack-wg0.setconf");
 	ok(strstr(s, "PrivateKey = ") && strstr(s, "[Peer]") && !strstr(s, "Address"),
 	   "dstack-wg0.setconf: wg(8) form without Address");
 	free(s);
 	json_decref(reply);
 	reply = NULL;
 
-	json_t *st = debug_call("GetProxyState", "{}", err, sizeof(err));
+	json_t *st = gwp_debug("GetProxyState", "{}", err, sizeof(err));
 	bool found = false;
 	size_t i;
 	json_t *v;
@@ -369,7 +176,7 @@ int main(int argc, char **argv)
 	       !reply && strstr(err_str(&e), "not issued under the KMS root"),
 	   "untrusted gateway certificate refused (%s)", err_str(&e));
 
-	stop_gw(pid);
+	tp_stop(pid);
 	free(other_pem);
 	X509_free(other);
 	EVP_PKEY_free(other_key);

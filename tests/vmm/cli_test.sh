@@ -13,42 +13,16 @@
 # usage: cli_test.sh <dstack-vmm> <supervisor> <dstack>
 set -u
 VMM=$1 SV=$2 D=$3
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 T=$(mktemp -d /tmp/vmm-cli-XXXXXX)
-# free loopback TCP ports: free_port BASE SPAN picks one in [BASE, BASE+SPAN) starting at a pid-derived offset
-free_port() {
-  python3 - "$1" "$2" "$$" <<'PY'
-import socket, sys
-base, span, salt = map(int, sys.argv[1:])
-for i in range(span):
-    p = base + (salt * 7 + i) % span
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-PY
-}
 # HP (and HP + 1, HP + 7, used by update-ports/update) must be inside the port-mapping range 1..20000
 HP=$(free_port 12000 2000) AP=$(free_port 27000 2000) KMS=$(free_port 19000 400)
-n=0
-ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-cleanup() {
-  [ -n "${VPID:-}" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
-  [ -f "$T/sv.pid" ] && kill "$(cat "$T/sv.pid")" 2>/dev/null
-  [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null
-  [ -n "${KPPID:-}" ] && kill "$KPPID" 2>/dev/null
-  [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+VMM_API=unix:$T/vmm.sock
+trap finish EXIT
 export XDG_RUNTIME_DIR=$T HOME=$T
 unset DSTACK_VMM_URL DSTACK_VMM_TOKEN
-mkdir -p "$T/img/dstack-0.5.3" "$T/run"
-: > "$T/img/dstack-0.5.3/bzImage"; : > "$T/img/dstack-0.5.3/initramfs.cpio.gz"
-echo '{"kernel":"bzImage","initrd":"initramfs.cpio.gz","cmdline":"x","version":"0.5.3","shared_ro":true}' \
-  > "$T/img/dstack-0.5.3/metadata.json"
+mkdir -p "$T/run"
+fake_image "$T/img/dstack-0.5.3" 0.5.3
 # stand-in KMS: GetAppEnvEncryptPubKey answers whatever kms-reply.json holds
 echo '{"public_key": "'"$(printf '11%.0s' $(seq 32))"'", "signature": "'"$(printf '22%.0s' $(seq 65))"'", "timestamp": 5, "signature_v1": "'"$(printf '22%.0s' $(seq 65))"'"}' > "$T/kms-reply.json"
 cat > "$T/kms.py" <<PY
@@ -61,7 +35,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(('127.0.0.1', $KMS), H).serve_forever()
 PY
-python3 "$T/kms.py" & KPID=$!
+python3 "$T/kms.py" & PIDS+=($!)
 # stand-in key provider: u32 BE length + JSON both ways
 KPP=$(free_port 19500 400)
 cat > "$T/kp.py" <<PY
@@ -75,7 +49,7 @@ while True:
     r = json.dumps({"encrypted_key": [x ^ 0xff for x in q], "provider_quote": [1, 2, 3]}).encode()
     c.sendall(struct.pack('>I', len(r)) + r); c.close()
 PY
-python3 "$T/kp.py" & KPPID=$!
+python3 "$T/kp.py" & PIDS+=($!)
 # stand-in lspci (two H100s, the second in use) for lsgpu
 mkdir -p "$T/fakebin"
 cat > "$T/fakebin/lspci" <<'SH'
@@ -102,16 +76,12 @@ enabled = true
 enabled = true
 address = "127.0.0.1"
 port = $KPP
-[supervisor]
-exe = "$SV"
-sock = "$T/sv.sock"
-pid_file = "$T/sv.pid"
-log_file = "$T/sv.log"
+$(supervisor_toml)
 TOML
 cd "$T"
 "$D" simtee init "$T/simtee" >/dev/null # the simulated TDX the guests boot on
 PATH="$T/fakebin:$PATH" "$VMM" -c vmm.toml 2> vmm.log & VPID=$!
-for _ in $(seq 100); do [ -S vmm.sock ] && curl -s -o /dev/null --unix-socket vmm.sock http://x/prpc/Version && break; sleep 0.1; done
+wait_for 10 rpc Version
 echo "echo cli-app-up; exec python3 -m http.server $AP --bind 127.0.0.1" > app.sh
 ok "compose writes a bash app-compose.json and prints its hash" \
   '"$D" vmm compose --name cliapp --bash-script app.sh --output app-compose.json | grep -q "^Compose hash: [0-9a-f]\{64\}$"'
@@ -145,8 +115,8 @@ ok "host API refuses callers that are not a VM on the shared listener" \
 ( sleep 0.7; printf '\033[31mred-marker\033[0m\n' >> "$T/run/$ID/stdout.log" ) &
 timeout 2 curl -s -N --unix-socket vmm.sock "http://x/logs?id=$ID&ch=stdout&lines=1&follow=true" > follow.out
 ok "logs follow streams new output, ANSI escapes stripped" 'grep -q "^red-marker$" follow.out'
-timeout 1 curl -s -N --unix-socket vmm.sock "http://x/logs?id=$ID&ch=stdout&lines=1&follow=true&ansi=true" > follow2.out
-ok "ansi=true keeps the escapes" 'grep -q "$(printf "\033")\[31mred-marker" follow2.out'
+curl -s --max-time 10 --unix-socket vmm.sock "http://x/logs?id=$ID&ch=stdout&lines=1&ansi=true" > ansi.out
+ok "ansi=true keeps the escapes" 'grep -q "$(printf "\033")\[31mred-marker" ansi.out'
 ok "update-ports" '"$D" vmm update-ports "$ID" --port tcp:$((HP + 1)):$AP >/dev/null && "$D" vmm info "$ID" --json | grep -q "\"host_port\": $((HP + 1))"'
 ok "stop (graceful): ShutdownVm through the guest agent, the VM ends stopped" \
   '"$D" vmm stop "$ID" >/dev/null && for _ in $(seq 100); do "$D" vmm info "$ID" | grep -q "Status: *stopped" && break; sleep 0.1; done; "$D" vmm info "$ID" | grep -q "Status: *stopped" && grep -q "ShutdownVm $ID: guest agent is shutting the VM down" vmm.log'
@@ -236,6 +206,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(('127.0.0.1', $REC), H).serve_forever()
 PY
 python3 rec.py & RPID=$!
+PIDS+=($RPID)
 for _ in $(seq 50); do curl -s -o /dev/null -d '{}' "http://127.0.0.1:$REC/prpc/Version" && break; sleep 0.1; done
 REAL=$(ls "$T/dstack-vmm" | sed -n 's/\.json$//p' | head -1)
 FAKE=ffffffff-0000-4000-8000-00000000beef

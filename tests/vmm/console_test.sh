@@ -20,19 +20,14 @@ fi
 if [ -z "$PW" ] || [ ! -d "$PW/playwright-core" ]; then
   echo "1..0 # SKIP playwright-core not available (npm install playwright-core)"; exit 0
 fi
+. "$HERE/lib.sh"
 T=$(mktemp -d /tmp/vmm-console-XXXXXX)
-API=$((22000 + $$ % 3000)) KMS=$((19000 + $$ % 900)) HP=$((15000 + $$ % 3000))
-cleanup() {
-  [ -n "${VPID:-}" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
-  [ -f "$T/sv.pid" ] && kill "$(cat "$T/sv.pid")" 2>/dev/null
-  [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$T/img/dstack-0.5.3" "$T/run"
-: > "$T/img/dstack-0.5.3/bzImage"; : > "$T/img/dstack-0.5.3/initramfs.cpio.gz"
-echo '{"kernel":"bzImage","initrd":"initramfs.cpio.gz","cmdline":"x","version":"0.5.3","shared_ro":true}' \
-  > "$T/img/dstack-0.5.3/metadata.json"
+# HP: the app's mapped host port (inside the port-mapping range 1..20000); HP + 1000 the app's own
+API=$(free_port 22000 3000) KMS=$(free_port 19000 900) HP=$(free_port 15000 3000)
+VMM_API=http://127.0.0.1:$API
+trap finish EXIT
+mkdir -p "$T/run"
+fake_image "$T/img/dstack-0.5.3" 0.5.3
 # stand-in KMS key
 openssl genpkey -algorithm X25519 -out "$T/kms.pem" 2>/dev/null
 SECRET=$(openssl pkey -in "$T/kms.pem" -outform DER | tail -c 32 | od -An -tx1 | tr -d ' \n')
@@ -48,7 +43,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(('127.0.0.1', $KMS), H).serve_forever()
 PY
-python3 "$T/kms.py" & KPID=$!
+python3 "$T/kms.py" & PIDS+=($!)
 cat > "$T/vmm.toml" <<TOML
 address = "tcp:127.0.0.1:$API"
 kms_url = "http://127.0.0.1:$KMS"
@@ -64,11 +59,7 @@ simtee_dir = "$T/simtee"
 enabled = true
 address = "127.0.0.1"
 range = [{protocol="tcp", from=1, to=20000}]
-[supervisor]
-exe = "$SV"
-sock = "$T/sv.sock"
-pid_file = "$T/sv.pid"
-log_file = "$T/sv.log"
+$(supervisor_toml)
 TOML
 python3 - "$T/compose.json" $((HP + 1000)) <<'PY'
 import json, sys
@@ -80,7 +71,7 @@ json.dump({"manifest_version": 2, "name": "webui", "runner": "bash", "kms_enable
 PY
 "$DSTACK" simtee init "$T/simtee" >/dev/null # the simulated TDX the guests boot on
 XDG_RUNTIME_DIR=$T "$VMM" -c "$T/vmm.toml" 2> "$T/vmm.log" & VPID=$!
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$API/prpc/Version" && break; sleep 0.1; done
+wait_for 10 rpc Version
 # watch for the encrypted env while the browser works (the VM is removed at the end)
 ( for _ in $(seq 300); do f=$(ls "$T"/run/*/shared/.encrypted-env 2>/dev/null | head -1)
     [ -n "$f" ] && cp "$f" "$T/env.bin" && break; sleep 0.1; done ) & WPID=$!

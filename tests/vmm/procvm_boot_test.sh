@@ -18,45 +18,26 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../support/kms-dev-toml.sh"
+. "$HERE/lib.sh"
 VMM=$1 SV=$2 D=$3 UTIL=$4 AGENT=$5 KMS=$6
 T=$(mktemp -d /tmp/vmm-procboot-XXXXXX)
-n=0
-ok() { n=$((n + 1)); if eval "$2" >/dev/null 2>&1; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	[ -f "$T/sv.pid" ] && kill "$(cat "$T/sv.pid")" 2>/dev/null
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	sleep 0.5
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap finish EXIT
 if [ "$(id -u)" != 0 ]; then
 	echo "1..0 # SKIP needs root (network namespaces)"
 	exit 0
 fi
-# free ports below the ephemeral range
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	base=$((21000 + (RANDOM % 400) * 20))
-	busy=$(ss -Htaun 2>/dev/null | awk '{print $5}' | sed 's/.*://' | awk -v lo=$base -v hi=$((base + 9)) '$1 >= lo && $1 <= hi' | head -1)
-	[ -z "$busy" ] && break
-done
-PCCS=$base KP=$((base + 1)) ONB=$((base + 2)) VP=$((base + 3)) HP=$((base + 4)) HP2=$((base + 5))
+# free ports below the ephemeral range (HP, HP2: inside the port-mapping range 1..30000)
+PCCS=$(free_port 21000 1000) KP=$(free_port 22000 1000) ONB=$(free_port 23000 1000) VP=$(free_port 24000 1000)
+HP=$(free_port 25000 1000) HP2=$(free_port 26000 1000)
+VMM_API=http://127.0.0.1:$VP
 APP_PORT=8000
 PKI=$T/simtee
 cd "$T"
 
-wait_for() { # seconds command...
-	local s=$1
-	shift
-	for _ in $(seq $((s * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
-}
-
 # ---- simulated TDX, collateral, the KMS and its own (simulated) guest agent
 "$D" simtee init "$PKI" >/dev/null
 "$D" simtee serve --dir "$PKI" --listen "tcp:127.0.0.1:$PCCS" >simtee.log 2>&1 &
-pids+=($!)
+PIDS+=($!)
 wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$PCCS/"
 mkdir -p kcvm/shared kcvm/sim
 echo '{"manifest_version":2,"name":"kms","runner":"bash","bash_script":"true","key_provider":"none","storage_fs":"ext4"}' >kcvm/shared/app-compose.json
@@ -69,20 +50,18 @@ cp kcvm/work/.appkeys.json kcvm/sim/appkeys.json
 cp kcvm/work/app-compose.json kcvm/sim/app-compose.json
 cp kcvm/work/.sys-config.json kcvm/sim/sys-config.json
 "$AGENT" --simulator "$T/kcvm/sim" --simtee-dir "$PKI" >kagent.log 2>&1 &
-pids+=($!)
+PIDS+=($!)
 wait_for 15 test -S kcvm/sim/dstack.sock
 mkdir -p kms
 kms_dev_toml 127.0.0.1 "$KP" "$ONB" "http://127.0.0.1:$PCCS" "$PKI/root_ca.pem" any localhost >kms/kms.toml
 (cd kms && DSTACK_AGENT_ADDRESS="$T/kcvm/sim/dstack.sock" DSTACK_KMS_ETC_DIR="$T/kms/etc" exec "$KMS" -c kms.toml >../kms.log 2>&1) &
-pids+=($!)
+PIDS+=($!)
 ok "dstack-kms (dev auth, attested by a simulated guest agent) is up" \
 	'wait_for 30 curl -skf -X POST "https://127.0.0.1:$KP/prpc/GetMeta?json" -d "{}"'
 
 # ---- the VMM (process backend)
-mkdir -p img/dstack-dev run
-: >img/dstack-dev/bzImage
-: >img/dstack-dev/initramfs.cpio.gz
-echo '{"kernel":"bzImage","initrd":"initramfs.cpio.gz","cmdline":"x","version":"0.6.0","shared_ro":true}' >img/dstack-dev/metadata.json
+mkdir -p run
+fake_image img/dstack-dev 0.6.0
 cat >vmm.toml <<TOML
 address = "tcp:127.0.0.1:$VP"
 kms_url = "https://127.0.0.1:$KP"
@@ -106,16 +85,10 @@ range = [{protocol="tcp", from=1, to=30000}, {protocol="udp", from=1, to=30000}]
 enabled = false
 [key_provider]
 enabled = false
-[supervisor]
-exe = "$SV"
-sock = "$T/sv.sock"
-pid_file = "$T/sv.pid"
-log_file = "$T/sv.log"
+$(supervisor_toml)
 TOML
 "$VMM" -c vmm.toml >vmm.log 2>&1 &
 VPID=$!
-pids+=($VPID)
-rpc() { curl -s -X POST "http://127.0.0.1:$VP/prpc/$1?json" -H 'Content-Type: application/json' -d "$2"; }
 ok "dstack-vmm is up" 'wait_for 20 rpc Version "{}"'
 
 # ---- the app: answers with SECRET (allowed) and OTHER (not in allowed_envs)
@@ -230,7 +203,7 @@ ok "tampered VM: no .decrypted-env written" '[ ! -e "$T/run/$ID2/work/.decrypted
 # every process on the host)
 sleep 600 &
 SENTINEL=$!
-pids+=($SENTINEL)
+PIDS+=($SENTINEL)
 quick='{"manifest_version":2,"name":"quick","runner":"bash","bash_script":"echo quick-app; exit 3","key_provider":"none","storage_fs":"ext4"}'
 ID3=$(rpc CreateVm "$(python3 -c 'import json,sys; print(json.dumps({"name":"quick","image":"dstack-dev","compose_file":sys.argv[1],"vcpu":1,"memory":512,"disk_size":1}))' "$quick")" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))')

@@ -11,38 +11,16 @@
 # usage: registry_test.sh <dstack-vmm> <supervisor> <fake_registry.py>
 set -u
 VMM=$1 SV=$2 FAKE=$3
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 T=$(mktemp -d /tmp/vmm-registry-XXXXXX)
-n=0
-ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-cleanup() {
-  [ -n "${VPID:-}" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
-  [ -f "$T/sv.pid" ] && kill "$(cat "$T/sv.pid")" 2>/dev/null
-  [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+trap finish EXIT
 export HOME=$T XDG_RUNTIME_DIR=$T NO_PROXY='*' no_proxy='*'
-free_port() {
-  python3 - "$1" <<'PY'
-import socket, sys
-for i in range(4000):
-    p = 20000 + (int(sys.argv[1]) + i) % 4000
-    ok = True
-    for host in ("127.0.0.1", "127.0.0.2"):
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, p))
-        except OSError:
-            ok = False
-        s.close()
-    if ok:
-        print(p); break
-PY
-}
-RP=$(free_port $(($$ % 4000)))
-AP=$(free_port $((($$ + 1777) % 4000)))
-[ "$AP" = "$RP" ] && AP=$(free_port $((($$ + 2777) % 4000)))
-python3 "$FAKE" "$RP" "$T/registry.log" 2> "$T/registry.err" & RPID=$!
+# the fake registry answers on 127.0.0.1 and (blob storage) 127.0.0.2
+RP=$(free_port 20000 4000 127.0.0.1 127.0.0.2)
+AP=$(free_port 20000 4000)
+while [ "$AP" = "$RP" ]; do AP=$(free_port 20000 4000); done
+VMM_API=http://127.0.0.1:$AP
+python3 "$FAKE" "$RP" "$T/registry.log" 2> "$T/registry.err" & PIDS+=($!)
 mkdir -p "$T/img"
 cat > "$T/vmm.toml" <<TOML
 address = "tcp:127.0.0.1:$AP"
@@ -52,23 +30,17 @@ path = "$T/img"
 registry = "127.0.0.1:$RP/dstack/guest"
 [cvm]
 backend = "process"
-[supervisor]
-exe = "$SV"
-sock = "$T/sv.sock"
-pid_file = "$T/sv.pid"
-log_file = "$T/sv.log"
+$(supervisor_toml)
 TOML
 start_vmm() {
   "$VMM" -c "$T/vmm.toml" 2>> "$T/vmm.log" & VPID=$!
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$AP/prpc/Version" && return 0; sleep 0.1; done
-  return 1
+  wait_for 10 curl -sf -o /dev/null "$VMM_API/prpc/Version"
 }
-call() { curl -s --max-time 30 -H 'Content-Type: application/json' -d "${2:-{\}}" "http://127.0.0.1:$AP/prpc/$1?json"; }
-code() { curl -s -o "$T/reply" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$AP/prpc/$1?json"; }
+code() { curl -s -o "$T/reply" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -d "$2" "$VMM_API/prpc/$1?json"; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(next((i[\"$2\"] for i in d['images'] if i['tag']=='$1'), 'absent'))" 2>/dev/null; }
 wait_pulled() { # tag → waits until not pulling (≤ 30 s)
   for _ in $(seq 150); do
-    [ "$(call ListRegistryImages | field "$1" pulling)" = False ] && return 0
+    [ "$(rpc ListRegistryImages | field "$1" pulling)" = False ] && return 0
     sleep 0.2
   done
   return 1
@@ -76,7 +48,7 @@ wait_pulled() { # tag → waits until not pulling (≤ 30 s)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$RP/v2/" && break; sleep 0.1; done
 ok "dstack-vmm serve is up" "start_vmm"
 
-L=$(call ListRegistryImages)
+L=$(rpc ListRegistryImages)
 ok "ListRegistryImages lists the registry's tags across pages (token challenge answered)" \
   "printf '%s' '$L' | python3 -c 'import json,sys; t=[i[\"tag\"] for i in json.load(sys.stdin)[\"images\"]]; assert t == [\"0.5.9\",\"0.5.9-docker\",\"badsum\",\"evil\",\"nometa\",\"zstd\"], t'"
 ok "sha256-* tags are not listed" "! printf '%s' '$L' | grep -q sha256-"
@@ -86,7 +58,7 @@ ok "the registry saw a token request and authenticated tag-list calls" \
 
 ok "PullRegistryImage 0.5.9: 200" "[ \"\$(code PullRegistryImage '{\"tag\":\"0.5.9\"}')\" = 200 ]"
 ok "the pull finishes in the background" "wait_pulled 0.5.9"
-L=$(call ListRegistryImages)
+L=$(rpc ListRegistryImages)
 ok "after the pull: local, no error" "[ \"\$(printf '%s' '$L' | field 0.5.9 local)\" = True ] && [ -z \"\$(printf '%s' '$L' | field 0.5.9 error)\" ]"
 D=$T/img/dstack-0.5.9
 ok "image.path/dstack-0.5.9 holds the amd64 image (metadata.json, kernel, initrd)" \
@@ -98,7 +70,7 @@ ok "no .tmp-pull-* is left behind" "[ -z \"\$(ls -A '$T/img' | grep tmp-pull)\" 
 ok "blobs were fetched from the storage host without credentials" \
   "grep -q '^/storage/sha256:.* auth=no' '$T/registry.log' && ! grep -q '^/storage/.* auth=yes' '$T/registry.log'"
 ok "ListImages lists dstack-0.5.9 with its version" \
-  "call ListImages | python3 -c 'import json,sys; i=[x for x in json.load(sys.stdin)[\"images\"] if x[\"name\"]==\"dstack-0.5.9\"]; assert i and i[0][\"version\"]==\"0.5.9\"'"
+  "rpc ListImages | python3 -c 'import json,sys; i=[x for x in json.load(sys.stdin)[\"images\"] if x[\"name\"]==\"dstack-0.5.9\"]; assert i and i[0][\"version\"]==\"0.5.9\"'"
 c=$(code PullRegistryImage '{"tag":"0.5.9"}')
 ok "pulling a tag whose image exists: 400 already exists" "[ $c = 400 ] && grep -q 'already exists' '$T/reply'"
 
@@ -109,7 +81,7 @@ bad_pull() { # tag, expected error fragment
   local c
   c=$(code PullRegistryImage "{\"tag\":\"$1\"}")
   ok "pull $1: accepted, then fails with '$2'" \
-    "[ $c = 200 ] && wait_pulled $1 && call ListRegistryImages | field $1 error | grep -q -- '$2'"
+    "[ $c = 200 ] && wait_pulled $1 && rpc ListRegistryImages | field $1 error | grep -q -- '$2'"
   ok "pull $1: no image directory and no .tmp-pull left" "[ ! -e '$T/img/dstack-$1' ] && [ -z \"\$(ls -A '$T/img' | grep tmp-pull)\" ]"
 }
 bad_pull nometa "no metadata.json"
@@ -121,11 +93,11 @@ c=$(code PullRegistryImage '{"tag":"../etc"}')
 ok "a tag with a path is refused at once: 400 invalid tag" "[ $c = 400 ] && grep -q 'invalid tag' '$T/reply'"
 c=$(code PullRegistryImage '{"tag":"no-such-tag"}')
 ok "an unknown tag: accepted, then listed with the registry's 'manifest unknown' error" \
-  "[ $c = 200 ] && wait_pulled no-such-tag && call ListRegistryImages | field no-such-tag error | grep -q 'manifest unknown'"
+  "[ $c = 200 ] && wait_pulled no-such-tag && rpc ListRegistryImages | field no-such-tag error | grep -q 'manifest unknown'"
 ok "an unknown tag: no image directory and no .tmp-pull left" "[ ! -e '$T/img/dstack-no-such-tag' ] && [ -z \"\$(ls -A '$T/img' | grep tmp-pull)\" ]"
 
 ok "DeleteImage dstack-0.5.9: 200" "[ \"\$(code DeleteImage '{\"name\":\"dstack-0.5.9\"}')\" = 200 ]"
-ok "after DeleteImage the tag is no longer local" "[ \"\$(call ListRegistryImages | field 0.5.9 local)\" = False ] && [ ! -e '$D' ]"
+ok "after DeleteImage the tag is no longer local" "[ \"\$(rpc ListRegistryImages | field 0.5.9 local)\" = False ] && [ ! -e '$D' ]"
 
 # without a registry
 kill "$VPID"; wait "$VPID" 2>/dev/null

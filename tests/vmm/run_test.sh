@@ -7,21 +7,12 @@
 # usage: run_test.sh <dstack-vmm>
 set -u
 VMM=$1
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 T=$(mktemp -d /tmp/vmm-run-XXXXXX)
-n=0
-ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-skip() { n=$((n + 1)); echo "ok $n - # SKIP $1"; }
-cleanup() {
-  for p in ${HOLDERS:-}; do kill "$p" 2>/dev/null; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
+trap finish EXIT
 export HOME=$T
 CID0=$((40000 + ($$ % 5000) * 10)) # a pool nobody else on this machine is likely to use
-mkdir -p "$T/img/dstack-0.5.3"
-: > "$T/img/dstack-0.5.3/bzImage"; : > "$T/img/dstack-0.5.3/initramfs.cpio.gz"
-echo '{"kernel":"bzImage","initrd":"initramfs.cpio.gz","cmdline":"console=ttyS0","version":"0.5.3","shared_ro":true}' \
-  > "$T/img/dstack-0.5.3/metadata.json"
+fake_image "$T/img/dstack-0.5.3" 0.5.3 console=ttyS0
 cat > "$T/vmm.toml" <<TOML
 [image]
 path = "$T/img"
@@ -58,13 +49,13 @@ vm
 ok "a plain VM: validated, cid_start handed out" "run && grep -q '^validated ' '$T/out' && grep -qx 'cid: $CID0' '$T/out'"
 
 # processes that look like running VMs holding the first two CIDs
-python3 -c 'import time; time.sleep(120)' -device "vhost-vsock-pci,guest-cid=$CID0" & HOLDERS="$!"
-python3 -c 'import time; time.sleep(120)' -object x -device "vhost-vsock-pci,guest-cid=$((CID0 + 1)),id=v" & HOLDERS="$HOLDERS $!"
+python3 -c 'import time; time.sleep(120)' -device "vhost-vsock-pci,guest-cid=$CID0" & PIDS+=($!)
+python3 -c 'import time; time.sleep(120)' -object x -device "vhost-vsock-pci,guest-cid=$((CID0 + 1)),id=v" & PIDS+=($!)
 sleep 0.3
 ok "CIDs held by running processes (guest-cid= in their command line) are skipped" \
   "run && grep -qx 'cid: $((CID0 + 2))' '$T/out'"
-for p in $HOLDERS; do kill "$p"; wait "$p" 2>/dev/null; done
-HOLDERS=
+for p in "${PIDS[@]}"; do kill "$p"; wait "$p" 2>/dev/null; done
+PIDS=()
 
 vm 'ports=[{"protocol":"tcp","host_port":8080,"vm_port":80},{"protocol":"tcp","host_port":8443,"host_address":"0.0.0.0","vm_port":443}]' \
    'networks=[{"mode":"user"},{"mode":"user"}]'

@@ -14,35 +14,13 @@
 # usage: seed_config_test.sh <dstack-vmm> <docs/vmm-operations.md>
 set -u
 VMM=$1 GUIDE=$2
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 T=$(mktemp -d /tmp/vmm-seed-XXXXXX)
-n=0
-ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-cleanup() {
-  [ -n "${VPID:-}" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
-  [ -f "$T/fresh/run/supervisor.pid" ] && kill "$(cat "$T/fresh/run/supervisor.pid")" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+SV_PID_FILE=$T/fresh/run/supervisor.pid
+trap finish EXIT
 export HOME=$T XDG_RUNTIME_DIR=$T
 unset DSTACK_VMM_URL
-
-# a loopback TCP port below the ephemeral range that is free now
-free_port() {
-  python3 - "$1" <<'PY'
-import socket, sys
-base = int(sys.argv[1])
-for i in range(4000):
-    p = 20000 + (base + i) % 4000
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(('127.0.0.1', p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-PY
-}
-PORT=$(free_port $(($$ % 4000)))
+PORT=$(free_port 20000 4000)
 
 # the fenced block after the guide's sentence
 awk '/A production `vmm.toml` needs nothing more than/ {f = 1; next}

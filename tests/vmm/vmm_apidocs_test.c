@@ -60,21 +60,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s dstack-vmm supervisor\n", argv[0]);
 		return 2;
 	}
-	t.vmm_exe = argv[1];
-	t.dir = xstrdup(mkdtemp(tmpl));
-	unsigned port = vt_free_port();
-	t.api = xasprintf("http://127.0.0.1:%u", port);
-	{
-		_cleanup_free_ char *cfg = path_join(t.dir, "vmm.toml");
-		_cleanup_free_ char *toml = xasprintf(
-		    "address = \"tcp:127.0.0.1:%u\"\nrun_path = \"%s/run\"\n[image]\npath = \"%s/img\"\n"
-		    "[cvm]\nbackend = \"process\"\ncid_start = 36000\ncid_pool_size = 2\n"
-		    "[supervisor]\nexe = \"%s\"\nsock = \"%s/sv.sock\"\npid_file = \"%s/sv.pid\"\n"
-		    "log_file = \"%s/sv.log\"\n",
-		    port, t.dir, t.dir, argv[2], t.dir, t.dir, t.dir);
-
-		file_write_atomic(cfg, toml, strlen(toml), 0644, NULL);
-	}
+	unsigned port = vt_init(&t, argv[1], tmpl);
+	vt_write_config(&t, port, argv[2], "",
+			"[cvm]\nbackend = \"process\"\ncid_start = 36000\ncid_pool_size = 2\n");
 	ok(vt_start(&t), "dstack-vmm serve is up");
 
 	is_int(vt_get(&t, "/api-docs/openapi.json", &body, &ct), 200, "GET /api-docs/openapi.json");
@@ -131,10 +119,7 @@ int main(int argc, char **argv)
 	   "the page lists methods, messages and fields");
 	ok(html && !strstr(html, "<script"), "the page is static (no scripts)");
 
-	vt_stop(&t);
-	vt_stop_supervisor(&t);
-	if (!tap_failed)
-		vmm_workdir_remove(t.dir, NULL);
+	vt_finish(&t);
 	free(t.dir);
 	free(t.api);
 	return tap_done();

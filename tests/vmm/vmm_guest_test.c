@@ -82,37 +82,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s dstack-vmm supervisor dstack-guest-agent testdata-dir\n", argv[0]);
 		return 2;
 	}
-	t.vmm_exe = argv[1];
-	t.dir = xstrdup(mkdtemp(tmpl));
-	unsigned port = vt_free_port();
-	t.api = xasprintf("http://127.0.0.1:%u", port);
-	{
-		_cleanup_free_ char *img = xasprintf("%s/img/dstack-0.5.3", t.dir),
-				    *run = path_join(t.dir, "run");
-		_cleanup_free_ char *k = path_join(img, "bzImage"), *i = path_join(img, "initramfs.cpio.gz");
-		_cleanup_free_ char *m = path_join(img, "metadata.json"), *cfg = path_join(t.dir, "vmm.toml");
-		const char *meta =
-		    "{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\",\"cmdline\":\"x\","
-		    "\"version\":\"0.5.3\",\"shared_ro\":true}";
-		_cleanup_free_ char *toml = xasprintf(
-		    "address = \"tcp:127.0.0.1:%u\"\nrun_path = \"%s/run\"\n[image]\npath = \"%s/img\"\n"
-		    "[cvm]\nbackend = \"process\"\ncid_start = 34000\ncid_pool_size = 2\n"
-		    "[cvm.auto_restart]\nenabled = false\n"
-		    /* The VM's own boot stops at once (setup = /bin/false), so it
-		     * never starts an agent: the one on guest-api.sock is the
-		     * test's, started and stopped when the test says. */
-		    "[cvm.process]\ndstack_util = \"/bin/false\"\n"
-		    "[supervisor]\nexe = \"%s\"\nsock = \"%s/sv.sock\"\npid_file = \"%s/sv.pid\"\n"
-		    "log_file = \"%s/sv.log\"\n",
-		    port, t.dir, t.dir, argv[2], t.dir, t.dir, t.dir);
+	unsigned port = vt_init(&t, argv[1], tmpl);
 
-		mkdir_p(img, 0755, NULL);
-		mkdir_p(run, 0755, NULL);
-		file_write_atomic(k, "", 0, 0644, NULL);
-		file_write_atomic(i, "", 0, 0644, NULL);
-		file_write_atomic(m, meta, strlen(meta), 0644, NULL);
-		file_write_atomic(cfg, toml, strlen(toml), 0644, NULL);
-	}
+	vt_fake_image(&t, "dstack-0.5.3", "0.5.3");
+	vt_write_config(&t, port, argv[2], "",
+			"[cvm]\nbackend = \"process\"\ncid_start = 34000\ncid_pool_size = 2\n"
+			"[cvm.auto_restart]\nenabled = false\n"
+			/* The VM's own boot stops at once (setup = /bin/false), so it
+			 * never starts an agent: the one on guest-api.sock is the
+			 * test's, started and stopped when the test says. */
+			"[cvm.process]\ndstack_util = \"/bin/false\"\n");
 	ok(vt_start(&t), "dstack-vmm serve is up");
 	{
 		_cleanup_json_ json_t *c =
@@ -282,17 +261,7 @@ int main(int argc, char **argv)
 		kill(agent, SIGTERM);
 		waitpid(agent, NULL, 0);
 	}
-	vt_stop(&t);
-	vt_stop_supervisor(&t);
-	if (tap_failed) {
-		_cleanup_free_ char *log = path_join(t.dir, "vmm.log");
-		_cleanup_free_ uint8_t *d = NULL;
-
-		if (file_read_all(log, 1 << 20, &d, NULL, NULL) == 0)
-			diag("vmm.log:\n%s", (char *)d);
-	} else {
-		vmm_workdir_remove(t.dir, NULL);
-	}
+	vt_finish(&t);
 	free(t.dir);
 	free(t.api);
 	return tap_done();

@@ -220,10 +220,7 @@ int main(int argc, char **argv)
 		printf("1..0 # SKIP no static busybox (Debian busybox-static)\n");
 		return 0;
 	}
-	t.vmm_exe = argv[1];
-	t.dir = xstrdup(mkdtemp(tmpl));
-	unsigned port = vt_free_port();
-	t.api = xasprintf("http://127.0.0.1:%u", port);
+	unsigned port = vt_init(&t, argv[1], tmpl);
 	diag("qemu %s, kernel %s, busybox %s, %s", qemu, kernel, busybox,
 	     access("/dev/kvm", R_OK | W_OK) == 0 ? "KVM" : "TCG (no usable /dev/kvm)");
 
@@ -351,17 +348,7 @@ int main(int argc, char **argv)
 		json_decref(r);
 	}
 	is_int(procs_mentioning(wd), 0, "no QEMU process of the VM is left");
-	vt_stop(&t);
-	vt_stop_supervisor(&t);
-	if (tap_failed) {
-		_cleanup_free_ char *log = path_join(t.dir, "vmm.log");
-		_cleanup_free_ uint8_t *d = NULL;
-
-		if (file_read_all(log, 1 << 20, &d, NULL, NULL) == 0)
-			diag("vmm.log:\n%s", (char *)d);
-	} else {
-		vmm_workdir_remove(t.dir, NULL);
-	}
+	vt_finish(&t);
 	free(t.dir);
 	free(t.api);
 	return tap_done();

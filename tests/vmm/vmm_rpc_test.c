@@ -5,7 +5,8 @@
  *
  *   - method names: bare and `Teepod.` work, `Vmm.` does not (§17);
  *   - docker-compose apps refused at CreateVm when no container runtime
- *     answers: a `docker` client whose daemon is down, one that hangs, and
+ *     answers: a `docker` client whose daemon is down, one that hangs (the
+ *     other RPCs answer meanwhile: the probe is off the event loop), and
  *     one that answers (accepted); nothing is left behind, and the host port
  *     and CID of a failed create (refused, or failed at its first start) are
  *     free for the next VM;
@@ -20,6 +21,7 @@
  * usage: vmm_rpc_test <dstack-vmm> <supervisor>
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "core/hex.h"
@@ -35,21 +37,6 @@ static const char *err_of(const json_t *j)
 	return json_string_value(json_object_get(j, "error")) ?: "";
 }
 
-static size_t count_workdirs(void)
-{
-	_cleanup_free_ char *run = path_join(t.dir, "run");
-	DIR *d = opendir(run);
-	struct dirent *de;
-	size_t n = 0;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static long vm_total(void)
 {
 	_cleanup_json_ json_t *r = NULL;
@@ -57,26 +44,6 @@ static long vm_total(void)
 	if (vt_call(&t, "Status", "{}", &r) != 200)
 		return -1;
 	return (long)json_integer_value(json_object_get(r, "total"));
-}
-
-/* A loopback TCP port in [12000, 20000) (inside the port-mapping range) that is free now. */
-static unsigned free_low_port(unsigned salt)
-{
-	for (unsigned i = 0; i < 8000; i++) {
-		unsigned p = 12000 + ((unsigned)getpid() * 7 + salt + i) % 8000;
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_port = htons((uint16_t)p),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-		bool free_now;
-
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		free_now = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		close(fd);
-		if (free_now)
-			return p;
-	}
-	return 12000;
 }
 
 static void write_exec(const char *name, const char *text)
@@ -137,6 +104,26 @@ static char *create(const char *body, json_t **out)
 	return id;
 }
 
+/* A CreateVm on its own thread: the reply, and how long it took. */
+struct create_thread {
+	const char *body;
+	char *id;
+	json_t *reply;
+	long secs;
+};
+
+static void *create_in_thread(void *arg)
+{
+	struct create_thread *ct = arg;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ct->id = create(ct->body, &ct->reply);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ct->secs = t1.tv_sec - t0.tv_sec;
+	return NULL;
+}
+
 /* call m with body; expect 400 whose error contains needle. */
 static void refused(const char *what, const char *m, const char *body, const char *needle)
 {
@@ -164,39 +151,22 @@ static const json_t *cfg_of(const json_t *info)
 
 static void setup(const char *sv_exe, unsigned api_port)
 {
-	_cleanup_free_ char *img = path_join(t.dir, "img"), *run = path_join(t.dir, "run");
-	_cleanup_free_ char *cfg = path_join(t.dir, "vmm.toml"), *pki = path_join(t.dir, "simtee");
-	_cleanup_free_ char *toml =
-	    xasprintf("address = \"tcp:127.0.0.1:%u\"\nrun_path = \"%s\"\n[image]\npath = \"%s\"\n"
-		      "[cvm]\nbackend = \"process\"\ncid_start = 36000\ncid_pool_size = 3\n"
+	_cleanup_free_ char *pki = path_join(t.dir, "simtee");
+	_cleanup_free_ char *tables =
+	    xasprintf("[cvm]\nbackend = \"process\"\ncid_start = 36000\ncid_pool_size = 3\n"
 		      "[cvm.port_mapping]\nenabled = true\naddress = \"127.0.0.1\"\n"
 		      "range = [{protocol=\"tcp\", from=1, to=20000}]\n"
 		      "[cvm.auto_restart]\nenabled = false\n"
 		      "[cvm.gpu]\nenabled = true\n"
-		      "[cvm.process]\nsimtee_dir = \"%s\"\n"
-		      "[supervisor]\nexe = \"%s\"\nsock = \"%s/sv.sock\"\npid_file = \"%s/sv.pid\"\nlog_file "
-		      "= \"%s/sv.log\"\n",
-		      api_port, run, img, pki, sv_exe, t.dir, t.dir, t.dir);
+		      "[cvm.process]\nsimtee_dir = \"%s\"\n",
+		      pki);
 	static const char *const images[][2] = {
 	    {"dstack-0.5.3", "0.5.3"}, {"dstack-0.4.0", "0.4.0"}, {"dstack-spare", "0.5.3"}};
 	struct err pe = ERR_INIT;
 
-	for (size_t i = 0; i < ARRAY_SIZE(images); i++) {
-		_cleanup_free_ char *d = path_join(img, images[i][0]);
-		_cleanup_free_ char *k = path_join(d, "bzImage"), *ird = path_join(d, "initramfs.cpio.gz");
-		_cleanup_free_ char *m = path_join(d, "metadata.json");
-		_cleanup_free_ char *meta =
-		    xasprintf("{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\","
-			      "\"cmdline\":\"x\",\"version\":\"%s\",\"shared_ro\":true}",
-			      images[i][1]);
-
-		mkdir_p(d, 0755, NULL);
-		file_write_atomic(k, "", 0, 0644, NULL);
-		file_write_atomic(ird, "", 0, 0644, NULL);
-		file_write_atomic(m, meta, strlen(meta), 0644, NULL);
-	}
-	mkdir_p(run, 0755, NULL);
-	file_write_atomic(cfg, toml, strlen(toml), 0644, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(images); i++)
+		vt_fake_image(&t, images[i][0], images[i][1]);
+	vt_write_config(&t, api_port, sv_exe, "", tables);
 	ok(simtee_pki_init(pki, NULL, &pe) == 0, "simulated-TDX PKI for the guests (%s)", err_str(&pe));
 
 	/* the fakes, first on PATH for dstack-vmm and the supervisor it starts */
@@ -287,21 +257,38 @@ static void test_container_runtime(unsigned port_a)
 	   err_of(r));
 	json_decref(r);
 	free(id);
-	is_int(count_workdirs(), 0, "refused: no work directory");
+	is_int(vt_count_workdirs(&t), 0, "refused: no work directory");
 	is_int(vm_total(), 0, "refused: no VM listed");
 
-	/* a client that never answers: killed at the deadline */
+	/* a client that never answers: killed at the deadline; the server keeps answering meanwhile */
 	{
-		struct timespec t0, t1;
+		struct create_thread ct = {.body = b1};
 		_cleanup_free_ uint8_t *pidtext = NULL;
-		long secs;
+		long secs, version_ms = -1, version_status = -1;
+		pthread_t th;
 
 		docker_mode("hang");
 		unlink(pids);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		id = create(b1, &r);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		secs = t1.tv_sec - t0.tv_sec;
+		if (!ok(pthread_create(&th, NULL, create_in_thread, &ct) == 0, "CreateVm in flight"))
+			return;
+		for (int i = 0; i < 100 && !file_exists(pids); i++)
+			vt_sleep_ms(50);
+		if (file_exists(pids)) {
+			struct timespec v0, v1;
+
+			vt_sleep_ms(200); /* well inside the 5 s probe of the hung client */
+			clock_gettime(CLOCK_MONOTONIC, &v0);
+			version_status = vt_post(&t, "/prpc/Version?json", "{}", NULL, 4000);
+			clock_gettime(CLOCK_MONOTONIC, &v1);
+			version_ms = (v1.tv_sec - v0.tv_sec) * 1000 + (v1.tv_nsec - v0.tv_nsec) / 1000000;
+		}
+		ok(version_status == 200 && version_ms >= 0 && version_ms < 2000,
+		   "while the hung `docker info` is probed, Version answers promptly (HTTP %ld in %ld ms)",
+		   version_status, version_ms);
+		pthread_join(th, NULL);
+		id = ct.id;
+		r = ct.reply;
+		secs = ct.secs;
 		ok(!id && strstr(err_of(r), "did not answer"), "a hanging `docker info`: refused (%s)",
 		   err_of(r));
 		ok(secs >= 4 && secs <= 15, "after the probe deadline (%ld s)", secs);
@@ -311,7 +298,7 @@ static void test_container_runtime(unsigned port_a)
 			ok(false, "the hanging client was killed (no pid recorded)");
 		json_decref(r);
 		free(id);
-		is_int(count_workdirs(), 0, "hang: no work directory");
+		is_int(vt_count_workdirs(&t), 0, "hang: no work directory");
 	}
 
 	/* a runtime that answers: the same request is accepted */
@@ -342,16 +329,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s dstack-vmm supervisor\n", argv[0]);
 		return 2;
 	}
-	t.vmm_exe = argv[1];
-	t.dir = xstrdup(mkdtemp(tmpl));
-	{
-		unsigned api = vt_free_port();
-
-		t.api = xasprintf("http://127.0.0.1:%u", api);
-		setup(argv[2], api);
-	}
-	port_a = free_low_port(0);
-	port_b = free_low_port(1000);
+	setup(argv[2], vt_init(&t, argv[1], tmpl));
+	port_a = vt_free_low_port(0);
+	port_b = vt_free_low_port(1000);
 	app_port = vt_free_port(); /* inside the VM's own network namespace */
 	if (!ok(vt_start(&t), "dstack-vmm serve is up"))
 		return tap_done();
@@ -370,7 +350,7 @@ int main(int argc, char **argv)
 		   err_of(r));
 		json_decref(r);
 		free(id);
-		is_int(count_workdirs(), 0, "failed start: the work directory is deleted");
+		is_int(vt_count_workdirs(&t), 0, "failed start: the work directory is deleted");
 		is_int(vm_total(), 0, "failed start: no VM listed");
 	}
 
@@ -638,8 +618,7 @@ out:
 		remove_and_wait(web);
 	if (webb)
 		remove_and_wait(webb);
-	is_int(count_workdirs(), 0, "every VM removed");
-	vt_stop(&t);
-	vt_stop_supervisor(&t);
+	is_int(vt_count_workdirs(&t), 0, "every VM removed");
+	vt_finish(&t);
 	return tap_done();
 }

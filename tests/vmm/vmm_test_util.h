@@ -2,11 +2,13 @@
  * vmm_test_util.h — shared scaffolding of the dstack-vmm integration tests
  * that drive a real `dstack-vmm serve` (and its supervisor) over loopback:
  * start/stop the VMM with a config written in the test directory, JSON pRPC
- * calls, plain GETs, VM info polling. Header-only (test code).
+ * calls, plain GETs, VM info polling, free ports, the end of a test (logs on
+ * failure, else the directory removed). Header-only (test code).
  */
 #ifndef DSTACK_TESTS_VMM_TEST_UTIL_H
 #define DSTACK_TESTS_VMM_TEST_UTIL_H
 
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,8 +23,10 @@
 
 #include "core/cleanup.h"
 #include "core/fileio.h"
+#include "core/tap.h"
 #include "http/client.h"
 #include "vmm/util.h"
+#include "vmm/workdir.h"
 
 struct vt {
 	char *dir;     /* test directory: vmm.toml, vmm.log, run/, img/ */
@@ -67,12 +71,11 @@ static inline long vt_call(const struct vt *t, const char *m, const char *body, 
 	return vt_post(t, p, body, out, 0);
 }
 
-/* GET <api><path>; *body (may be NULL) gets the reply text, *ctype its Content-Type. */
-static inline long vt_get(const struct vt *t, const char *path, char **body, char **ctype)
+/* GET url; *body (may be NULL) gets the reply text, *ctype its Content-Type. */
+static inline long vt_fetch(const char *url, long timeout_ms, char **body, char **ctype)
 {
-	_cleanup_free_ char *url = xasprintf("%s%s", t->api, path);
 	struct http_response r = {0};
-	struct http_client_opts o = {.timeout_ms = 20000, .connect_timeout_ms = 2000};
+	struct http_client_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = 2000};
 	long st;
 
 	if (http_fetch(&o, "GET", url, NULL, NULL, 0, &r, NULL) < 0)
@@ -86,13 +89,20 @@ static inline long vt_get(const struct vt *t, const char *path, char **body, cha
 	return st;
 }
 
-/* A loopback TCP port below the ephemeral range that is free right now. */
-static inline unsigned vt_free_port(void)
+/* GET <api><path>. */
+static inline long vt_get(const struct vt *t, const char *path, char **body, char **ctype)
 {
-	unsigned start = 26000 + (unsigned)(getpid() % 6000);
+	_cleanup_free_ char *url = xasprintf("%s%s", t->api, path);
 
-	for (unsigned i = 0; i < 6000; i++) {
-		unsigned p = 26000 + (start - 26000 + i) % 6000;
+	return vt_fetch(url, 20000, body, ctype);
+}
+
+/* A loopback TCP port in [base, base + span) that is free right now; the search starts at a
+ * pid-derived offset (plus salt, so two calls can ask for different ports). */
+static inline unsigned vt_free_port_in(unsigned base, unsigned span, unsigned salt)
+{
+	for (unsigned i = 0; i < span; i++) {
+		unsigned p = base + ((unsigned)getpid() * 7 + salt + i) % span;
 		struct sockaddr_in sa = {.sin_family = AF_INET,
 					 .sin_port = htons((uint16_t)p),
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -107,7 +117,71 @@ static inline unsigned vt_free_port(void)
 		if (free_now)
 			return p;
 	}
-	return 26000;
+	return base;
+}
+
+/* A loopback TCP port below the ephemeral range that is free right now. */
+static inline unsigned vt_free_port(void)
+{
+	return vt_free_port_in(26000, 6000, 0);
+}
+
+/* One inside the default port-mapping range (1..20000), for host ports of VMs. */
+static inline unsigned vt_free_low_port(unsigned salt)
+{
+	return vt_free_port_in(12000, 8000, salt);
+}
+
+/* t for a test: its dstack-vmm, a new directory from tmpl ("/tmp/x-XXXXXX"), an API port
+ * free now (returned; t->api its URL). */
+static inline unsigned vt_init(struct vt *t, char *vmm_exe, const char *tmpl)
+{
+	unsigned port = vt_free_port();
+
+	t->vmm_exe = vmm_exe;
+	t->dir = xstrdup(tmpl);
+	if (!mkdtemp(t->dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	t->api = xasprintf("http://127.0.0.1:%u", port);
+	return port;
+}
+
+/* A placeholder guest image <dir>/img/<name> of version (empty kernel and initrd: the
+ * process backend never boots them). */
+static inline void vt_fake_image(const struct vt *t, const char *name, const char *version)
+{
+	_cleanup_free_ char *img = xasprintf("%s/img/%s", t->dir, name);
+	_cleanup_free_ char *k = path_join(img, "bzImage"), *i = path_join(img, "initramfs.cpio.gz");
+	_cleanup_free_ char *m = path_join(img, "metadata.json");
+	_cleanup_free_ char *meta = xasprintf("{\"kernel\":\"bzImage\",\"initrd\":\"initramfs.cpio.gz\","
+					      "\"cmdline\":\"x\",\"version\":\"%s\",\"shared_ro\":true}",
+					      version);
+
+	mkdir_p(img, 0755, NULL);
+	file_write_atomic(k, "", 0, 0644, NULL);
+	file_write_atomic(i, "", 0, 0644, NULL);
+	file_write_atomic(m, meta, strlen(meta), 0644, NULL);
+}
+
+/*
+ * <dir>/vmm.toml: the API on 127.0.0.1:port, run_path <dir>/run (created), image.path
+ * <dir>/img, then `tables` (more TOML tables: [cvm] ...), then the [supervisor] of sv_exe
+ * with its socket, pid file and log in <dir>. `top` (may be "") goes before the tables.
+ */
+static inline void vt_write_config(const struct vt *t, unsigned port, const char *sv_exe, const char *top,
+				   const char *tables)
+{
+	_cleanup_free_ char *cfg = path_join(t->dir, "vmm.toml"), *run = path_join(t->dir, "run");
+	_cleanup_free_ char *toml = xasprintf(
+	    "address = \"tcp:127.0.0.1:%u\"\nrun_path = \"%s/run\"\n%s[image]\npath = \"%s/img\"\n%s"
+	    "[supervisor]\nexe = \"%s\"\nsock = \"%s/sv.sock\"\npid_file = \"%s/sv.pid\"\n"
+	    "log_file = \"%s/sv.log\"\n",
+	    port, t->dir, top, t->dir, tables, sv_exe, t->dir, t->dir, t->dir);
+
+	mkdir_p(run, 0755, NULL);
+	file_write_atomic(cfg, toml, strlen(toml), 0644, NULL);
 }
 
 static inline bool vt_start(struct vt *t)
@@ -159,6 +233,39 @@ static inline void vt_stop_supervisor(const struct vt *t)
 		kill((pid_t)atoi((char *)d), SIGTERM);
 		free(d);
 	}
+}
+
+/* The end of a test: stop the VMM and the supervisor; on failure the VMM's log as
+ * diagnostics (the directory is kept), else the test directory removed. */
+static inline void vt_finish(struct vt *t)
+{
+	vt_stop(t);
+	vt_stop_supervisor(t);
+	if (tap_failed) {
+		_cleanup_free_ char *log = path_join(t->dir, "vmm.log");
+		_cleanup_free_ uint8_t *d = NULL;
+
+		if (file_read_all(log, 1 << 20, &d, NULL, NULL) == 0)
+			diag("vmm.log:\n%s", (char *)d);
+	} else if (!getenv("KEEP_TEST_DIR")) {
+		vmm_workdir_remove(t->dir, NULL);
+	}
+}
+
+/* How many VM work directories <dir>/run holds. */
+static inline size_t vt_count_workdirs(const struct vt *t)
+{
+	_cleanup_free_ char *run = path_join(t->dir, "run");
+	DIR *d = opendir(run);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 /* GetInfo(id).info (new reference) or NULL. */

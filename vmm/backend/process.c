@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/cleanup.h"
@@ -41,6 +42,14 @@ bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm
 	return selected(b, vm->m.no_tee, vm->m.simulated_tee);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 int vmm_proc_create_check(struct vmm_app *a, const struct vmm_create_req *r, void *arg, struct err *e)
 {
 	struct vmm_proc_backend *b = arg;
@@ -65,10 +74,14 @@ int vmm_proc_create_check(struct vmm_app *a, const struct vmm_create_req *r, voi
 			       "runner \"%s\" is not supported by the process backend (it runs \"bash\" and "
 			       "\"docker-compose\" apps)",
 			       runner);
+	if (b->runtime_ok && mono_ms() - b->runtime_ok_ms < VMM_RUNTIME_FRESH_MS)
+		return 0;
 	if (vmm_container_runtime_check(VMM_RUNTIME_PROBE_MS, &which, e) < 0)
 		return err_wrap(e, "docker-compose apps on the process backend run their containers with the "
 				   "host's docker or podman, and none is usable (use runner \"bash\" with "
 				   "bash_script, or start a container runtime)");
+	b->runtime_ok_ms = mono_ms();
+	b->runtime_ok = which;
 	log_info("CreateVm: docker-compose app, container runtime %s answers", which);
 	return 0;
 }

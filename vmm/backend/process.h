@@ -40,6 +40,11 @@ struct vmm_proc_backend {
 	const char *self_exe; /* dstack-vmm */
 	struct vmm_proc_sock **socks;
 	size_t n_socks;
+	/* The container runtime that last answered the CreateVm probe and when
+	 * (CLOCK_MONOTONIC ms; 0 = none yet): the check runs on a pool thread and
+	 * again on the loop (vmm/rpc/rpc.c), where this answer saves a probe. */
+	_Atomic(const char *) runtime_ok;
+	_Atomic int64_t runtime_ok_ms;
 };
 
 /* The guest agent's GuestApi socket is <workdir>/VMM_GUEST_API_SOCK (vmm/rpc/guest.h),
@@ -50,7 +55,10 @@ int vmm_proc_launch(struct vmm_app *a, struct vmm_vm *vm, void *arg, struct err 
 /* Should this VM run as processes? */
 bool vmm_proc_selected(const struct vmm_proc_backend *b, const struct vmm_vm *vm);
 /* struct vmm_app create_check_hook: refuses a docker-compose app bound for
- * this backend when no container runtime answers (vmm/backend/runtime.h). */
+ * this backend when no container runtime answers (vmm/backend/runtime.h);
+ * a runtime that answered in the last VMM_RUNTIME_FRESH_MS is not probed
+ * again. Thread-safe: CreateVm runs it on a pool thread first. */
+#define VMM_RUNTIME_FRESH_MS 10000
 int vmm_proc_create_check(struct vmm_app *a, const struct vmm_create_req *r, void *arg, struct err *e);
 /* After the startup reload: reopen the host-API sockets of process VMs that
  * kept running while the VMM was down. */

@@ -4,7 +4,8 @@
  * copies) and turns the JSON documents app.c produces back into the output
  * message with the generic prpc JSON decoder, so one JSON shape serves both
  * encodings. Handlers that touch VMs run on the loop thread because starting
- * a process-backend VM opens its host-API listener on the event loop.
+ * a process-backend VM opens its host-API listener on the event loop; only
+ * CreateVm's backend check (a container-runtime probe) goes to a pool thread.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -139,21 +140,82 @@ void vmm_create_req_from_proto(const Vmm__VmConfiguration *in, struct vmm_create
 
 /* ---- handlers ------------------------------------------------------- */
 
+/*
+ * CreateVm runs in two steps. The backend's own check (create_check_hook:
+ * the process backend probes docker/podman, up to 5 s each) runs first on a
+ * pool thread, so a hung container runtime never stalls the loop and every
+ * other RPC; the create itself then runs on the loop thread (starting a
+ * process-backend VM opens its host-API listener there). vmm_app_create
+ * calls the hook again; the backend remembers a runtime that just answered,
+ * so that second check does not probe. A compose that does not parse skips
+ * the pool: vmm_app_create refuses it before any check, as it always has.
+ */
+struct create_job {
+	struct prpc_call *call;
+	void *out; /* the call's Vmm__Id, alive until prpc_call_done */
+	struct vmm_app *app;
+	struct vmm_create_conv conv;
+	struct vmm_create_req req;
+	int rc;
+	struct err err;
+};
+
+static int create_now(struct vmm_app *a, const struct vmm_create_req *r, void *out, struct err *e)
+{
+	char *id = NULL;
+
+	if (vmm_app_create(a, r, &id, e) < 0)
+		return -1;
+	((Vmm__Id *)out)->id = id;
+	return 0;
+}
+
+static void create_check_work(void *arg)
+{
+	struct create_job *j = arg;
+
+	j->rc = j->app->create_check_hook(j->app, &j->req, j->app->launch_hook_arg, &j->err);
+}
+
+static void create_check_done(void *arg)
+{
+	struct create_job *j = arg;
+
+	if (j->rc == 0)
+		j->rc = create_now(j->app, &j->req, j->out, &j->err);
+	prpc_call_done(j->call, j->rc, &j->err);
+	vmm_create_conv_free(&j->conv);
+	free(j);
+}
+
+static bool compose_parses(const char *compose_file)
+{
+	struct vmm_compose cp;
+
+	if (!compose_file || vmm_compose_parse(compose_file, strlen(compose_file), &cp, NULL) < 0)
+		return false;
+	vmm_compose_free(&cp);
+	return true;
+}
+
 static int create_vm(struct prpc_call *call, const void *in, void *out, struct err *e)
 {
-	struct vmm_create_conv c = {0};
-	struct vmm_create_req r;
-	Vmm__Id *o = out;
-	char *id = NULL;
+	struct vmm_app *a = rpc_of(call)->app;
+	struct create_job *j = calloc(1, sizeof(*j));
 	int rc;
 
-	vmm_create_req_from_proto(in, &c, &r);
-	rc = vmm_app_create(rpc_of(call)->app, &r, &id, e);
-	vmm_create_conv_free(&c);
-	if (rc < 0)
-		return -1;
-	o->id = id;
-	return 0;
+	if (!j)
+		abort();
+	*j = (struct create_job){.call = call, .out = out, .app = a, .err = ERR_INIT};
+	vmm_create_req_from_proto(in, &j->conv, &j->req);
+	if (a->create_check_hook && compose_parses(j->req.compose_file) &&
+	    http_server_submit(http_req_server(prpc_call_http(call)), create_check_work, create_check_done, j,
+			       e) == 0)
+		return PRPC_ASYNC;
+	rc = create_now(a, &j->req, out, e);
+	vmm_create_conv_free(&j->conv);
+	free(j);
+	return rc;
 }
 
 static const char *id_of(const void *in)

@@ -587,6 +587,107 @@ static void test_kms_dev(void)
 	config_free(&c);
 }
 
+/* config_load_bound with the shared rows (CFG_SERVER_FIELDS, CFG_TLS_FIELDS) and its checks. */
+struct daemon_cfg {
+	uint32_t workers;
+	char *log_level;
+	char *tls_key, *tls_certs, *tls_ca_certs;
+	bool tls_mandatory;
+	char *token;
+};
+
+static const struct cfg_field daemon_schema[] = {
+    CFG_SERVER_FIELDS("default.", struct daemon_cfg),
+    CFG_TLS_FIELDS("rpc.tls", struct daemon_cfg, CFG_REQUIRED),
+    {"admin.token", CFG_STRING, CFG_AT(struct daemon_cfg, token), .flags = CFG_SECRET},
+};
+
+static int raw_calls, check_calls;
+
+static int raw_ok(const struct config *c, struct err *e)
+{
+	(void)e;
+	raw_calls++;
+	return config_get(c, "rpc.tls") ? 0 : -1;
+}
+
+static int raw_refuses(const struct config *c, struct err *e)
+{
+	(void)c;
+	return err_set(e, "raw check refuses");
+}
+
+static int check_token(void *obj, const struct config *c, struct err *e)
+{
+	struct daemon_cfg *d = obj;
+	char where[128];
+
+	check_calls++;
+	if (strcmp(d->token, "ok"))
+		return err_set(e, "%s: admin.token is not ok",
+			       config_origin(c, "admin.token", where, sizeof(where)));
+	return 0;
+}
+
+static void test_load_bound(void)
+{
+	struct daemon_cfg d;
+	struct err e = ERR_INIT;
+	char log[4096];
+	struct config_search s = {.name = "daemon",
+				  .defaults = "[default]\nworkers = 8\nlog_level = \"info\"\nident = \"x\"\n"
+					      "keep_alive = 10\nbogus = 1\n",
+				  .etc_dir = "/nonexistent",
+				  .cwd_dir = "/nonexistent"};
+
+	write_file("daemon.toml", "[rpc.tls]\nkey = \"k.pem\"\ncerts = \"c.pem\"\n"
+				  "[rpc.tls.mutual]\nca_certs = \"ca.pem\"\nmandatory = true\n"
+				  "[admin]\ntoken = \"ok\"\n");
+	s.file = path_of("daemon.toml");
+	{
+		char logpath[512];
+		int saved = dup(STDERR_FILENO), fd, rc;
+		ssize_t got;
+
+		snprintf(logpath, sizeof(logpath), "%s/stderr.log", tmp);
+		fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, STDERR_FILENO);
+		rc = config_load_bound(&s, daemon_schema, ARRAY_SIZE(daemon_schema), &d, sizeof(d), raw_ok,
+				       check_token, &e);
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+		got = pread(fd, log, sizeof(log) - 1, 0);
+		log[got > 0 ? got : 0] = '\0';
+		close(fd);
+		ok(rc == 0, "config_load_bound: loads, binds, checks (%s)", err_str(&e));
+	}
+	ok(strstr(log, "default.bogus") && !strstr(log, "ident") && !strstr(log, "keep_alive"),
+	   "the reference's server keys are known, a misspelt one is warned about (%s)", log);
+	ok(raw_calls == 1 && check_calls == 1, "both checks ran once");
+	ok(d.workers == 8 && !strcmp(d.log_level, "info"), "CFG_SERVER_FIELDS: workers and log_level");
+	ok(!strcmp(d.tls_key, "k.pem") && !strcmp(d.tls_certs, "c.pem") &&
+	       !strcmp(d.tls_ca_certs, "ca.pem") && d.tls_mandatory,
+	   "CFG_TLS_FIELDS: key, certs, mutual.ca_certs, mutual.mandatory");
+	config_unbind(daemon_schema, ARRAY_SIZE(daemon_schema), &d);
+
+	write_file("daemon.toml", "[rpc.tls]\nkey = \"k.pem\"\ncerts = \"c.pem\"\n"
+				  "[rpc.tls.mutual]\nca_certs = \"ca.pem\"\n[admin]\ntoken = \"bad\"\n");
+	ok(config_load_bound(&s, daemon_schema, ARRAY_SIZE(daemon_schema), &d, sizeof(d), NULL, check_token,
+			     &e) < 0 &&
+	       strstr(e.msg, "daemon.toml:7: admin.token is not ok"),
+	   "a failing check fails the load, its message has the origin (%s)", e.msg);
+	ok(!d.tls_key && !d.token && !d.workers, "and the struct is unbound and zeroed");
+	ok(config_load_bound(&s, daemon_schema, ARRAY_SIZE(daemon_schema), &d, sizeof(d), raw_refuses,
+			     check_token, &e) < 0 &&
+	       !strcmp(e.msg, "raw check refuses") && check_calls == 2,
+	   "a failing raw check stops before the bound check (%s)", e.msg);
+	write_file("daemon.toml", "[rpc.tls]\nkey = \"k.pem\"\n");
+	ok(config_load_bound(&s, daemon_schema, ARRAY_SIZE(daemon_schema), &d, sizeof(d), NULL, NULL, &e) <
+		   0 &&
+	       strstr(e.msg, "rpc.tls.certs"),
+	   "CFG_TLS_FIELDS with CFG_REQUIRED: a missing file key fails (%s)", e.msg);
+}
+
 int main(void)
 {
 	struct err e = ERR_INIT;
@@ -602,6 +703,7 @@ int main(void)
 	test_errors();
 	test_value_syntax();
 	test_kms_dev();
+	test_load_bound();
 	{
 		char cmd[600];
 
