@@ -75,7 +75,7 @@ wait_for 10 rpc Version
 # watch for the encrypted env while the browser works (the VM is removed at the end)
 ( for _ in $(seq 300); do f=$(ls "$T"/run/*/shared/.encrypted-env 2>/dev/null | head -1)
     [ -n "$f" ] && cp "$f" "$T/env.bin" && break; sleep 0.1; done ) & WPID=$!
-NODE_PATH=$PW node "$HERE/console_test.js" "http://127.0.0.1:$API/" "$T/compose.json" "$OUT/vmm-console.png" "$HP" \
+NODE_PATH=$PW node "$HERE/console_test.js" "http://127.0.0.1:$API/" "$T/compose.json" "$OUT/vmm-console.png" "$HP" "$T/run" "$SECRET" \
   | sed '/^1\.\./d' > "$T/tap.txt"
 wait $WPID
 cat "$T/tap.txt"

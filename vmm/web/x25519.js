@@ -46,9 +46,17 @@ const DstackX25519 = (() => {
     const bits = await crypto.subtle.deriveBits({ name: 'X25519', public: peerKey }, kp.privateKey, 256);
     return { pub, shared: new Uint8Array(bits) };
   }
+  // Which implementation the last encryption used ('webcrypto' or 'ladder'):
+  // the console test checks that Chromium takes the WebCrypto path.
+  let lastPath = '';
   async function ephemeralShared(peer) {
-    try { return await webcryptoShared(peer); } catch (e) { /* no WebCrypto X25519 here */ }
+    try {
+      const r = await webcryptoShared(peer);
+      lastPath = 'webcrypto';
+      return r;
+    } catch (e) { /* no WebCrypto X25519 here */ }
     const sk = crypto.getRandomValues(new Uint8Array(32));
+    lastPath = 'ladder';
     return { pub: ladder(sk, BASE), shared: ladder(sk, peer) };
   }
   const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -73,5 +81,5 @@ const DstackX25519 = (() => {
     out.set(pub, 0); out.set(iv, 32); out.set(ct, 44);
     return hex(out);
   }
-  return { ladder, encryptEnv, hex, unhex };
+  return { ladder, encryptEnv, hex, unhex, lastPath: () => lastPath };
 })();
