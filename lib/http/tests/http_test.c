@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
 #include <event2/event.h>
 
 #include "core/buf.h"
@@ -99,7 +101,11 @@ static void test_parse(void)
 	err_clear(&e);
 	fd = http_listen_socket(&s, NULL, &e);
 	if (fd >= 0) {
-		ok(1, "vsock listener created");
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		ok(getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_VSOCK,
+		   "vsock listener created (an AF_VSOCK socket)");
 		close(fd);
 	} else {
 		ok(strstr(e.msg, "vsock") != NULL, "vsock failure names vsock: %s", e.msg);
