@@ -58,8 +58,12 @@ struct conn {
 	int cfd, bfd;
 	short cflags, bflags; /* currently registered events, 0 = none */
 	bool rd_ready;        /* cfd may have bytes: not found empty since epoll last said so */
+	bool b_rdhup;         /* the backend's FIN has arrived (EV_CLOSED) */
+	bool ticket_due;      /* TLS 1.3 session ticket not sent yet (send_ticket) */
+	bool notify_sent;     /* our close_notify is written (or held in tx) */
 	struct event cev, bev, timer;
 	SSL *ssl;
+	struct tls_tx tx;    /* the client socket's write side under OpenSSL */
 	struct dir up, down; /* client->backend, backend->client */
 	struct pp_addrs *pp_in;
 	struct proxy_candidates *cand;
@@ -81,6 +85,11 @@ static void set_events(struct conn *c, bool client, short flags)
 	struct event *ev = client ? &c->cev : &c->bev;
 	int fd = client ? c->cfd : c->bfd;
 
+	/* EV_CLOSED (EPOLLRDHUP) on the backend says its FIN is there, so
+	 * its last bytes are read on to the EOF in the same pass and leave
+	 * for the client together with close_notify (pump_dir). */
+	if (!client && (flags & EV_READ))
+		flags |= EV_CLOSED;
 	if (fd < 0 || *cur == flags)
 		return;
 	if (*cur)
@@ -168,6 +177,23 @@ static ssize_t io_read(struct conn *c, bool up, uint8_t *p, size_t n, short *nee
 	return r;
 }
 
+/* The TLS 1.3 session ticket, deferred from the end of the handshake
+ * (make_ctx configures none) to the first write to the client: it is held
+ * in tx and leaves with those bytes, one segment instead of two. A failure
+ * shows again at the write that follows. */
+static void send_ticket(struct conn *c)
+{
+	c->ticket_due = false;
+	if (SSL_new_session_ticket(c->ssl) != 1) {
+		ERR_clear_error();
+		return;
+	}
+	c->tx.hold = true;
+	if (SSL_do_handshake(c->ssl) != 1)
+		ERR_clear_error();
+	c->tx.hold = false;
+}
+
 static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, short *need)
 {
 	size_t put;
@@ -175,7 +201,13 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 
 	*need = 0;
 	if (!up && c->ssl) {
+		if (c->ticket_due)
+			send_ticket(c);
+		/* The last bytes (the backend's FIN is there, or a built-in
+		 * response) are held for close_notify and the FIN to join. */
+		c->tx.hold = c->down.eof || c->b_rdhup;
 		int ret = SSL_write_ex(c->ssl, p, n, &put);
+		c->tx.hold = false;
 		if (ret == 1)
 			return (ssize_t)put;
 		/* A failed write after the client's close_notify reads as
@@ -192,16 +224,32 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 
 /* Forward EOF: FIN to the backend, or close_notify + FIN to the client.
  * When the other direction is already shut the connection is closed right
- * after, and close(2) sends the FIN: skip the shutdown(2) syscall. */
+ * after, and close(2) sends the FIN: skip the shutdown(2) syscall. Towards
+ * the client, close_notify is held with whatever records are still held
+ * and flushed with MSG_MORE, so shutdown(2) puts the FIN on the same
+ * segment; SSL_shutdown is called once (a second call would read). */
 static int io_shutdown(struct conn *c, bool up, short *need)
 {
+	bool shut_wr = !(up ? c->down.shut : c->up.shut);
+
 	*need = 0;
 	if (!up && c->ssl) {
-		int ret = SSL_shutdown(c->ssl);
-		if (ret < 0 && ssl_result(c, ret, need) < 0 && *need)
+		if (c->ticket_due)
+			send_ticket(c);
+		if (!c->notify_sent) {
+			c->tx.hold = true;
+			int ret = SSL_shutdown(c->ssl);
+			c->tx.hold = false;
+			if (ret < 0 && ssl_result(c, ret, need) < 0 && *need)
+				return 1;
+			c->notify_sent = true;
+		}
+		if (tls_tx_flush(&c->tx, shut_wr) == 0) {
+			*need = EV_WRITE;
 			return 1;
+		}
 	}
-	if (!(up ? c->down.shut : c->up.shut))
+	if (shut_wr)
 		shutdown(up ? c->bfd : c->cfd, SHUT_WR);
 	return 0;
 }
@@ -301,8 +349,8 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 		if (!d->buf)
 			d->buf = worker_buf_get(w);
 		r = io_read(c, up, d->buf, w->pe->cfg.buffer_size, &need);
-		drained =
-		    r > 0 && (size_t)r < w->pe->cfg.buffer_size && !(up && c->ssl && SSL_has_pending(c->ssl));
+		drained = r > 0 && (size_t)r < w->pe->cfg.buffer_size &&
+			  !(up && c->ssl && SSL_has_pending(c->ssl)) && !(!up && c->b_rdhup);
 		if (r < 0) {
 			release_buf(c, d);
 			d->src_need = need;
@@ -334,6 +382,17 @@ static void pump(struct conn *c, bool run_up, bool run_down)
 	if ((run_up && pump_dir(c, &c->up, true) < 0) || (run_down && pump_dir(c, &c->down, false) < 0)) {
 		conn_free(c);
 		return;
+	}
+	/* Records held for the client (the ticket, the last bytes) leave now
+	 * unless the socket is already known to be full. */
+	if (c->tx.len && !(c->down.dst_need & EV_WRITE)) {
+		int r = tls_tx_flush(&c->tx, false);
+		if (r < 0) {
+			conn_free(c);
+			return;
+		}
+		if (r == 0)
+			c->down.dst_need |= EV_WRITE;
 	}
 	if (c->up.shut && c->down.shut) {
 		conn_free(c);
@@ -595,6 +654,7 @@ static void do_handshake(struct conn *c)
 		return fail(c, "TLS handshake failed");
 	}
 	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS); /* see start_tls */
+	c->ticket_due = SSL_version(c->ssl) == TLS1_3_VERSION;
 	/* The client socket stays registered for reading while the backend
 	 * connects: the request usually came with the client's Finished and
 	 * sits in OpenSSL's buffer, so the socket stays quiet and the relay
@@ -611,8 +671,18 @@ static void start_tls(struct conn *c, SSL_CTX *ctx)
 {
 	c->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->cfd) != 1)
+	if (!c->ssl)
 		return fail(c, "SSL_new failed");
+	/* Reads through OpenSSL's socket BIO (tls_bio_cb above), writes
+	 * through tlstx.c. */
+	c->tx = (struct tls_tx){.w = c->w, .fd = c->cfd};
+	BIO *rbio = BIO_new_socket(c->cfd, BIO_NOCLOSE), *wbio = tls_tx_bio(c->w->pe->tx_method, &c->tx);
+	if (!rbio || !wbio) {
+		BIO_free(rbio);
+		BIO_free(wbio);
+		return fail(c, "BIO_new failed");
+	}
+	SSL_set_bio(c->ssl, rbio, wbio);
 	SSL_set_app_data(c->ssl, &c->h2);
 	SSL_set_accept_state(c->ssl);
 	/* Keep OpenSSL's record buffers through the handshake instead of
@@ -620,9 +690,8 @@ static void start_tls(struct conn *c, SSL_CTX *ctx)
 	 * they run empty once the handshake is done, so an idle connection
 	 * still holds none. */
 	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-	BIO *bio = SSL_get_rbio(c->ssl);
-	BIO_set_callback_arg(bio, (char *)c);
-	BIO_set_callback_ex(bio, tls_bio_cb);
+	BIO_set_callback_arg(rbio, (char *)c);
+	BIO_set_callback_ex(rbio, tls_bio_cb);
 	c->st = CS_TLS;
 	set_events(c, true, 0); /* leave edge-triggered sniff mode */
 	arm_timer(c, worker_now_ms(c->w) + c->w->pe->cfg.timeouts.handshake);
@@ -790,6 +859,8 @@ static void on_bfd(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (what & EV_CLOSED)
+		c->b_rdhup = true;
 	if (c->st == CS_RELAY)
 		pump(c, c->up.dst_need & what, c->down.src_need & what);
 }
@@ -866,6 +937,7 @@ static void conn_free(struct conn *c)
 		close(c->bfd);
 	free_dir(c, &c->up);
 	free_dir(c, &c->down);
+	tls_tx_release(&c->tx);
 	if (c->app) {
 		engine_app_release(w->pe, c->app);
 		free(c->app);

@@ -69,7 +69,7 @@ static int make_cert(const char *dir)
 
 /* ---- backends ---- */
 
-enum mode { ECHO, SINK, GREETER, FLOOD };
+enum mode { ECHO, SINK, GREETER, FLOOD, BURST };
 struct server {
 	enum mode mode;
 	int lfd;
@@ -77,6 +77,12 @@ struct server {
 };
 static atomic_size_t greeter_got;
 static atomic_int backend_conns;
+
+#define BURST_LEN (2u << 20)
+static uint8_t burst_byte(size_t i)
+{
+	return (uint8_t)(i * 13 + (i >> 12));
+}
 
 struct bconn {
 	enum mode mode;
@@ -106,6 +112,13 @@ static void *backend_conn(void *arg)
 	atomic_fetch_add(&backend_conns, 1);
 	if (bc.mode == GREETER) {
 		write_all(bc.fd, "hello", 5);
+		shutdown(bc.fd, SHUT_WR);
+	}
+	if (bc.mode == BURST) { /* BURST_LEN bytes of burst_byte(), then FIN */
+		static uint8_t burst[BURST_LEN];
+		for (size_t i = 0; i < sizeof(burst); i++)
+			burst[i] = burst_byte(i);
+		write_all(bc.fd, burst, sizeof(burst));
 		shutdown(bc.fd, SHUT_WR);
 	}
 	while ((n = read(bc.fd, buf, sizeof(buf))) > 0) {
@@ -169,7 +182,7 @@ static void start_server(struct server *s, enum mode m)
 	pthread_detach(t);
 }
 
-static struct server echo_srv, sink_srv, greet_srv, flood_srv;
+static struct server echo_srv, sink_srv, greet_srv, flood_srv, burst_srv;
 
 /* ---- DNS responder: TXT records for custom domains ---- */
 
@@ -581,6 +594,76 @@ static void test_half_close(uint16_t port)
 	SSL_shutdown(c.ssl);
 	ok(closed_by_peer(c.fd), "connection closed after both directions ended");
 	is_int(greeter_result(4), 4, "bytes written after close_notify reach the backend");
+	cli_close(&c);
+}
+
+/* TLS 1.3: the session ticket is not sent at the end of the handshake but
+ * with the first bytes for the client (held in tlstx.c), and resumption
+ * works with it: after a request/response, and from a server-speaks-first
+ * backend that closes at once (ticket, data and close_notify together). */
+static void test_deferred_ticket(uint16_t port)
+{
+	SSL_CTX *ctx = cli_ctx(TLS1_3_VERSION, NULL);
+	const char *sni = sni_for("localhost-%u.gw.test", echo_srv.port);
+	struct cli c;
+	uint8_t in[64];
+
+	ok(tls_open(port, sni, ctx, &c) == 0 && SSL_version(c.ssl) == TLS1_3_VERSION, "ticket: TLS 1.3 open");
+	struct pollfd p = {.fd = c.fd, .events = POLLIN};
+	ok(poll(&p, 1, 300) == 0, "nothing sent after the handshake (the ticket waits for data)");
+	ok(xfer(&c, (const uint8_t *)"ping", 4, in, 4) == 4 && memcmp(in, "ping", 4) == 0,
+	   "first bytes echoed");
+	SSL_SESSION *sess = SSL_get1_session(c.ssl);
+	ok(sess && SSL_SESSION_is_resumable(sess), "a ticket came with them");
+	SSL_shutdown(c.ssl); /* SSL_free without it marks the session not resumable */
+	cli_close(&c);
+	c.fd = tcp_connect(port);
+	c.ssl = SSL_new(ctx);
+	SSL_set_fd(c.ssl, c.fd);
+	SSL_set_tlsext_host_name(c.ssl, sni);
+	SSL_set_session(c.ssl, sess);
+	ok(SSL_connect(c.ssl) == 1 && SSL_session_reused(c.ssl) &&
+	       xfer(&c, (const uint8_t *)"pong", 4, in, 4) == 4 && memcmp(in, "pong", 4) == 0,
+	   "the session resumes from it and relays");
+	SSL_SESSION_free(sess);
+	sess = SSL_get1_session(c.ssl);
+	ok(sess && SSL_SESSION_is_resumable(sess), "a resumed session gets a new ticket too");
+	SSL_SESSION_free(sess);
+	cli_close(&c);
+
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", greet_srv.port), ctx, &c) == 0,
+	   "greeter open (1.3)");
+	ok(xfer(&c, NULL, 0, in, 63) == 5 && memcmp(in, "hello", 5) == 0 &&
+	       (SSL_get_shutdown(c.ssl) & SSL_RECEIVED_SHUTDOWN),
+	   "server speaks first and closes: data then close_notify");
+	sess = SSL_get1_session(c.ssl);
+	ok(sess && SSL_SESSION_is_resumable(sess), "the ticket came with them");
+	SSL_SESSION_free(sess);
+	SSL_shutdown(c.ssl);
+	cli_close(&c);
+	greeter_result(0);
+	SSL_CTX_free(ctx);
+}
+
+/* The backend sends 2 MiB and its FIN at once to a client that starts
+ * reading only later: the last records are held for close_notify, and
+ * flushes into the full client socket are partial. Everything must arrive
+ * once, in order, then close_notify. */
+static void test_burst_then_fin(uint16_t port)
+{
+	static uint8_t in[BURST_LEN + 1];
+	struct cli c;
+	bool same = true;
+
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", burst_srv.port), NULL, &c) == 0, "burst open");
+	usleep(300000);
+	size_t got = xfer(&c, NULL, 0, in, sizeof(in));
+	for (size_t i = 0; i < got && same; i++)
+		same = in[i] == burst_byte(i);
+	ok(got == BURST_LEN && same, "slow reader: 2 MiB and FIN from the backend arrive byte-exact (%zu)",
+	   got);
+	ok(SSL_get_shutdown(c.ssl) & SSL_RECEIVED_SHUTDOWN, "then close_notify");
+	SSL_shutdown(c.ssl);
 	cli_close(&c);
 }
 
@@ -1066,6 +1149,7 @@ int main(void)
 	start_server(&sink_srv, SINK);
 	start_server(&greet_srv, GREETER);
 	start_server(&flood_srv, FLOOD);
+	start_server(&burst_srv, BURST);
 	int dfd = listen_loopback(SOCK_DGRAM, &dns_port);
 	pthread_t dt;
 	pthread_create(&dt, NULL, dns_main, &dfd);
@@ -1086,6 +1170,8 @@ int main(void)
 	test_relay(port);
 	test_concurrent(port);
 	test_half_close(port);
+	test_deferred_ticket(port);
+	test_burst_then_fin(port);
 	test_client_gone(pe, port);
 	test_bad_clients(port);
 	test_tls_versions(port);
