@@ -59,6 +59,8 @@ struct conn {
 	short cflags, bflags; /* currently registered events, 0 = none */
 	bool rd_ready;        /* cfd may have bytes: not found empty since epoll last said so */
 	bool b_rdhup;         /* the backend's FIN has arrived (EV_CLOSED) */
+	bool b_connecting;    /* relaying before the backend's connect is known done */
+	bool b_refused;       /* ... and a read or write on it failed: the connect did */
 	bool ticket_due;      /* TLS 1.3 session ticket not sent yet (send_ticket) */
 	bool notify_sent;     /* our close_notify is written (or held in tx) */
 	struct event cev, bev, timer;
@@ -71,13 +73,14 @@ struct conn {
 	unsigned n_att, n_failed;
 	struct txt_query *dnsq;
 	char *app;
-	uint64_t t_start, t_progress, t_bothdone;
+	uint64_t t_start, t_progress, t_bothdone, t_connect;
 };
 
 static void conn_free(struct conn *c);
 static void on_cfd(evutil_socket_t fd, short what, void *arg);
 static void on_bfd(evutil_socket_t fd, short what, void *arg);
 static void pump(struct conn *c, bool run_up, bool run_down);
+static bool backend_error(struct conn *c);
 
 static void set_events(struct conn *c, bool client, short flags)
 {
@@ -161,6 +164,15 @@ static ssize_t ssl_result(struct conn *c, int ret, short *need)
 	}
 }
 
+/* A read or write on the backend that did not find it still connecting
+ * (EAGAIN): success proves the connect done, failure is its error. */
+static void backend_result(struct conn *c, ssize_t r)
+{
+	if (c->b_connecting && r < 0)
+		c->b_refused = true;
+	c->b_connecting = false;
+}
+
 static ssize_t io_read(struct conn *c, bool up, uint8_t *p, size_t n, short *need)
 {
 	size_t got;
@@ -174,6 +186,8 @@ static ssize_t io_read(struct conn *c, bool up, uint8_t *p, size_t n, short *nee
 	r = read(up ? c->cfd : c->bfd, p, n);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		*need = EV_READ;
+	else if (!up)
+		backend_result(c, r);
 	return r;
 }
 
@@ -219,6 +233,8 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 	r = send(up ? c->bfd : c->cfd, p, n, MSG_NOSIGNAL);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		*need = EV_WRITE;
+	else if (up)
+		backend_result(c, r);
 	return r;
 }
 
@@ -300,8 +316,12 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (r < 0) {
 				d->dst_need = errno == EAGAIN ? EV_WRITE : 0;
+				if (up && !d->dst_need)
+					backend_result(c, r);
 				return d->dst_need ? 0 : -1;
 			}
+			if (up)
+				backend_result(c, r);
 			d->in_pipe -= (size_t)r;
 			c->t_progress = worker_now_ms(w);
 			continue;
@@ -325,6 +345,8 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 				atomic_fetch_add(&w->pe->st_splice, 1);
 			}
 			r = splice(src, NULL, d->pipe[1], NULL, PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (!up && (r >= 0 || errno != EAGAIN))
+				backend_result(c, r);
 			if (r < 0) {
 				if (errno != EAGAIN)
 					return -1;
@@ -380,6 +402,8 @@ static void pump(struct conn *c, bool run_up, bool run_down)
 
 	c->up.kick = c->down.kick = false;
 	if ((run_up && pump_dir(c, &c->up, true) < 0) || (run_down && pump_dir(c, &c->down, false) < 0)) {
+		if (c->b_refused)
+			return fail(c, "backend connect failed");
 		conn_free(c);
 		return;
 	}
@@ -401,7 +425,7 @@ static void pump(struct conn *c, bool run_up, bool run_down)
 	if (c->up.eof && c->down.eof && !c->t_bothdone)
 		c->t_bothdone = worker_now_ms(c->w);
 	cw = (short)(c->up.src_need | c->down.dst_need);
-	bw = (short)(c->up.dst_need | c->down.src_need);
+	bw = (short)(c->up.dst_need | c->down.src_need | (c->b_connecting ? EV_WRITE : 0));
 	set_events(c, true, cw);
 	set_events(c, false, bw);
 	if (c->up.kick && c->cflags)
@@ -422,6 +446,12 @@ static void relay_timer(struct conn *c)
 			return fail(c, "idle timeout");
 		if (c->t_progress + t->idle < next)
 			next = c->t_progress + t->idle;
+	}
+	if (c->b_connecting) {
+		if (now >= c->t_connect + t->connect)
+			return fail(c, "backend connect timeout");
+		if (c->t_connect + t->connect < next)
+			next = c->t_connect + t->connect;
 	}
 	if (c->t_bothdone) {
 		if (now >= c->t_bothdone + t->shutdown)
@@ -476,11 +506,22 @@ static void drop_attempts(struct conn *c, int keep)
 	c->n_att = 0;
 }
 
-static void connected(struct conn *c, unsigned i)
+/* For the relay started before the connect is known done: the socket's
+ * pending error, if any (ECONNREFUSED, ETIMEDOUT...). */
+static bool backend_error(struct conn *c)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	return getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0;
+}
+
+static void connected(struct conn *c, unsigned i, bool registered)
 {
 	bool pp = c->att[i].pp;
 
-	event_del(&c->att[i].ev);
+	if (registered)
+		event_del(&c->att[i].ev);
 	c->bfd = c->att[i].fd;
 	drop_attempts(c, (int)i);
 	free(c->cand);
@@ -499,7 +540,7 @@ static void on_attempt(evutil_socket_t fd, short what, void *arg)
 	socklen_t sl = sizeof(soerr);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-		return connected(c, (unsigned)(a - c->att));
+		return connected(c, (unsigned)(a - c->att), true);
 	event_del(&a->ev);
 	close(a->fd);
 	a->fd = -1;
@@ -511,6 +552,7 @@ static void start_connect(struct conn *c)
 {
 	struct proxy_engine *pe = c->w->pe;
 	int one = 1;
+	unsigned live = 0;
 
 	if (c->cand->app_id[0]) {
 		if (!engine_app_acquire(pe, c->cand->app_id))
@@ -534,8 +576,7 @@ static void start_connect(struct conn *c)
 			setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			if (connect(a->fd, (const struct sockaddr *)&b->addr, b->addr_len) == 0 ||
 			    errno == EINPROGRESS) {
-				event_assign(&a->ev, c->w->base, a->fd, EV_WRITE, on_attempt, a);
-				event_add(&a->ev, NULL);
+				live = i;
 				continue;
 			}
 			close(a->fd);
@@ -545,6 +586,26 @@ static void start_connect(struct conn *c)
 	}
 	if (c->n_failed == c->n_att)
 		return fail(c, "backend connect failed");
+	/* One backend and bytes ready for it (the request already read with
+	 * the client's Finished, a ClientHello to pass through, a PROXY
+	 * header): on loopback or a local link the connect is usually done
+	 * by the time connect(2) returns, so relay at once instead of waiting
+	 * for writability; a write that finds it still connecting waits for
+	 * EV_WRITE like any full socket, and the connect timeout still
+	 * applies (b_connecting). */
+	if (c->n_att - c->n_failed == 1 &&
+	    (c->att[live].pp || c->passthrough || (c->ssl && SSL_has_pending(c->ssl)))) {
+		c->b_connecting = true;
+		c->t_connect = worker_now_ms(c->w);
+		return connected(c, live, false);
+	}
+	for (unsigned i = 0; i < c->n_att; i++) {
+		struct attempt *a = &c->att[i];
+		if (a->fd < 0)
+			continue;
+		event_assign(&a->ev, c->w->base, a->fd, EV_WRITE, on_attempt, a);
+		event_add(&a->ev, NULL);
+	}
 	arm_timer(c, worker_now_ms(c->w) + pe->cfg.timeouts.connect);
 }
 
@@ -861,6 +922,11 @@ static void on_bfd(evutil_socket_t fd, short what, void *arg)
 
 	if (what & EV_CLOSED)
 		c->b_rdhup = true;
+	if (c->b_connecting && (what & EV_WRITE)) {
+		if (backend_error(c))
+			return fail(c, "backend connect failed");
+		c->b_connecting = false;
+	}
 	if (c->st == CS_RELAY)
 		pump(c, c->up.dst_need & what, c->down.src_need & what);
 }

@@ -837,6 +837,13 @@ static void test_builtin(uint16_t port)
 }
 
 /* Certificates from PEM in memory, replaced and removed at run time. */
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
@@ -1109,6 +1116,77 @@ static void test_idle_and_limits(void)
 	proxy_engine_free(pe);
 }
 
+/* With one backend and bytes ready for it (here a ClientHello to pass
+ * through), the relay starts right after connect(2) without waiting for
+ * writability (conn.c, b_connecting). The connect must still fail and time
+ * out as before: a refused port closes the client at once, a backend whose
+ * SYNs are dropped closes it at the connect timeout (not the idle one),
+ * without spinning meanwhile. */
+static void test_connect_early(void)
+{
+	struct proxy_config cfg;
+	proxy_config_defaults(&cfg);
+	cfg.workers = 1;
+	cfg.timeouts.connect = 600;
+	cfg.dns_servers[0] = "127.0.0.1:9";
+	struct proxy_engine *pe = start_engine(&cfg);
+	uint16_t port = pe ? proxy_engine_port(pe) : 0, dead, sport;
+	struct proxy_stats st0, st1;
+	uint8_t hello[2048];
+	struct cli c;
+
+	if (!ok(pe != NULL, "early relay: engine"))
+		return;
+	close(listen_loopback(SOCK_STREAM, &dead)); /* a port nobody listens on */
+	proxy_engine_stats(pe, &st0);
+	size_t hl = hello_bytes(sni_for("localhost-%us.gw.test", dead), hello, sizeof(hello));
+	c = (struct cli){.fd = tcp_connect(port)};
+	write_all(c.fd, hello, hl);
+	double t0 = now_seconds();
+	ok(closed_by_peer(c.fd) && now_seconds() - t0 < 0.5, "passthrough to a refused port: closed at once");
+	cli_close(&c);
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", dead), NULL, &c) == 0,
+	   "terminate to a refused port: handshake");
+	size_t w;
+	SSL_write_ex(c.ssl, "GET / HTTP/1.1\r\n\r\n", 18, &w);
+	ok(closed_by_peer(c.fd), "then closed");
+	cli_close(&c);
+	usleep(50000);
+	proxy_engine_stats(pe, &st1);
+	ok(st1.rejected == st0.rejected + 2, "both counted as rejected (%llu)",
+	   (unsigned long long)(st1.rejected - st0.rejected));
+
+	int lfd = listen_loopback(SOCK_STREAM, &sport), fill[4];
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_port = htons(sport), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	listen(lfd, 0); /* queue of one: the fillers take it, later SYNs are dropped */
+	for (int i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	usleep(100000);
+	hl = hello_bytes(sni_for("localhost-%us.gw.test", sport), hello, sizeof(hello));
+	c = (struct cli){.fd = tcp_connect(port)};
+	write_all(c.fd, hello, hl);
+	t0 = now_seconds();
+	usleep(100000);
+	double cpu0 = cpu_seconds();
+	usleep(300000);
+	double used = cpu_seconds() - cpu0;
+	bool open_before = recv(c.fd, hello, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+	ok(closed_by_peer(c.fd), "passthrough to a backend that drops SYNs: closed");
+	double took = now_seconds() - t0;
+	ok(open_before && took > 0.5 && took < 3, "at the 0.6 s connect timeout (%.2f s)", took);
+	ok(used < 0.15, "no busy loop meanwhile (%.2f s CPU in 0.3 s)", used);
+	cli_close(&c);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+	ok(passthrough_echo(port, sni_for("localhost-%us.gw.test", echo_srv.port), 1 << 16),
+	   "early relay to a live backend: 64 KiB byte-exact");
+	proxy_engine_free(pe);
+}
+
 static void test_proxy_protocol(void)
 {
 	struct proxy_config cfg;
@@ -1181,6 +1259,7 @@ int main(void)
 	test_client_data_while_connecting(port);
 	proxy_engine_free(pe);
 	test_idle_and_limits();
+	test_connect_early();
 	test_proxy_protocol();
 	test_port_range();
 	test_rebalance();
