@@ -249,6 +249,10 @@ static int io_shutdown(struct conn *c, bool up, short *need)
 	bool shut_wr = !(up ? c->down.shut : c->up.shut);
 
 	*need = 0;
+	if (up && c->b_connecting) { /* shutdown(2) would abort the connect */
+		*need = EV_WRITE;
+		return 1;
+	}
 	if (!up && c->ssl) {
 		if (c->ticket_due)
 			send_ticket(c);
@@ -462,13 +466,19 @@ static void relay_timer(struct conn *c)
 	arm_timer(c, next);
 }
 
-static void start_relay(struct conn *c)
+/* `from_backend`: read the backend now. Right after the connect its answer
+ * can hardly be there yet (it has not even seen the first bytes), so the
+ * read would fail: register for it instead, and a backend that speaks
+ * first is reported at the next wait (level-triggered). */
+static void start_relay(struct conn *c, bool from_backend)
 {
 	c->st = CS_RELAY;
 	c->t_progress = worker_now_ms(c->w);
 	atomic_fetch_add(&c->w->pe->st_relayed, 1);
 	relay_timer(c);
-	pump(c, true, true);
+	if (!from_backend)
+		c->down.src_need = EV_READ;
+	pump(c, true, from_backend);
 }
 
 /* ---- backend connect: parallel attempts, first success wins ---- */
@@ -529,7 +539,7 @@ static void connected(struct conn *c, unsigned i, bool registered)
 	event_del(&c->timer);
 	if (pp)
 		put_pp_header(c);
-	start_relay(c);
+	start_relay(c, false);
 }
 
 static void on_attempt(evutil_socket_t fd, short what, void *arg)
@@ -586,15 +596,15 @@ static void start_connect(struct conn *c)
 	}
 	if (c->n_failed == c->n_att)
 		return fail(c, "backend connect failed");
-	/* One backend and bytes ready for it (the request already read with
-	 * the client's Finished, a ClientHello to pass through, a PROXY
-	 * header): on loopback or a local link the connect is usually done
-	 * by the time connect(2) returns, so relay at once instead of waiting
-	 * for writability; a write that finds it still connecting waits for
-	 * EV_WRITE like any full socket, and the connect timeout still
+	/* One backend: on loopback or a local link the connect is usually
+	 * done by the time connect(2) returns, so relay at once instead of
+	 * waiting for writability: bytes already there (the request read
+	 * with the client's Finished, a ClientHello to pass through, a PROXY
+	 * header) leave now. A write that finds the socket still connecting
+	 * waits for EV_WRITE like any full socket; until a read or write
+	 * succeeds, EV_WRITE stays registered and the connect timeout
 	 * applies (b_connecting). */
-	if (c->n_att - c->n_failed == 1 &&
-	    (c->att[live].pp || c->passthrough || (c->ssl && SSL_has_pending(c->ssl)))) {
+	if (c->n_att - c->n_failed == 1) {
 		c->b_connecting = true;
 		c->t_connect = worker_now_ms(c->w);
 		return connected(c, live, false);
@@ -699,7 +709,7 @@ static void builtin_read(struct conn *c)
 	c->up.len = 0;
 	serve_builtin(c, req);
 	event_del(&c->timer);
-	start_relay(c);
+	start_relay(c, true);
 }
 
 /* ---- TLS termination ---- */
@@ -922,8 +932,10 @@ static void on_bfd(evutil_socket_t fd, short what, void *arg)
 
 	if (what & EV_CLOSED)
 		c->b_rdhup = true;
+	/* Writable while connecting: connected, unless epoll reported an
+	 * error too (EPOLLERR reaches us as EV_READ|EV_WRITE). */
 	if (c->b_connecting && (what & EV_WRITE)) {
-		if (backend_error(c))
+		if ((what & EV_READ) && backend_error(c))
 			return fail(c, "backend connect failed");
 		c->b_connecting = false;
 	}
