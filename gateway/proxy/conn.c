@@ -58,8 +58,14 @@ struct conn {
 	int cfd, bfd;
 	short cflags, bflags; /* currently registered events, 0 = none */
 	bool rd_ready;        /* cfd may have bytes: not found empty since epoll last said so */
+	bool b_rdhup;         /* the backend's FIN has arrived (EV_CLOSED) */
+	bool b_connecting;    /* relaying before the backend's connect is known done */
+	bool b_refused;       /* ... and a read or write on it failed: the connect did */
+	bool ticket_due;      /* TLS 1.3 session ticket not sent yet (send_ticket) */
+	bool notify_sent;     /* our close_notify is written (or held in tx) */
 	struct event cev, bev, timer;
 	SSL *ssl;
+	struct tls_tx tx;    /* the client socket's write side under OpenSSL */
 	struct dir up, down; /* client->backend, backend->client */
 	struct pp_addrs *pp_in;
 	struct proxy_candidates *cand;
@@ -67,13 +73,14 @@ struct conn {
 	unsigned n_att, n_failed;
 	struct txt_query *dnsq;
 	char *app;
-	uint64_t t_start, t_progress, t_bothdone;
+	uint64_t t_start, t_progress, t_bothdone, t_connect;
 };
 
 static void conn_free(struct conn *c);
 static void on_cfd(evutil_socket_t fd, short what, void *arg);
 static void on_bfd(evutil_socket_t fd, short what, void *arg);
 static void pump(struct conn *c, bool run_up, bool run_down);
+static bool backend_error(struct conn *c);
 
 static void set_events(struct conn *c, bool client, short flags)
 {
@@ -81,6 +88,11 @@ static void set_events(struct conn *c, bool client, short flags)
 	struct event *ev = client ? &c->cev : &c->bev;
 	int fd = client ? c->cfd : c->bfd;
 
+	/* EV_CLOSED (EPOLLRDHUP) on the backend says its FIN is there, so
+	 * its last bytes are read on to the EOF in the same pass and leave
+	 * for the client together with close_notify (pump_dir). */
+	if (!client && (flags & EV_READ))
+		flags |= EV_CLOSED;
 	if (fd < 0 || *cur == flags)
 		return;
 	if (*cur)
@@ -152,6 +164,15 @@ static ssize_t ssl_result(struct conn *c, int ret, short *need)
 	}
 }
 
+/* A read or write on the backend that did not find it still connecting
+ * (EAGAIN): success proves the connect done, failure is its error. */
+static void backend_result(struct conn *c, ssize_t r)
+{
+	if (c->b_connecting && r < 0)
+		c->b_refused = true;
+	c->b_connecting = false;
+}
+
 static ssize_t io_read(struct conn *c, bool up, uint8_t *p, size_t n, short *need)
 {
 	size_t got;
@@ -165,7 +186,26 @@ static ssize_t io_read(struct conn *c, bool up, uint8_t *p, size_t n, short *nee
 	r = read(up ? c->cfd : c->bfd, p, n);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		*need = EV_READ;
+	else if (!up)
+		backend_result(c, r);
 	return r;
+}
+
+/* The TLS 1.3 session ticket, deferred from the end of the handshake
+ * (make_ctx configures none) to the first write to the client: it is held
+ * in tx and leaves with those bytes, one segment instead of two. A failure
+ * shows again at the write that follows. */
+static void send_ticket(struct conn *c)
+{
+	c->ticket_due = false;
+	if (SSL_new_session_ticket(c->ssl) != 1) {
+		ERR_clear_error();
+		return;
+	}
+	c->tx.hold = true;
+	if (SSL_do_handshake(c->ssl) != 1)
+		ERR_clear_error();
+	c->tx.hold = false;
 }
 
 static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, short *need)
@@ -175,7 +215,13 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 
 	*need = 0;
 	if (!up && c->ssl) {
+		if (c->ticket_due)
+			send_ticket(c);
+		/* The last bytes (the backend's FIN is there, or a built-in
+		 * response) are held for close_notify and the FIN to join. */
+		c->tx.hold = c->down.eof || c->b_rdhup;
 		int ret = SSL_write_ex(c->ssl, p, n, &put);
+		c->tx.hold = false;
 		if (ret == 1)
 			return (ssize_t)put;
 		/* A failed write after the client's close_notify reads as
@@ -187,21 +233,43 @@ static ssize_t io_write(struct conn *c, bool up, const uint8_t *p, size_t n, sho
 	r = send(up ? c->bfd : c->cfd, p, n, MSG_NOSIGNAL);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		*need = EV_WRITE;
+	else if (up)
+		backend_result(c, r);
 	return r;
 }
 
 /* Forward EOF: FIN to the backend, or close_notify + FIN to the client.
  * When the other direction is already shut the connection is closed right
- * after, and close(2) sends the FIN: skip the shutdown(2) syscall. */
+ * after, and close(2) sends the FIN: skip the shutdown(2) syscall. Towards
+ * the client, close_notify is held with whatever records are still held
+ * and flushed with MSG_MORE, so shutdown(2) puts the FIN on the same
+ * segment; SSL_shutdown is called once (a second call would read). */
 static int io_shutdown(struct conn *c, bool up, short *need)
 {
+	bool shut_wr = !(up ? c->down.shut : c->up.shut);
+
 	*need = 0;
-	if (!up && c->ssl) {
-		int ret = SSL_shutdown(c->ssl);
-		if (ret < 0 && ssl_result(c, ret, need) < 0 && *need)
-			return 1;
+	if (up && c->b_connecting) { /* shutdown(2) would abort the connect */
+		*need = EV_WRITE;
+		return 1;
 	}
-	if (!(up ? c->down.shut : c->up.shut))
+	if (!up && c->ssl) {
+		if (c->ticket_due)
+			send_ticket(c);
+		if (!c->notify_sent) {
+			c->tx.hold = true;
+			int ret = SSL_shutdown(c->ssl);
+			c->tx.hold = false;
+			if (ret < 0 && ssl_result(c, ret, need) < 0 && *need)
+				return 1;
+			c->notify_sent = true;
+		}
+		if (tls_tx_flush(&c->tx, shut_wr) == 0) {
+			*need = EV_WRITE;
+			return 1;
+		}
+	}
+	if (shut_wr)
 		shutdown(up ? c->bfd : c->cfd, SHUT_WR);
 	return 0;
 }
@@ -252,8 +320,12 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (r < 0) {
 				d->dst_need = errno == EAGAIN ? EV_WRITE : 0;
+				if (up && !d->dst_need)
+					backend_result(c, r);
 				return d->dst_need ? 0 : -1;
 			}
+			if (up)
+				backend_result(c, r);
 			d->in_pipe -= (size_t)r;
 			c->t_progress = worker_now_ms(w);
 			continue;
@@ -277,6 +349,8 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 				atomic_fetch_add(&w->pe->st_splice, 1);
 			}
 			r = splice(src, NULL, d->pipe[1], NULL, PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (!up && (r >= 0 || errno != EAGAIN))
+				backend_result(c, r);
 			if (r < 0) {
 				if (errno != EAGAIN)
 					return -1;
@@ -301,8 +375,8 @@ static int pump_dir(struct conn *c, struct dir *d, bool up)
 		if (!d->buf)
 			d->buf = worker_buf_get(w);
 		r = io_read(c, up, d->buf, w->pe->cfg.buffer_size, &need);
-		drained =
-		    r > 0 && (size_t)r < w->pe->cfg.buffer_size && !(up && c->ssl && SSL_has_pending(c->ssl));
+		drained = r > 0 && (size_t)r < w->pe->cfg.buffer_size &&
+			  !(up && c->ssl && SSL_has_pending(c->ssl)) && !(!up && c->b_rdhup);
 		if (r < 0) {
 			release_buf(c, d);
 			d->src_need = need;
@@ -332,8 +406,21 @@ static void pump(struct conn *c, bool run_up, bool run_down)
 
 	c->up.kick = c->down.kick = false;
 	if ((run_up && pump_dir(c, &c->up, true) < 0) || (run_down && pump_dir(c, &c->down, false) < 0)) {
+		if (c->b_refused)
+			return fail(c, "backend connect failed");
 		conn_free(c);
 		return;
+	}
+	/* Records held for the client (the ticket, the last bytes) leave now
+	 * unless the socket is already known to be full. */
+	if (c->tx.len && !(c->down.dst_need & EV_WRITE)) {
+		int r = tls_tx_flush(&c->tx, false);
+		if (r < 0) {
+			conn_free(c);
+			return;
+		}
+		if (r == 0)
+			c->down.dst_need |= EV_WRITE;
 	}
 	if (c->up.shut && c->down.shut) {
 		conn_free(c);
@@ -342,7 +429,7 @@ static void pump(struct conn *c, bool run_up, bool run_down)
 	if (c->up.eof && c->down.eof && !c->t_bothdone)
 		c->t_bothdone = worker_now_ms(c->w);
 	cw = (short)(c->up.src_need | c->down.dst_need);
-	bw = (short)(c->up.dst_need | c->down.src_need);
+	bw = (short)(c->up.dst_need | c->down.src_need | (c->b_connecting ? EV_WRITE : 0));
 	set_events(c, true, cw);
 	set_events(c, false, bw);
 	if (c->up.kick && c->cflags)
@@ -364,6 +451,12 @@ static void relay_timer(struct conn *c)
 		if (c->t_progress + t->idle < next)
 			next = c->t_progress + t->idle;
 	}
+	if (c->b_connecting) {
+		if (now >= c->t_connect + t->connect)
+			return fail(c, "backend connect timeout");
+		if (c->t_connect + t->connect < next)
+			next = c->t_connect + t->connect;
+	}
 	if (c->t_bothdone) {
 		if (now >= c->t_bothdone + t->shutdown)
 			return fail(c, "shutdown timeout");
@@ -373,13 +466,19 @@ static void relay_timer(struct conn *c)
 	arm_timer(c, next);
 }
 
-static void start_relay(struct conn *c)
+/* `from_backend`: read the backend now. Right after the connect its answer
+ * can hardly be there yet (it has not even seen the first bytes), so the
+ * read would fail: register for it instead, and a backend that speaks
+ * first is reported at the next wait (level-triggered). */
+static void start_relay(struct conn *c, bool from_backend)
 {
 	c->st = CS_RELAY;
 	c->t_progress = worker_now_ms(c->w);
 	atomic_fetch_add(&c->w->pe->st_relayed, 1);
 	relay_timer(c);
-	pump(c, true, true);
+	if (!from_backend)
+		c->down.src_need = EV_READ;
+	pump(c, true, from_backend);
 }
 
 /* ---- backend connect: parallel attempts, first success wins ---- */
@@ -417,11 +516,22 @@ static void drop_attempts(struct conn *c, int keep)
 	c->n_att = 0;
 }
 
-static void connected(struct conn *c, unsigned i)
+/* For the relay started before the connect is known done: the socket's
+ * pending error, if any (ECONNREFUSED, ETIMEDOUT...). */
+static bool backend_error(struct conn *c)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	return getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0;
+}
+
+static void connected(struct conn *c, unsigned i, bool registered)
 {
 	bool pp = c->att[i].pp;
 
-	event_del(&c->att[i].ev);
+	if (registered)
+		event_del(&c->att[i].ev);
 	c->bfd = c->att[i].fd;
 	drop_attempts(c, (int)i);
 	free(c->cand);
@@ -429,7 +539,7 @@ static void connected(struct conn *c, unsigned i)
 	event_del(&c->timer);
 	if (pp)
 		put_pp_header(c);
-	start_relay(c);
+	start_relay(c, false);
 }
 
 static void on_attempt(evutil_socket_t fd, short what, void *arg)
@@ -440,7 +550,7 @@ static void on_attempt(evutil_socket_t fd, short what, void *arg)
 	socklen_t sl = sizeof(soerr);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-		return connected(c, (unsigned)(a - c->att));
+		return connected(c, (unsigned)(a - c->att), true);
 	event_del(&a->ev);
 	close(a->fd);
 	a->fd = -1;
@@ -452,6 +562,7 @@ static void start_connect(struct conn *c)
 {
 	struct proxy_engine *pe = c->w->pe;
 	int one = 1;
+	unsigned live = 0;
 
 	if (c->cand->app_id[0]) {
 		if (!engine_app_acquire(pe, c->cand->app_id))
@@ -475,8 +586,7 @@ static void start_connect(struct conn *c)
 			setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			if (connect(a->fd, (const struct sockaddr *)&b->addr, b->addr_len) == 0 ||
 			    errno == EINPROGRESS) {
-				event_assign(&a->ev, c->w->base, a->fd, EV_WRITE, on_attempt, a);
-				event_add(&a->ev, NULL);
+				live = i;
 				continue;
 			}
 			close(a->fd);
@@ -486,6 +596,26 @@ static void start_connect(struct conn *c)
 	}
 	if (c->n_failed == c->n_att)
 		return fail(c, "backend connect failed");
+	/* One backend: on loopback or a local link the connect is usually
+	 * done by the time connect(2) returns, so relay at once instead of
+	 * waiting for writability: bytes already there (the request read
+	 * with the client's Finished, a ClientHello to pass through, a PROXY
+	 * header) leave now. A write that finds the socket still connecting
+	 * waits for EV_WRITE like any full socket; until a read or write
+	 * succeeds, EV_WRITE stays registered and the connect timeout
+	 * applies (b_connecting). */
+	if (c->n_att - c->n_failed == 1) {
+		c->b_connecting = true;
+		c->t_connect = worker_now_ms(c->w);
+		return connected(c, live, false);
+	}
+	for (unsigned i = 0; i < c->n_att; i++) {
+		struct attempt *a = &c->att[i];
+		if (a->fd < 0)
+			continue;
+		event_assign(&a->ev, c->w->base, a->fd, EV_WRITE, on_attempt, a);
+		event_add(&a->ev, NULL);
+	}
 	arm_timer(c, worker_now_ms(c->w) + pe->cfg.timeouts.connect);
 }
 
@@ -579,7 +709,7 @@ static void builtin_read(struct conn *c)
 	c->up.len = 0;
 	serve_builtin(c, req);
 	event_del(&c->timer);
-	start_relay(c);
+	start_relay(c, true);
 }
 
 /* ---- TLS termination ---- */
@@ -595,6 +725,7 @@ static void do_handshake(struct conn *c)
 		return fail(c, "TLS handshake failed");
 	}
 	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS); /* see start_tls */
+	c->ticket_due = SSL_version(c->ssl) == TLS1_3_VERSION;
 	/* The client socket stays registered for reading while the backend
 	 * connects: the request usually came with the client's Finished and
 	 * sits in OpenSSL's buffer, so the socket stays quiet and the relay
@@ -611,8 +742,18 @@ static void start_tls(struct conn *c, SSL_CTX *ctx)
 {
 	c->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->cfd) != 1)
+	if (!c->ssl)
 		return fail(c, "SSL_new failed");
+	/* Reads through OpenSSL's socket BIO (tls_bio_cb above), writes
+	 * through tlstx.c. */
+	c->tx = (struct tls_tx){.w = c->w, .fd = c->cfd};
+	BIO *rbio = BIO_new_socket(c->cfd, BIO_NOCLOSE), *wbio = tls_tx_bio(c->w->pe->tx_method, &c->tx);
+	if (!rbio || !wbio) {
+		BIO_free(rbio);
+		BIO_free(wbio);
+		return fail(c, "BIO_new failed");
+	}
+	SSL_set_bio(c->ssl, rbio, wbio);
 	SSL_set_app_data(c->ssl, &c->h2);
 	SSL_set_accept_state(c->ssl);
 	/* Keep OpenSSL's record buffers through the handshake instead of
@@ -620,9 +761,8 @@ static void start_tls(struct conn *c, SSL_CTX *ctx)
 	 * they run empty once the handshake is done, so an idle connection
 	 * still holds none. */
 	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-	BIO *bio = SSL_get_rbio(c->ssl);
-	BIO_set_callback_arg(bio, (char *)c);
-	BIO_set_callback_ex(bio, tls_bio_cb);
+	BIO_set_callback_arg(rbio, (char *)c);
+	BIO_set_callback_ex(rbio, tls_bio_cb);
 	c->st = CS_TLS;
 	set_events(c, true, 0); /* leave edge-triggered sniff mode */
 	arm_timer(c, worker_now_ms(c->w) + c->w->pe->cfg.timeouts.handshake);
@@ -790,6 +930,15 @@ static void on_bfd(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (what & EV_CLOSED)
+		c->b_rdhup = true;
+	/* Writable while connecting: connected, unless epoll reported an
+	 * error too (EPOLLERR reaches us as EV_READ|EV_WRITE). */
+	if (c->b_connecting && (what & EV_WRITE)) {
+		if ((what & EV_READ) && backend_error(c))
+			return fail(c, "backend connect failed");
+		c->b_connecting = false;
+	}
 	if (c->st == CS_RELAY)
 		pump(c, c->up.dst_need & what, c->down.src_need & what);
 }
@@ -866,6 +1015,7 @@ static void conn_free(struct conn *c)
 		close(c->bfd);
 	free_dir(c, &c->up);
 	free_dir(c, &c->down);
+	tls_tx_release(&c->tx);
 	if (c->app) {
 		engine_app_release(w->pe, c->app);
 		free(c->app);

@@ -258,7 +258,10 @@ static SSL_CTX *make_ctx(const struct proxy_config *cfg, const struct cert_src *
 				     SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Stateless tickets only: no per-session server memory. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 1);
+	/* TLS 1.3: one ticket per handshake, but not at its end: conn.c
+	 * asks for it (SSL_new_session_ticket) at the first write to the
+	 * client, so it leaves in the same segment as those bytes. */
+	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_check, NULL);
 	return TAKE_PTR(ctx);
@@ -652,7 +655,8 @@ int proxy_engine_new(const struct proxy_config *cfg, const struct proxy_routes *
 	pthread_mutex_init(&pe->apps_lock, NULL);
 	pe->route_cache = calloc(ROUTE_SLOTS, sizeof(*pe->route_cache));
 	pe->workers = calloc(pe->n_workers, sizeof(*pe->workers));
-	if (!pe->route_cache || !pe->workers)
+	pe->tx_method = tls_tx_method_new();
+	if (!pe->route_cache || !pe->workers || !pe->tx_method)
 		abort();
 	for (unsigned i = 0; i < pe->n_workers; i++)
 		for (unsigned p = 0; p < MAX_PORTS; p++)
@@ -765,5 +769,6 @@ void proxy_engine_free(struct proxy_engine *pe)
 	pthread_mutex_destroy(&pe->apps_lock);
 	free(pe->route_cache);
 	free(pe->workers);
+	BIO_meth_free(pe->tx_method);
 	free(pe);
 }

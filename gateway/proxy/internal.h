@@ -74,6 +74,15 @@ struct route_slot {
 #define APP_BUCKETS 256
 #define MAX_CERTS 64
 
+/* The client socket's write side under OpenSSL (tlstx.c). */
+struct tls_tx {
+	struct worker *w;
+	int fd;
+	bool hold;    /* keep records in buf, ignore OpenSSL's flushes */
+	uint8_t *buf; /* pooled chunk while records wait, NULL otherwise */
+	uint32_t off, len;
+};
+
 struct app_count {
 	struct app_count *next;
 	unsigned n;
@@ -97,6 +106,8 @@ struct proxy_engine {
 	pthread_mutex_t apps_lock;
 	struct app_count *apps[APP_BUCKETS];
 
+	BIO_METHOD *tx_method; /* tlstx.c */
+
 	atomic_uint_fast64_t st_accepted, st_active, st_relayed, st_rejected, st_splice, st_rebalanced;
 };
 
@@ -116,6 +127,14 @@ void engine_app_release(struct proxy_engine *pe, const char *app_id);
 /* conn.c */
 void conn_accepted(struct worker *w, int fd);
 void conn_close_all(struct worker *w);
+
+/* tlstx.c */
+BIO_METHOD *tls_tx_method_new(void);
+BIO *tls_tx_bio(const BIO_METHOD *m, struct tls_tx *tx);
+/* Writes the held records: 1 = all out, 0 = the socket is full (wait until
+ * writable), -1 = error. `more`: the caller shuts the socket down next. */
+int tls_tx_flush(struct tls_tx *tx, bool more);
+void tls_tx_release(struct tls_tx *tx);
 
 /* txt.c: custom-domain lookup, `<id>:<port>` from TXT records. */
 typedef void (*txt_cb)(void *arg, int status, const char *id, uint16_t port);

@@ -69,7 +69,7 @@ static int make_cert(const char *dir)
 
 /* ---- backends ---- */
 
-enum mode { ECHO, SINK, GREETER, FLOOD };
+enum mode { ECHO, SINK, GREETER, FLOOD, BURST };
 struct server {
 	enum mode mode;
 	int lfd;
@@ -77,6 +77,12 @@ struct server {
 };
 static atomic_size_t greeter_got;
 static atomic_int backend_conns;
+
+#define BURST_LEN (2u << 20)
+static uint8_t burst_byte(size_t i)
+{
+	return (uint8_t)(i * 13 + (i >> 12));
+}
 
 struct bconn {
 	enum mode mode;
@@ -106,6 +112,13 @@ static void *backend_conn(void *arg)
 	atomic_fetch_add(&backend_conns, 1);
 	if (bc.mode == GREETER) {
 		write_all(bc.fd, "hello", 5);
+		shutdown(bc.fd, SHUT_WR);
+	}
+	if (bc.mode == BURST) { /* BURST_LEN bytes of burst_byte(), then FIN */
+		static uint8_t burst[BURST_LEN];
+		for (size_t i = 0; i < sizeof(burst); i++)
+			burst[i] = burst_byte(i);
+		write_all(bc.fd, burst, sizeof(burst));
 		shutdown(bc.fd, SHUT_WR);
 	}
 	while ((n = read(bc.fd, buf, sizeof(buf))) > 0) {
@@ -169,7 +182,7 @@ static void start_server(struct server *s, enum mode m)
 	pthread_detach(t);
 }
 
-static struct server echo_srv, sink_srv, greet_srv, flood_srv;
+static struct server echo_srv, sink_srv, greet_srv, flood_srv, burst_srv;
 
 /* ---- DNS responder: TXT records for custom domains ---- */
 
@@ -582,6 +595,101 @@ static void test_half_close(uint16_t port)
 	ok(closed_by_peer(c.fd), "connection closed after both directions ended");
 	is_int(greeter_result(4), 4, "bytes written after close_notify reach the backend");
 	cli_close(&c);
+
+	/* The client ends before sending anything, possibly while the proxy
+	 * still connects: the connect completes, the backend gets EOF and
+	 * its greeting still reaches the client. */
+	for (int i = 0; i < 3; i++) {
+		ok(tls_open(port, sni_for("localhost-%u.gw.test", greet_srv.port), NULL, &c) == 0 &&
+		       SSL_shutdown(c.ssl) == 0,
+		   "greeter open, close_notify at once (%d)", i);
+		memset(in, 0, sizeof(in));
+		ok(xfer(&c, NULL, 0, (uint8_t *)in, 63) == 5 && memcmp(in, "hello", 5) == 0 &&
+		       (SSL_get_shutdown(c.ssl) & SSL_RECEIVED_SHUTDOWN),
+		   "its greeting and close_notify still arrive");
+		is_int(greeter_result(0), 0, "the backend got EOF");
+		cli_close(&c);
+	}
+	uint8_t hello2[2048];
+	hl = hello_bytes(sni_for("localhost-%us.gw.test", greet_srv.port), hello2, sizeof(hello2));
+	c = (struct cli){.fd = tcp_connect(port)};
+	write_all(c.fd, hello2, hl);
+	shutdown(c.fd, SHUT_WR);
+	memset(in, 0, sizeof(in));
+	ok(xfer(&c, NULL, 0, (uint8_t *)in, 63) == 5 && memcmp(in, "hello", 5) == 0,
+	   "passthrough: ClientHello and FIN at once, the greeting still arrives");
+	is_int(greeter_result(hl), hl, "the backend got the ClientHello, then EOF");
+	cli_close(&c);
+}
+
+/* TLS 1.3: the session ticket is not sent at the end of the handshake but
+ * with the first bytes for the client (held in tlstx.c), and resumption
+ * works with it: after a request/response, and from a server-speaks-first
+ * backend that closes at once (ticket, data and close_notify together). */
+static void test_deferred_ticket(uint16_t port)
+{
+	SSL_CTX *ctx = cli_ctx(TLS1_3_VERSION, NULL);
+	const char *sni = sni_for("localhost-%u.gw.test", echo_srv.port);
+	struct cli c;
+	uint8_t in[64];
+
+	ok(tls_open(port, sni, ctx, &c) == 0 && SSL_version(c.ssl) == TLS1_3_VERSION, "ticket: TLS 1.3 open");
+	struct pollfd p = {.fd = c.fd, .events = POLLIN};
+	ok(poll(&p, 1, 300) == 0, "nothing sent after the handshake (the ticket waits for data)");
+	ok(xfer(&c, (const uint8_t *)"ping", 4, in, 4) == 4 && memcmp(in, "ping", 4) == 0,
+	   "first bytes echoed");
+	SSL_SESSION *sess = SSL_get1_session(c.ssl);
+	ok(sess && SSL_SESSION_is_resumable(sess), "a ticket came with them");
+	SSL_shutdown(c.ssl); /* SSL_free without it marks the session not resumable */
+	cli_close(&c);
+	c.fd = tcp_connect(port);
+	c.ssl = SSL_new(ctx);
+	SSL_set_fd(c.ssl, c.fd);
+	SSL_set_tlsext_host_name(c.ssl, sni);
+	SSL_set_session(c.ssl, sess);
+	ok(SSL_connect(c.ssl) == 1 && SSL_session_reused(c.ssl) &&
+	       xfer(&c, (const uint8_t *)"pong", 4, in, 4) == 4 && memcmp(in, "pong", 4) == 0,
+	   "the session resumes from it and relays");
+	SSL_SESSION_free(sess);
+	sess = SSL_get1_session(c.ssl);
+	ok(sess && SSL_SESSION_is_resumable(sess), "a resumed session gets a new ticket too");
+	SSL_SESSION_free(sess);
+	cli_close(&c);
+
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", greet_srv.port), ctx, &c) == 0,
+	   "greeter open (1.3)");
+	ok(xfer(&c, NULL, 0, in, 63) == 5 && memcmp(in, "hello", 5) == 0 &&
+	       (SSL_get_shutdown(c.ssl) & SSL_RECEIVED_SHUTDOWN),
+	   "server speaks first and closes: data then close_notify");
+	sess = SSL_get1_session(c.ssl);
+	ok(sess && SSL_SESSION_is_resumable(sess), "the ticket came with them");
+	SSL_SESSION_free(sess);
+	SSL_shutdown(c.ssl);
+	cli_close(&c);
+	greeter_result(0);
+	SSL_CTX_free(ctx);
+}
+
+/* The backend sends 2 MiB and its FIN at once to a client that starts
+ * reading only later: the last records are held for close_notify, and
+ * flushes into the full client socket are partial. Everything must arrive
+ * once, in order, then close_notify. */
+static void test_burst_then_fin(uint16_t port)
+{
+	static uint8_t in[BURST_LEN + 1];
+	struct cli c;
+	bool same = true;
+
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", burst_srv.port), NULL, &c) == 0, "burst open");
+	usleep(300000);
+	size_t got = xfer(&c, NULL, 0, in, sizeof(in));
+	for (size_t i = 0; i < got && same; i++)
+		same = in[i] == burst_byte(i);
+	ok(got == BURST_LEN && same, "slow reader: 2 MiB and FIN from the backend arrive byte-exact (%zu)",
+	   got);
+	ok(SSL_get_shutdown(c.ssl) & SSL_RECEIVED_SHUTDOWN, "then close_notify");
+	SSL_shutdown(c.ssl);
+	cli_close(&c);
 }
 
 /* The client sends close_notify and goes away while the backend is still
@@ -754,6 +862,13 @@ static void test_builtin(uint16_t port)
 }
 
 /* Certificates from PEM in memory, replaced and removed at run time. */
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
@@ -1026,6 +1141,108 @@ static void test_idle_and_limits(void)
 	proxy_engine_free(pe);
 }
 
+/* With one backend and bytes ready for it (here a ClientHello to pass
+ * through), the relay starts right after connect(2) without waiting for
+ * writability (conn.c, b_connecting). The connect must still fail and time
+ * out as before: a refused port closes the client at once, a backend whose
+ * SYNs are dropped closes it at the connect timeout (not the idle one),
+ * without spinning meanwhile. */
+static void test_connect_early(void)
+{
+	struct proxy_config cfg;
+	proxy_config_defaults(&cfg);
+	cfg.workers = 1;
+	cfg.timeouts.connect = 2500; /* above the 1 s SYN retransmission */
+	cfg.dns_servers[0] = "127.0.0.1:9";
+	struct proxy_engine *pe = start_engine(&cfg);
+	uint16_t port = pe ? proxy_engine_port(pe) : 0, dead, sport;
+	struct proxy_stats st0, st1;
+	uint8_t hello[2048];
+	struct cli c;
+
+	if (!ok(pe != NULL, "early relay: engine"))
+		return;
+	close(listen_loopback(SOCK_STREAM, &dead)); /* a port nobody listens on */
+	proxy_engine_stats(pe, &st0);
+	size_t hl = hello_bytes(sni_for("localhost-%us.gw.test", dead), hello, sizeof(hello));
+	c = (struct cli){.fd = tcp_connect(port)};
+	write_all(c.fd, hello, hl);
+	double t0 = now_seconds();
+	ok(closed_by_peer(c.fd) && now_seconds() - t0 < 0.5, "passthrough to a refused port: closed at once");
+	cli_close(&c);
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", dead), NULL, &c) == 0,
+	   "terminate to a refused port: handshake");
+	size_t w;
+	SSL_write_ex(c.ssl, "GET / HTTP/1.1\r\n\r\n", 18, &w);
+	ok(closed_by_peer(c.fd), "then closed");
+	cli_close(&c);
+	usleep(50000);
+	proxy_engine_stats(pe, &st1);
+	ok(st1.rejected == st0.rejected + 2, "both counted as rejected (%llu)",
+	   (unsigned long long)(st1.rejected - st0.rejected));
+
+	int lfd = listen_loopback(SOCK_STREAM, &sport), fill[4];
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_port = htons(sport), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	listen(lfd, 0); /* queue of one: the fillers take it, later SYNs are dropped */
+	for (int i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	usleep(100000);
+	hl = hello_bytes(sni_for("localhost-%us.gw.test", sport), hello, sizeof(hello));
+	c = (struct cli){.fd = tcp_connect(port)};
+	write_all(c.fd, hello, hl);
+	t0 = now_seconds();
+	usleep(100000);
+	double cpu0 = cpu_seconds();
+	usleep(300000);
+	double used = cpu_seconds() - cpu0;
+	bool open_before = recv(c.fd, hello, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+	ok(closed_by_peer(c.fd), "passthrough to a backend that drops SYNs: closed");
+	double took = now_seconds() - t0;
+	ok(open_before && took > 2.3 && took < 4.5, "at the 2.5 s connect timeout (%.2f s)", took);
+	ok(used < 0.15, "no busy loop meanwhile (%.2f s CPU in 0.3 s)", used);
+	cli_close(&c);
+
+	/* The client ends (close_notify, no data) while the connect is still
+	 * pending: the EOF is forwarded once the connect completes (a
+	 * shutdown(2) before would abort it), and the backend's answer still
+	 * reaches the client. The queue is freed after 0.3 s; the proxy's SYN
+	 * retransmission at 1 s then gets through. */
+	ok(tls_open(port, sni_for("localhost-%u.gw.test", sport), NULL, &c) == 0 && SSL_shutdown(c.ssl) == 0,
+	   "client: handshake, close_notify at once, backend still connecting");
+	usleep(300000);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	int q;
+	while ((q = accept(lfd, NULL, NULL)) >= 0)
+		close(q);
+	struct pollfd pl = {.fd = lfd, .events = POLLIN};
+	int bfd = poll(&pl, 1, 2500) == 1 ? accept(lfd, NULL, NULL) : -1;
+	ok(bfd >= 0, "the proxy's connect completes after the queue frees up");
+	char got[16] = "";
+	if (bfd >= 0) {
+		fcntl(bfd, F_SETFL, 0);
+		struct timeval tv = {.tv_sec = 3};
+		setsockopt(bfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		write_all(bfd, "hi", 2);
+		shutdown(bfd, SHUT_WR);
+		ok(recv(bfd, got, sizeof(got), 0) == 0, "backend: EOF from the client's close_notify");
+		close(bfd);
+	}
+	memset(got, 0, sizeof(got));
+	ok(xfer(&c, NULL, 0, (uint8_t *)got, 15) == 2 && memcmp(got, "hi", 2) == 0 &&
+	       (SSL_get_shutdown(c.ssl) & SSL_RECEIVED_SHUTDOWN),
+	   "client: the backend's answer, then close_notify");
+	cli_close(&c);
+	close(lfd);
+	ok(passthrough_echo(port, sni_for("localhost-%us.gw.test", echo_srv.port), 1 << 16),
+	   "early relay to a live backend: 64 KiB byte-exact");
+	proxy_engine_free(pe);
+}
+
 static void test_proxy_protocol(void)
 {
 	struct proxy_config cfg;
@@ -1066,6 +1283,7 @@ int main(void)
 	start_server(&sink_srv, SINK);
 	start_server(&greet_srv, GREETER);
 	start_server(&flood_srv, FLOOD);
+	start_server(&burst_srv, BURST);
 	int dfd = listen_loopback(SOCK_DGRAM, &dns_port);
 	pthread_t dt;
 	pthread_create(&dt, NULL, dns_main, &dfd);
@@ -1086,6 +1304,8 @@ int main(void)
 	test_relay(port);
 	test_concurrent(port);
 	test_half_close(port);
+	test_deferred_ticket(port);
+	test_burst_then_fin(port);
 	test_client_gone(pe, port);
 	test_bad_clients(port);
 	test_tls_versions(port);
@@ -1095,6 +1315,7 @@ int main(void)
 	test_client_data_while_connecting(port);
 	proxy_engine_free(pe);
 	test_idle_and_limits();
+	test_connect_early();
 	test_proxy_protocol();
 	test_port_range();
 	test_rebalance();

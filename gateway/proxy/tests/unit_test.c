@@ -1,11 +1,18 @@
 /*
  * unit_test.c — the pure parsers of the proxy: the SNI name grammar (the
  * edge-case table of spec §5), ClientHello sniffing on real OpenSSL client
- * hellos, PROXY protocol v1/v2, TXT values and listen port ranges.
+ * hellos, PROXY protocol v1/v2, TXT values and listen port ranges; and the
+ * client write BIO (tlstx.c) on a real loopback TCP pair: held records,
+ * OpenSSL's ignored flushes, partial flushes and the pooled chunk.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -183,11 +190,150 @@ static void test_txt_and_ports(void)
 	   "§9 defaults");
 }
 
+/* A connected loopback TCP pair with small buffers, so the sender fills up
+ * after a few KiB. */
+static int tcp_pair(int fds[2])
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0), small = 4096, one = 1;
+
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
+		return -1;
+	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fds[0], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	fds[1] = accept(l, NULL, NULL);
+	setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	close(l);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	return fds[1] < 0 ? -1 : 0;
+}
+
+/* Reads what is there (after a moment for loopback to deliver). */
+static size_t drain(int fd, uint8_t *out, size_t cap)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	usleep(20000);
+	while (got < cap && (n = recv(fd, out + got, cap - got, 0)) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+static void test_tls_tx(void)
+{
+	static struct proxy_engine pe;
+	static struct worker w;
+	static uint8_t sent[1 << 20], got[1 << 20];
+	struct tls_tx tx = {.w = &w};
+	BIO_METHOD *m = tls_tx_method_new();
+	int fds[2] = {-1, -1};
+	size_t ns = 0, ng = 0;
+
+	pe.cfg.buffer_size = 8192;
+	w.pe = &pe;
+	if (!ok(m && tcp_pair(fds) == 0, "tls_tx: BIO method and a loopback TCP pair"))
+		return;
+	tx.fd = fds[0];
+	BIO *b = tls_tx_bio(m, &tx);
+	for (size_t i = 0; i < sizeof(sent); i++)
+		sent[i] = (uint8_t)(i * 7 + (i >> 9));
+
+	tx.hold = true;
+	ok(BIO_write(b, sent, 300) == 300 && BIO_flush(b) == 1 && tx.len == 300 && tx.buf,
+	   "held: a write is kept and OpenSSL's flush ignored");
+	ok(drain(fds[1], got, sizeof(got)) == 0, "held: nothing on the wire");
+	tx.hold = false;
+	ok(BIO_write(b, sent + 300, 200) == 200 && tx.len == 0 && !tx.buf && w.n_free_bufs == 1,
+	   "not held: the next write sends the held bytes first, the chunk goes back to the pool");
+	ng = drain(fds[1], got, sizeof(got));
+	ok(ng == 500 && memcmp(got, sent, 500) == 0, "held bytes then the new ones, in order");
+	ns = 500;
+
+	/* Fill the socket, then hold more: the flush can only be partial.
+	 * A Unix stream socket, whose send buffer limit is strict (a TCP
+	 * socket on loopback takes a whole write into one skb). */
+	int up[2], small = 4096;
+	if (!ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, up) == 0, "tls_tx: Unix socket pair"))
+		return;
+	setsockopt(up[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	tx.fd = up[0];
+	ns = ng = 0;
+	int r;
+	while ((r = BIO_write(b, sent + ns, 1000)) > 0)
+		ns += (size_t)r;
+	ok(r <= 0 && BIO_should_retry(b) && BIO_should_write(b),
+	   "full socket: write asks to retry (%zu sent)", ns);
+	tx.hold = true;
+	ok(BIO_write(b, sent + ns, 5000) == 5000 && tx.len == 5000, "held while the socket is full");
+	ns += 5000;
+	ok(BIO_write(b, sent + ns, 5000) <= 0 && BIO_should_retry(b),
+	   "held chunk full: the overflow goes to the socket, which is full: retry");
+	tx.hold = false;
+	ok(tls_tx_flush(&tx, false) == 0 && tx.len == 5000, "flush into a full socket: 0, nothing lost");
+	bool partial = false, ordered = true;
+	for (int i = 0; i < 2000 && tx.len; i++) {
+		size_t k = drain(up[1], got, 1500);
+		ordered &= memcmp(got, sent + ng, k) == 0;
+		ng += k;
+		uint32_t before = tx.len;
+		r = tls_tx_flush(&tx, false);
+		partial |= r == 0 && tx.len < before;
+	}
+	ok(tx.len == 0 && !tx.buf, "flushed in the end, chunk released");
+	ok(partial, "some flushes were partial (the rest kept for later)");
+	/* Writes after held bytes, until the socket is full again: the held
+	 * bytes must leave first (checked by the order below). */
+	tx.hold = true;
+	BIO_write(b, sent + ns, 700);
+	ns += 700;
+	tx.hold = false;
+	while ((r = BIO_write(b, sent + ns, 900)) > 0)
+		ns += (size_t)r;
+	for (int i = 0; i < 2000 && (ng < ns || tx.len); i++) {
+		size_t k = drain(up[1], got, 1500);
+		ordered &= memcmp(got, sent + ng, k) == 0;
+		ng += k;
+		tls_tx_flush(&tx, false);
+	}
+	ok(ordered && ng == ns && tx.len == 0, "every byte arrived once, in order (%zu of %zu)", ng, ns);
+	close(up[0]);
+	close(up[1]);
+	tx.fd = fds[0];
+
+	tx.hold = true;
+	BIO_write(b, "bye", 3);
+	tx.hold = false;
+	ok(tls_tx_flush(&tx, true) == 1 && shutdown(fds[0], SHUT_WR) == 0,
+	   "last bytes with MSG_MORE, then FIN");
+	usleep(20000);
+	ok(recv(fds[1], got, sizeof(got), 0) == 3 && memcmp(got, "bye", 3) == 0 &&
+	       recv(fds[1], got, 1, 0) == 0,
+	   "the peer reads them, then EOF");
+	BIO_free(b);
+	BIO_meth_free(m);
+	tls_tx_release(&tx);
+	while (w.free_bufs) {
+		struct pool_chunk *c = w.free_bufs;
+		w.free_bufs = c->next;
+		free(c);
+	}
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	test_names();
 	test_sni();
 	test_pp();
 	test_txt_and_ports();
+	test_tls_tx();
 	return tap_done();
 }
