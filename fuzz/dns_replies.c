@@ -25,6 +25,9 @@ static void check_zone(const struct cf_zone *zones, size_t n, const char *name)
 		return;
 	if ((size_t)i >= n)
 		abort();
+	/* Trailing dots do not count on either side. */
+	while (nl && name[nl - 1] == '.')
+		nl--;
 	zl = strlen(zones[i].name);
 	while (zl && zones[i].name[zl - 1] == '.')
 		zl--;

@@ -48,25 +48,33 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
+/* An http(s) URL of printable characters without spaces, of bounded size. */
+static bool valid_url(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (!s || json_string_length(v) > ACME_MAX_URL || strlen(s) != json_string_length(v) ||
+	    (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!isgraph((unsigned char)*p))
+			return false;
+	return true;
+}
+
 /* A member that must be an http(s) URL (NULL if absent and optional). */
 static int url_member(json_t *o, const char *name, bool required, char **out, struct err *e)
 {
 	json_t *v = json_object_get(o, name);
-	const char *s;
 
 	*out = NULL;
 	if (!v && !required)
 		return 0;
 	if (!json_is_string(v))
 		return err_set(e, "%s is missing or not a string", name);
-	s = json_string_value(v);
-	if (json_string_length(v) > ACME_MAX_URL || strlen(s) != json_string_length(v) ||
-	    (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
+	if (!valid_url(v))
 		return err_set(e, "%s is not an http(s) URL", name);
-	for (const char *p = s; *p; p++)
-		if (!isgraph((unsigned char)*p))
-			return err_set(e, "%s is not an http(s) URL", name);
-	*out = xstrdup(s);
+	*out = xstrdup(json_string_value(v));
 	return 0;
 }
 
@@ -199,14 +207,11 @@ int acme_parse_order(const char *body, struct acme_order *out, struct err *e)
 		abort();
 	json_array_foreach(authz, i, it)
 	{
-		const char *s = json_string_value(it);
-
-		if (!s || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) ||
-		    strlen(s) > ACME_MAX_URL) {
+		if (!valid_url(it)) {
 			err_set(e, "order: authorization %zu is not an http(s) URL", i);
 			goto fail;
 		}
-		out->authorizations[out->n_authorizations++] = xstrdup(s);
+		out->authorizations[out->n_authorizations++] = xstrdup(json_string_value(it));
 	}
 	if (url_member(root, "finalize", true, &out->finalize, e) < 0 ||
 	    url_member(root, "certificate", false, &out->certificate, e) < 0) {

@@ -286,7 +286,9 @@ static int lookup_system(const char *name, struct dns_txt *out, struct err *e)
 		if (h == HOST_NOT_FOUND || h == NO_DATA)
 			return 0;
 		return err_set(e, "system resolver: %s",
-			       h == TRY_AGAIN ? "no answer (timeout or server failure)" : hstrerror(h));
+			       h == TRY_AGAIN
+				   ? "no usable answer (timeout, SERVFAIL or a server without recursion)"
+				   : hstrerror(h));
 	}
 	res_nclose(&st);
 	rc = dns_txt_parse_response(reply, (size_t)n, -1, out, e);

@@ -296,6 +296,10 @@ static void test_parsers(void)
 	       strcmp(o.certificate, "https://ca/cert/9") == 0,
 	   "valid order has its certificate URL");
 	acme_order_clear(&o);
+	ok(acme_parse_order("{\"status\":\"pending\",\"authorizations\":[\"https://ca/a z\"],"
+			    "\"finalize\":\"https://ca/f\"}",
+			    &o, &e) < 0,
+	   "an authorization URL with a space is refused (found by fuzz_acme_json)");
 	ok(acme_parse_order("{\"status\":\"bogus\",\"authorizations\":[],\"finalize\":\"https://ca/f\"}", &o,
 			    &e) < 0,
 	   "unknown order status refused");
