@@ -438,6 +438,14 @@ static int get_policy(struct prpc_call *call, const void *in_, void *out_, struc
 	return rc;
 }
 
+static int reload_cert(struct prpc_call *call, const void *in, void *out, struct err *e)
+{
+	(void)in;
+	(void)out;
+	log_info("Admin.ReloadCert");
+	return gw_reload_certs(prpc_call_arg(call), e);
+}
+
 static const struct prpc_method admin_methods[] = {
     PRPC_METHOD_BLOCKING("Status", google__protobuf__empty, gateway__status_response, status),
     PRPC_METHOD_BLOCKING("GetInfo", gateway__get_info_request, gateway__get_info_response, get_info),
@@ -450,6 +458,7 @@ static const struct prpc_method admin_methods[] = {
 		clear_policy),
     PRPC_METHOD("GetInstancePortPolicy", gateway__instance_id_request,
 		gateway__get_instance_port_policy_response, get_policy),
+    PRPC_METHOD_BLOCKING("ReloadCert", google__protobuf__empty, google__protobuf__empty, reload_cert),
 };
 static const char *const admin_prefixes[] = {"Admin.", NULL};
 

@@ -184,6 +184,14 @@ int gw_agent_info(char app_id[41], char **info_json, struct err *e);
 int gw_instance_connections(const struct gateway *gw, const uint32_t *ips, size_t n, unsigned *counts,
 			    struct err *e);
 
+/* ---- certs.c ---- */
+/* Install the certificates of the state store; a broken one is logged,
+ * counted in `failed` and described in `e` (the first), the others load. */
+int gw_load_stored_certs(struct gateway *gw, unsigned *loaded, unsigned *failed, struct err *e);
+/* Re-read the static [core.proxy] certificate and the stored ones
+ * (Admin.ReloadCert, SIGHUP); whatever fails to load stays as it was. */
+int gw_reload_certs(struct gateway *gw, struct err *e);
+
 /* ---- admin.c ---- */
 int gw_mount_admin(struct gateway *gw, struct http_server *srv, struct err *e);
 

@@ -3,12 +3,15 @@
  * up WireGuard and the proxy engine, then serve the Gateway RPC over TLS
  * (client certificates optional, verified against tls.mutual.ca_certs), the
  * Admin and Debug services when enabled, until SIGTERM/SIGINT or Admin.Exit
- * (gateway.md §1).
+ * (gateway.md §1). SIGHUP reloads the proxy's certificates (certs.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+
+#include <event2/event.h>
 
 #include "config/daemon_args.h"
 #include "core/cleanup.h"
@@ -146,23 +149,6 @@ static int proxy_settings(const struct gw_config *c, struct proxy_config *p, str
 	return splice_from_json(c->tcp_splice, &p->tcp_splice, e);
 }
 
-static int load_stored_certs(struct gateway *gw, struct err *e)
-{
-	struct gw_cert *v = NULL;
-	size_t n = 0;
-
-	if (gw->store->ops->list_certs(gw->store, &v, &n, e) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		struct err ce = ERR_INIT;
-		if (proxy_engine_set_cert_pem(gw->proxy, v[i].domain, v[i].chain_pem, strlen(v[i].chain_pem),
-					      v[i].key_pem, strlen(v[i].key_pem), &ce) < 0)
-			log_warn("stored certificate for %s: %s", v[i].domain, err_str(&ce));
-	}
-	gw_certs_free(v, n);
-	return 0;
-}
-
 static int start_core(struct gateway *gw, struct err *e)
 {
 	struct gw_config *c = &gw->cfg;
@@ -196,8 +182,10 @@ static int start_core(struct gateway *gw, struct err *e)
 	routes.ctx = gw;
 	if (proxy_engine_new(&pc, &routes, &gw->proxy, e) < 0)
 		return err_wrap(e, "proxy");
-	if (load_stored_certs(gw, e) < 0)
+	unsigned loaded, failed;
+	if (gw_load_stored_certs(gw, &loaded, &failed, e) < 0)
 		return -1;
+	err_clear(e);
 	if (wg_link_setup(&gw->wg, &we) < 0)
 		log_error("%s (continuing without a WireGuard link)", err_str(&we));
 	err_clear(&we);
@@ -212,7 +200,18 @@ static int start_core(struct gateway *gw, struct err *e)
 	return gw_housekeeper_start(gw, e);
 }
 
-/* The Gateway RPC over TLS, and the Admin and Debug services when enabled. */
+static void on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+	struct err e = ERR_INIT;
+
+	(void)fd;
+	(void)what;
+	log_info("SIGHUP: reloading certificates");
+	gw_reload_certs(arg, &e); /* logs its outcome */
+}
+
+/* The Gateway RPC over TLS, and the Admin and Debug services when enabled;
+ * SIGHUP reloads the proxy's certificates. */
 static int serve(struct gateway *gw, struct err *e)
 {
 	struct http_daemon d = {.base = gw->base,
@@ -221,6 +220,7 @@ static int serve(struct gateway *gw, struct err *e)
 	const struct gw_config *c = &gw->cfg;
 	struct http_listen_spec rpc, admin, debug;
 	struct http_server *srv;
+	struct event *hup = NULL;
 	int rc = -1;
 
 	if (addr_spec(&rpc, &c->address, c->port, "rpc (TLS)", e) < 0 ||
@@ -240,10 +240,16 @@ static int serve(struct gateway *gw, struct err *e)
 		    !(srv = http_daemon_plain(&d, &debug, "debug", e)) || gw_mount_debug(gw, srv, e) < 0)
 			goto out;
 	}
+	if (!(hup = evsignal_new(gw->base, SIGHUP, on_sighup, gw)) || event_add(hup, NULL) < 0) {
+		err_set(e, "cannot handle SIGHUP");
+		goto out;
+	}
 	log_info("dstack-gateway %s serving (%zu instances registered)", DSTACK_VERSION,
 		 gw_instance_count(gw));
 	rc = http_daemon_run(&d);
 out:
+	if (hup)
+		event_free(hup);
 	http_daemon_free(&d);
 	return rc;
 }
