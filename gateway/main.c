@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		   "  -h, --help            this help\n"
 		   "  -V, --version         print the version\n"
 		   "\n"
+		   "Signals: SIGHUP re-reads the proxy's certificates (as Admin.ReloadCert);\n"
+		   "SIGTERM/SIGINT stop.\n"
 		   "Environment: DSTACK_GATEWAY_ADMIN_TOKEN / ADMIN_API_TOKEN (admin token).\n"
 		   "See docs/gateway.md.\n");
 }
