@@ -27,6 +27,7 @@
 #include "gateway_rpc.pb-c.h"
 #include "prpc/json.h"
 #include "prpc/server.h"
+#include "core/xalloc.h"
 
 static bool str_eq_ct(const char *a, const char *b)
 {
@@ -155,11 +156,6 @@ static bool auth_filter(struct http_request *req, void *arg)
 	return true;
 }
 
-static char *xstrdup(const char *s)
-{
-	return strdup(s ? s : "");
-}
-
 static Gateway__HostInfo *host_info(struct gateway *gw, const struct gw_entry *en, unsigned conns)
 {
 	Gateway__HostInfo *h = (Gateway__HostInfo *)prpc_msg_new(&gateway__host_info__descriptor);
@@ -168,10 +164,10 @@ static Gateway__HostInfo *host_info(struct gateway *gw, const struct gw_entry *e
 	if (!h)
 		return NULL;
 	ip4_format(en->inst.ip, ips);
-	h->instance_id = xstrdup(en->inst.instance_id);
-	h->ip = xstrdup(ips);
-	h->app_id = xstrdup(en->inst.app_id);
-	h->base_domain = xstrdup(gw->cfg.base_domain);
+	h->instance_id = xstrdup_or_empty(en->inst.instance_id);
+	h->ip = xstrdup_or_empty(ips);
+	h->app_id = xstrdup_or_empty(en->inst.app_id);
+	h->base_domain = xstrdup_or_empty(gw->cfg.base_domain);
 	h->latest_handshake = en->handshake;
 	h->num_connections = conns;
 	return h;
@@ -220,8 +216,8 @@ static int status(struct prpc_call *call, const void *in, void *out_, struct err
 	if (gw->proxy)
 		proxy_engine_stats(gw->proxy, &st);
 	out->id = gw->cfg.node_id;
-	out->url = xstrdup(gw->cfg.my_url);
-	out->bootnode_url = xstrdup(gw->cfg.bootnode);
+	out->url = xstrdup_or_empty(gw->cfg.my_url);
+	out->bootnode_url = xstrdup_or_empty(gw->cfg.bootnode);
 	out->num_connections = st.active;
 	if (connection_counts(gw, v, n, &conns, e) < 0) {
 		gw_snapshot_free(v, n);
@@ -240,11 +236,11 @@ static int status(struct prpc_call *call, const void *in, void *out_, struct err
 			memcpy(node->uuid.data, gw->uuid, 16);
 			node->uuid.len = 16;
 		}
-		node->url = xstrdup(gw->cfg.my_url);
-		node->wg_public_key = xstrdup(gw->cfg.wg_public_key);
-		node->wg_ip = xstrdup(gw->cfg.wg_ip);
-		node->wg_endpoint = xstrdup(gw->cfg.wg_endpoint);
-		node->status = xstrdup(nstatus);
+		node->url = xstrdup_or_empty(gw->cfg.my_url);
+		node->wg_public_key = xstrdup_or_empty(gw->cfg.wg_public_key);
+		node->wg_ip = xstrdup_or_empty(gw->cfg.wg_ip);
+		node->wg_endpoint = xstrdup_or_empty(gw->cfg.wg_endpoint);
+		node->status = xstrdup_or_empty(nstatus);
 		node->last_seen = (uint64_t)time(NULL);
 		out->nodes[out->n_nodes++] = node;
 	} else if (node) {
@@ -255,8 +251,8 @@ static int status(struct prpc_call *call, const void *in, void *out_, struct err
 		out->uuid.len = 16;
 	}
 	if ((accel = (Gateway__AccelStatus *)prpc_msg_new(&gateway__accel_status__descriptor))) {
-		accel->ktls_mode = xstrdup("off");
-		accel->splice_mode = xstrdup(gw->cfg.tcp_splice ? "configured" : "off");
+		accel->ktls_mode = xstrdup_or_empty("off");
+		accel->splice_mode = xstrdup_or_empty(gw->cfg.tcp_splice ? "configured" : "off");
 		accel->splice_engaged = st.splice_engaged;
 		out->accel = accel;
 	}
@@ -417,9 +413,9 @@ static int get_policy(struct prpc_call *call, const void *in_, void *out_, struc
 		if (strcmp(x->instance_id, in->instance_id))
 			continue;
 		const struct gw_port_policy *eff = x->admin_policy.present ? &x->admin_policy : &x->policy;
-		out->source = xstrdup(x->admin_policy.present ? "admin"
-				      : x->policy.present     ? "instance"
-							      : "none");
+		out->source = xstrdup_or_empty(x->admin_policy.present ? "admin"
+					       : x->policy.present     ? "instance"
+								       : "none");
 		if ((out->effective = policy_to_msg(eff)))
 			out->_effective_case =
 			    GATEWAY__GET_INSTANCE_PORT_POLICY_RESPONSE___EFFECTIVE_EFFECTIVE;

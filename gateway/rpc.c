@@ -23,15 +23,11 @@
 #include "prpc/json.h"
 #include "prpc/server.h"
 #include "ratls/verify.h"
+#include "core/xalloc.h"
 
 #ifndef DSTACK_VERSION
 #define DSTACK_VERSION "dev"
 #endif
-
-static char *xstrdup(const char *s)
-{
-	return strdup(s ? s : "");
-}
 
 /* The address CVMs use for the proxy: the static base domain and the first proxy port. */
 static void agent_target(const struct gateway *gw, const char **domain, uint32_t *port)
@@ -63,10 +59,10 @@ static int fill_register_reply(struct gateway *gw, uint32_t ip, Gateway__Registe
 		return err_set(e, "out of memory");
 	}
 	ip4_format(ip, ips);
-	wg->client_ip = xstrdup(ips);
-	peer->pk = xstrdup(gw->cfg.wg_public_key);
-	peer->ip = xstrdup(gw->cfg.wg_ip);
-	peer->endpoint = xstrdup(gw->cfg.wg_endpoint);
+	wg->client_ip = xstrdup_or_empty(ips);
+	peer->pk = xstrdup_or_empty(gw->cfg.wg_public_key);
+	peer->ip = xstrdup_or_empty(gw->cfg.wg_ip);
+	peer->endpoint = xstrdup_or_empty(gw->cfg.wg_endpoint);
 	wg->servers = calloc(1, sizeof(*wg->servers));
 	if (wg->servers) {
 		wg->servers[0] = peer;
@@ -77,19 +73,19 @@ static int fill_register_reply(struct gateway *gw, uint32_t ip, Gateway__Registe
 	agent_target(gw, &domain, &port);
 	agent->external_port = port;
 	agent->internal_port = gw->cfg.agent_port;
-	agent->domain = xstrdup(domain);
-	agent->app_address_ns_prefix = xstrdup(gw->cfg.ns_prefix);
+	agent->domain = xstrdup_or_empty(domain);
+	agent->app_address_ns_prefix = xstrdup_or_empty(gw->cfg.ns_prefix);
 	node->id = gw->cfg.node_id;
 	node->uuid.data = malloc(16);
 	if (node->uuid.data) {
 		memcpy(node->uuid.data, gw->uuid, 16);
 		node->uuid.len = 16;
 	}
-	node->url = xstrdup(gw->cfg.my_url);
+	node->url = xstrdup_or_empty(gw->cfg.my_url);
 	node->last_seen = (uint64_t)time(NULL);
-	node->wg_public_key = xstrdup(gw->cfg.wg_public_key);
-	node->wg_ip = xstrdup(gw->cfg.wg_ip);
-	node->wg_endpoint = xstrdup(gw->cfg.wg_endpoint);
+	node->wg_public_key = xstrdup_or_empty(gw->cfg.wg_public_key);
+	node->wg_ip = xstrdup_or_empty(gw->cfg.wg_ip);
+	node->wg_endpoint = xstrdup_or_empty(gw->cfg.wg_endpoint);
 	out->gateways = calloc(1, sizeof(*out->gateways));
 	if (out->gateways) {
 		out->gateways[0] = node;
@@ -196,10 +192,10 @@ static int fill_info(struct gateway *gw, Gateway__InfoResponse *out)
 	uint32_t port;
 
 	agent_target(gw, &domain, &port);
-	out->base_domain = xstrdup(domain);
+	out->base_domain = xstrdup_or_empty(domain);
 	out->external_port = port;
-	out->app_address_ns_prefix = xstrdup(gw->cfg.ns_prefix);
-	out->version = xstrdup(DSTACK_VERSION);
+	out->app_address_ns_prefix = xstrdup_or_empty(gw->cfg.ns_prefix);
+	out->version = xstrdup_or_empty(DSTACK_VERSION);
 	return 0;
 }
 
@@ -245,7 +241,7 @@ static int get_peers(struct prpc_call *call, const void *in, void *out_, struct 
 				       caller, gw->own_app_id);
 	}
 	out->my_id = gw->cfg.node_id;
-	out->my_url = xstrdup(gw->cfg.my_url);
+	out->my_url = xstrdup_or_empty(gw->cfg.my_url);
 	return 0;
 }
 
@@ -306,13 +302,13 @@ static int debug_proxy_state(struct prpc_call *call, const void *in, void *out_,
 		if (!ie)
 			break;
 		ip4_format(v[i].inst.ip, ips);
-		ie->instance_id = xstrdup(v[i].inst.instance_id);
-		ie->app_id = xstrdup(v[i].inst.app_id);
-		ie->ip = xstrdup(ips);
-		ie->public_key = xstrdup(v[i].inst.public_key);
+		ie->instance_id = xstrdup_or_empty(v[i].inst.instance_id);
+		ie->app_id = xstrdup_or_empty(v[i].inst.app_id);
+		ie->ip = xstrdup_or_empty(ips);
+		ie->public_key = xstrdup_or_empty(v[i].inst.public_key);
 		ie->reg_time = v[i].inst.reg_time;
 		out->instances[out->n_instances++] = ie;
-		out->allocated_addresses[out->n_allocated_addresses++] = xstrdup(ips);
+		out->allocated_addresses[out->n_allocated_addresses++] = xstrdup_or_empty(ips);
 	}
 	gw_snapshot_free(v, n);
 	return 0;

@@ -24,17 +24,10 @@
 #include "ratls/csr.h"
 #include "ratls/ext.h"
 #include "rtevent.h"
+#include "core/xalloc.h"
 
 #define COMPOSE_MAX (50u * 1024 * 1024)
 #define SYS_CONFIG_MAX (32u * 1024)
-
-static char *xstrdup(const char *s)
-{
-	char *r = strdup(s ? s : "");
-	if (!r)
-		abort();
-	return r;
-}
 
 static void strings_set(struct cfg_strings *s, const char *a, const char *b)
 {
@@ -42,9 +35,9 @@ static void strings_set(struct cfg_strings *s, const char *a, const char *b)
 	s->items = calloc(2, sizeof(char *));
 	if (!s->items)
 		abort();
-	s->items[0] = xstrdup(a);
+	s->items[0] = xstrdup_or_empty(a);
 	if (b)
-		s->items[1] = xstrdup(b);
+		s->items[1] = xstrdup_or_empty(b);
 }
 
 static void strings_free(struct cfg_strings *s)
@@ -59,22 +52,22 @@ static void strings_free(struct cfg_strings *s)
 void agent_cfg_defaults(struct agent_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->keys_file = xstrdup("/dstack/.host-shared/.appkeys.json");
-	c->compose_file = xstrdup("/dstack/.host-shared/app-compose.json");
-	c->sys_config_file = xstrdup("/dstack/.host-shared/.sys-config.json");
-	c->runtime_events_file = xstrdup(RTEVENT_DEFAULT_DIR "/runtime_events.log");
-	c->runtime_events_lock = xstrdup(RTEVENT_DEFAULT_DIR "/runtime_event.lock");
+	c->keys_file = xstrdup_or_empty("/dstack/.host-shared/.appkeys.json");
+	c->compose_file = xstrdup_or_empty("/dstack/.host-shared/app-compose.json");
+	c->sys_config_file = xstrdup_or_empty("/dstack/.host-shared/.sys-config.json");
+	c->runtime_events_file = xstrdup_or_empty(RTEVENT_DEFAULT_DIR "/runtime_events.log");
+	c->runtime_events_lock = xstrdup_or_empty(RTEVENT_DEFAULT_DIR "/runtime_event.lock");
 	strings_set(&c->dstack_sockets, "/var/run/dstack.sock", "/var/run/dstack/dstack.sock");
 	strings_set(&c->tappd_sockets, "/var/run/tappd.sock", "/var/run/dstack/tappd.sock");
-	c->external_listen = xstrdup("tcp:0.0.0.0:8090");
-	c->guest_api_listen = xstrdup("vsock:any:8000");
-	c->guest_api_fallback = xstrdup(""); /* agent.json from dstack-util setup names one */
-	c->tee_backend = xstrdup("auto");
-	c->simtee_dir = xstrdup("");
-	c->simtee_state = xstrdup("");
-	c->gpu_attestation_file = xstrdup("/run/nvidia-gpu-attestation/attestation.out");
-	c->dmi_dir = xstrdup("/sys/class/dmi/id");
-	c->data_disks_root = xstrdup("/");
+	c->external_listen = xstrdup_or_empty("tcp:0.0.0.0:8090");
+	c->guest_api_listen = xstrdup_or_empty("vsock:any:8000");
+	c->guest_api_fallback = xstrdup_or_empty(""); /* agent.json from dstack-util setup names one */
+	c->tee_backend = xstrdup_or_empty("auto");
+	c->simtee_dir = xstrdup_or_empty("");
+	c->simtee_state = xstrdup_or_empty("");
+	c->gpu_attestation_file = xstrdup_or_empty("/run/nvidia-gpu-attestation/attestation.out");
+	c->dmi_dir = xstrdup_or_empty("/sys/class/dmi/id");
+	c->data_disks_root = xstrdup_or_empty("/");
 	c->event_log_version = 0;
 }
 
@@ -185,7 +178,7 @@ int agent_open(struct agent *a, struct err *e)
 		return err_set(e, "%s: not a JSON object (line %d: %s)", a->cfg.sys_config_file, je.line,
 			       je.text);
 	json_t *vm = json_object_get(a->sys_config, "vm_config");
-	a->vm_config = xstrdup(json_is_string(vm) ? json_string_value(vm) : "");
+	a->vm_config = xstrdup_or_empty(json_is_string(vm) ? json_string_value(vm) : "");
 	a->ca_cert = pem_read_cert(a->keys.ca_cert, strlen(a->keys.ca_cert), e);
 	if (!a->ca_cert)
 		return err_wrap(e, "app keys: ca_cert");
@@ -332,7 +325,7 @@ char *agent_dmi(const struct agent *a, const char *name)
 	size_t n = 0;
 	snprintf(path, sizeof(path), "%s/%s", a->cfg.dmi_dir, name);
 	if (file_read_all(path, 4096, &d, &n, NULL) < 0)
-		return xstrdup("");
+		return xstrdup_or_empty("");
 	while (n && (d[n - 1] == '\n' || d[n - 1] == ' ' || d[n - 1] == '\r'))
 		d[--n] = 0;
 	return (char *)d;

@@ -30,6 +30,7 @@
 #include "ratls/csr.h"
 #include "ratls/ext.h"
 #include "ratls/verify.h"
+#include "core/xalloc.h"
 
 static uint8_t *dup_bytes(const void *p, size_t n)
 {
@@ -46,15 +47,6 @@ static void set_bytes(ProtobufCBinaryData *b, const void *p, size_t n)
 {
 	b->data = dup_bytes(p, n);
 	b->len = n;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s ? s : "");
-
-	if (!d)
-		abort();
-	return d;
 }
 
 static void count(struct kms *k, int rc)
@@ -82,13 +74,13 @@ static int get_app_key(struct prpc_call *call, const void *in_, void *out_, stru
 	if (kms_derive_app_keys(k->keys.root_ca_scalar, k->keys.root_k256, c.app_id, c.instance_id,
 				c.instance_id_len, &keys, e) < 0)
 		goto done;
-	out->ca_cert = xstrdup(k->keys.root_ca_cert_pem);
+	out->ca_cert = xstrdup_or_empty(k->keys.root_ca_cert_pem);
 	set_bytes(&out->disk_crypt_key, keys.disk_crypt_key, 32);
 	set_bytes(&out->env_crypt_key, keys.env_crypt_key, 32);
 	set_bytes(&out->k256_key, keys.k256_key, 32);
 	set_bytes(&out->k256_signature, keys.k256_signature, 65);
-	out->tproxy_app_id = xstrdup(c.gateway_app_id);
-	out->gateway_app_id = xstrdup(c.gateway_app_id);
+	out->tproxy_app_id = xstrdup_or_empty(c.gateway_app_id);
+	out->gateway_app_id = xstrdup_or_empty(c.gateway_app_id);
 	set_bytes(&out->os_image_hash, c.os_image_hash, c.os_image_hash_len);
 	secure_zero(&keys, sizeof(keys));
 	rc = 0;
@@ -109,9 +101,9 @@ static int get_kms_key(struct prpc_call *call, const void *in_, void *out_, stru
 	if (kms_authorize_peer(k, prpc_call_peer_cert(call), in->vm_config, true, &c, e) < 0)
 		goto done;
 	keys = (Kms__KmsKeys *)prpc_msg_new(&kms__kms_keys__descriptor);
-	keys->ca_key = xstrdup(k->keys.root_ca_key_pem);
+	keys->ca_key = xstrdup_or_empty(k->keys.root_ca_key_pem);
 	set_bytes(&keys->k256_key, k->keys.root_k256, 32);
-	out->temp_ca_key = xstrdup(k->keys.tmp_ca_key_pem);
+	out->temp_ca_key = xstrdup_or_empty(k->keys.tmp_ca_key_pem);
 	out->keys = malloc(sizeof(*out->keys));
 	if (!out->keys)
 		abort();
@@ -173,7 +165,7 @@ static int get_meta(struct prpc_call *call, const void *in_, void *out_, struct 
 
 	if (kms_auth_info(&k->cfg, &info, e) < 0)
 		return err_wrap(e, "auth API info");
-	out->ca_cert = xstrdup(k->keys.root_ca_cert_pem);
+	out->ca_cert = xstrdup_or_empty(k->keys.root_ca_cert_pem);
 	out->allow_any_upgrade = dev;
 	out->is_dev = dev;
 	set_bytes(&out->k256_pubkey, k->keys.k256_pub, 33);
@@ -189,15 +181,15 @@ static int get_meta(struct prpc_call *call, const void *in_, void *out_, struct 
 			return err_set(e, "auth API info lacks gatewayAppId, kmsContractAddr, chainId or "
 					  "appImplementation");
 		out->_gateway_app_id_case = KMS__GET_META_RESPONSE___GATEWAY_APP_ID_GATEWAY_APP_ID;
-		out->gateway_app_id = xstrdup(json_string_value(gw));
+		out->gateway_app_id = xstrdup_or_empty(json_string_value(gw));
 		out->_kms_contract_address_case =
 		    KMS__GET_META_RESPONSE___KMS_CONTRACT_ADDRESS_KMS_CONTRACT_ADDRESS;
-		out->kms_contract_address = xstrdup(json_string_value(addr));
+		out->kms_contract_address = xstrdup_or_empty(json_string_value(addr));
 		out->_chain_id_case = KMS__GET_META_RESPONSE___CHAIN_ID_CHAIN_ID;
 		out->chain_id = (uint64_t)json_integer_value(chain);
 		out->_app_auth_implementation_case =
 		    KMS__GET_META_RESPONSE___APP_AUTH_IMPLEMENTATION_APP_AUTH_IMPLEMENTATION;
-		out->app_auth_implementation = xstrdup(json_string_value(impl));
+		out->app_auth_implementation = xstrdup_or_empty(json_string_value(impl));
 	}
 	return 0;
 }
@@ -209,9 +201,9 @@ static int get_temp_ca_cert(struct prpc_call *call, const void *in_, void *out_,
 
 	if (kms_self_authorize(k, e) < 0)
 		return -1;
-	out->temp_ca_cert = xstrdup(k->keys.tmp_ca_cert_pem);
-	out->temp_ca_key = xstrdup(k->keys.tmp_ca_key_pem);
-	out->ca_cert = xstrdup(k->keys.root_ca_cert_pem);
+	out->temp_ca_cert = xstrdup_or_empty(k->keys.tmp_ca_cert_pem);
+	out->temp_ca_key = xstrdup_or_empty(k->keys.tmp_ca_key_pem);
+	out->ca_cert = xstrdup_or_empty(k->keys.root_ca_cert_pem);
 	return 0;
 }
 
@@ -278,7 +270,7 @@ static int sign_cert_inner(struct kms *k, const Kms__SignCertRequest *in, Kms__S
 		abort();
 	out->certificate_chain[0] = kms_cert_pem(leaf);
 	out->certificate_chain[1] = kms_cert_pem(app_ca);
-	out->certificate_chain[2] = xstrdup(k->keys.root_ca_cert_pem);
+	out->certificate_chain[2] = xstrdup_or_empty(k->keys.root_ca_cert_pem);
 	out->n_certificate_chain = 3;
 	if (!out->certificate_chain[0] || !out->certificate_chain[1]) {
 		err_set(e, "encode certificate chain");

@@ -30,6 +30,7 @@
 #include "ratls/ext.h"
 #include "ratls/verify.h"
 #include "prpc/agent.h"
+#include "core/xalloc.h"
 
 bool kms_domain_valid(const char *d)
 {
@@ -53,15 +54,6 @@ bool kms_domain_valid(const char *d)
 		label++;
 	}
 	return true;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s ? s : "");
-
-	if (!d)
-		abort();
-	return d;
 }
 
 static void set_bytes(ProtobufCBinaryData *b, const void *p, size_t n)
@@ -289,7 +281,7 @@ static int onboard_locked(struct kms *k, const Kms__OnboardRequest *in, Kms__Onb
 	/* 3. GetKmsKey over mTLS, with our own vm_config. */
 	if (kms_agent_info(&info, e) < 0)
 		goto out;
-	vm_config = xstrdup(json_string_value(json_object_get(info, "vm_config")));
+	vm_config = xstrdup_or_empty(json_string_value(json_object_get(info, "vm_config")));
 	req.vm_config = vm_config;
 	c.http.cert_pem = cert_pem;
 	c.http.key_pem = key_pem;
@@ -361,15 +353,15 @@ static int rpc_attestation_info(struct prpc_call *call, const void *in, void *ou
 	set_bytes(&out->mr_aggregated, own.mr_aggregated, 32);
 	set_bytes(&out->os_image_hash, own.os_image_hash, own.os_image_hash_len);
 	set_bytes(&out->ppid, own.ppid, own.ppid_len);
-	out->tee_variant = xstrdup(own.tee_variant);
-	out->site_name = xstrdup(k->cfg.site_name);
+	out->tee_variant = xstrdup_or_empty(own.tee_variant);
+	out->site_name = xstrdup_or_empty(k->cfg.site_name);
 	if (kms_auth_info(&k->cfg, &info, &ignore) == 0) {
-		out->eth_rpc_url = xstrdup(json_string_value(json_object_get(info, "ethRpcUrl")));
+		out->eth_rpc_url = xstrdup_or_empty(json_string_value(json_object_get(info, "ethRpcUrl")));
 		out->kms_contract_address =
-		    xstrdup(json_string_value(json_object_get(info, "kmsContractAddr")));
+		    xstrdup_or_empty(json_string_value(json_object_get(info, "kmsContractAddr")));
 	} else {
-		out->eth_rpc_url = xstrdup("");
-		out->kms_contract_address = xstrdup("");
+		out->eth_rpc_url = xstrdup_or_empty("");
+		out->kms_contract_address = xstrdup_or_empty("");
 	}
 	return 0;
 }

@@ -25,18 +25,6 @@ static void *xrealloc(void *p, size_t n)
 	return p;
 }
 
-char *xstrdup(const char *s)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		abort();
-	return d;
-}
-
 void str_set(char **dst, const char *src)
 {
 	char *n = xstrdup(src);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "core/xalloc.h" /* xstrdup */
 
 /* A growable vector of owned C strings. */
 struct strv {
@@ -31,8 +32,6 @@ json_t *strv_to_json(const struct strv *s);
 /* Join with a separator into a malloc'd string. */
 char *strv_join(const struct strv *s, const char *sep);
 
-/* xstrdup that tolerates NULL and aborts on allocation failure. */
-char *xstrdup(const char *s);
 /* Replace *dst with a copy of src. */
 void str_set(char **dst, const char *src);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

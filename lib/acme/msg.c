@@ -10,6 +10,7 @@
 
 #include "acme/msg.h"
 #include "core/cleanup.h"
+#include "core/xalloc.h"
 
 #define ACME_MAX_URL 2048
 #define ACME_MAX_AUTHZ 100
@@ -37,15 +38,6 @@ static enum acme_status status_of(json_t *v)
 		if (strcmp(json_string_value(v), status_names[i]) == 0)
 			return (enum acme_status)i;
 	return ACME_STATUS_UNKNOWN;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		abort();
-	return d;
 }
 
 /* An http(s) URL of printable characters without spaces, of bounded size. */

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/xalloc.h"
 
 static const char *json_kind(const json_t *v)
 {
@@ -50,15 +51,6 @@ static int string_of(const json_t *v, const char *what, const char **out, struct
 		return err_set(e, "string contains a NUL character");
 	*out = json_string_value(v);
 	return 0;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		abort();
-	return d;
 }
 
 static int bind_int(const struct cfg_field *f, const json_t *v, void *dst, struct err *e)

@@ -11,15 +11,7 @@
 #include "core/cleanup.h"
 #include "core/mem.h"
 #include "crypto/envlist.h"
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		abort();
-	return d;
-}
+#include "core/xalloc.h"
 
 static void free_secret_str(char *s)
 {

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "dns/cloudflare.h"
+#include "core/xalloc.h"
 
 /* Caps on what one reply may make us keep. */
 #define CF_MAX_ZONES 100000
@@ -142,18 +143,6 @@ int cf_parse_zones(const char *body, long status, struct cf_zone **zones, size_t
 	return 0;
 }
 
-static char *dup_opt(const char *s)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		abort();
-	return d;
-}
-
 int cf_parse_records(const char *body, long status, const char *name, struct dns_records *out,
 		     unsigned *total_pages, struct err *e)
 {
@@ -184,18 +173,18 @@ int cf_parse_records(const char *body, long status, const char *name, struct dns
 		out->items = grown;
 		r = &grown[out->count++];
 		memset(r, 0, sizeof(*r));
-		r->id = dup_opt(id);
-		r->type = dup_opt(type);
-		r->name = dup_opt(rname);
-		r->content = dup_opt(content ? content : "");
+		r->id = xstrdup(id);
+		r->type = xstrdup(type);
+		r->name = xstrdup(rname);
+		r->content = xstrdup(content ? content : "");
 		if (strcmp(type, "CAA") == 0 && json_is_object(data)) {
 			json_t *flags = json_object_get(data, "flags");
 
 			if (json_is_integer(flags) && json_integer_value(flags) >= 0 &&
 			    json_integer_value(flags) <= 255)
 				r->caa_flags = (unsigned)json_integer_value(flags);
-			r->caa_tag = dup_opt(str_member(data, "tag"));
-			r->caa_value = dup_opt(str_member(data, "value"));
+			r->caa_tag = xstrdup(str_member(data, "tag"));
+			r->caa_value = xstrdup(str_member(data, "value"));
 		}
 	}
 	*total_pages = total_pages_of(root);
@@ -213,7 +202,7 @@ int cf_parse_created(const char *body, long status, char **id, struct err *e)
 	s = str_member(result, "id");
 	if (!s || !valid_id(s))
 		return err_set(e, "reply has no valid result.id");
-	*id = dup_opt(s);
+	*id = xstrdup(s);
 	return 0;
 }
 
