@@ -133,10 +133,8 @@ int cf_parse_zones(const char *body, long status, struct cf_zone **zones, size_t
 		if (!grown)
 			abort();
 		*zones = grown;
-		grown[*n].id = strdup(id);
-		grown[*n].name = strdup(name);
-		if (!grown[*n].id || !grown[*n].name)
-			abort();
+		grown[*n].id = xstrdup(id);
+		grown[*n].name = xstrdup(name);
 		(*n)++;
 	}
 	*total_pages = total_pages_of(root);

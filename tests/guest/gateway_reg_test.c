@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	X509 *wild = ratls_cert_build(&wp, wild_key, NULL, NULL, NULL);
 	if (!ca || !rpc || !wild)
 		BAIL_OUT("certificates");
-	char *ca_pem = pem_cert(ca), *s;
+	char *ca_pem = pem_write_cert(ca, NULL), *s;
 	gwp_write("root-ca.crt", ca_pem);
 	gwp_write_cert("rpc.crt", rpc);
 	gwp_write_key("rpc.key", rpc_key);
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 	/* A gateway whose certificate is not under the trusted root is refused. */
 	EVP_PKEY *other_key = ratls_key_generate(NULL);
 	X509 *other = ratls_cert_root_ca(other_key, NULL);
-	char *other_pem = pem_cert(other);
+	char *other_pem = pem_write_cert(other, NULL);
 	ok(guest_register_cvm(urls, cert_pem, key_pem, other_pem, "any", pub, NULL, &reply, &e) < 0 &&
 	       !reply && strstr(err_str(&e), "not issued under the KMS root"),
 	   "untrusted gateway certificate refused (%s)", err_str(&e));

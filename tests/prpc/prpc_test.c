@@ -28,6 +28,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "codec/pem.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"
@@ -52,32 +53,6 @@ static double now_s(void)
 }
 
 /* ------------------------------------------------------------ certificates */
-
-static char *pem_cert(X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *s;
-	long n;
-
-	PEM_write_bio_X509(b, x);
-	n = BIO_get_mem_data(b, &p);
-	s = strndup(p, (size_t)n);
-	BIO_free(b);
-	return s;
-}
-
-static char *pem_key(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *s;
-	long n;
-
-	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(b, &p);
-	s = strndup(p, (size_t)n);
-	BIO_free(b);
-	return s;
-}
 
 static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca)
 {
@@ -114,11 +89,11 @@ static void make_pki(void)
 	X509 *cli = make_cert("demo-client", ck, ca, cak, false);
 	char path[400];
 	struct buf chain = BUF_INIT;
-	_cleanup_free_ char *srv_pem = pem_cert(srv), *srv_key = pem_key(sk);
+	_cleanup_free_ char *srv_pem = pem_write_cert(srv, NULL), *srv_key = pem_write_private_key(sk, NULL);
 
-	ca_pem = pem_cert(ca);
-	client_cert_pem = pem_cert(cli);
-	client_key_pem = pem_key(ck);
+	ca_pem = pem_write_cert(ca, NULL);
+	client_cert_pem = pem_write_cert(cli, NULL);
+	client_key_pem = pem_write_private_key(ck, NULL);
 	buf_puts(&chain, srv_pem);
 	snprintf(path, sizeof(path), "%s/server.pem", tmpdir);
 	file_write_atomic(path, chain.data, chain.len, 0644, NULL);

@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "codec/pem.h"
 #include "attest/appinfo.h"
 #include "core/buf.h"
 #include "core/fileio.h"
@@ -87,36 +88,10 @@ static inline char *gwp_read(const char *name)
 	return (char *)data;
 }
 
-static inline char *pem_cert(X509 *x)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out;
-	long n;
-
-	PEM_write_bio_X509(b, x);
-	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-static inline char *pem_key(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p, *out;
-	long n;
-
-	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(b, &p);
-	out = strndup(p, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
 /* <dir>/name := the certificate's, or the key's, PEM text. */
 static inline void gwp_write_cert(const char *name, X509 *x)
 {
-	char *pem = pem_cert(x);
+	char *pem = pem_write_cert(x, NULL);
 
 	gwp_write(name, pem);
 	free(pem);
@@ -124,7 +99,7 @@ static inline void gwp_write_cert(const char *name, X509 *x)
 
 static inline void gwp_write_key(const char *name, EVP_PKEY *k)
 {
-	char *pem = pem_key(k);
+	char *pem = pem_write_private_key(k, NULL);
 
 	gwp_write(name, pem);
 	free(pem);
@@ -163,8 +138,8 @@ static inline char *gwp_client_cert(EVP_PKEY *ca_key, X509 *ca_cert, const char 
 	x = ratls_cert_build(&p, k, ca_cert, ca_key, NULL);
 	if (!x)
 		BAIL_OUT("client certificate");
-	cert = pem_cert(x);
-	*key_pem = pem_key(k);
+	cert = pem_write_cert(x, NULL);
+	*key_pem = pem_write_private_key(k, NULL);
 	X509_free(x);
 	EVP_PKEY_free(k);
 	app_info_free(&ai);
